@@ -1,0 +1,1 @@
+"""Command-line tools of feature_matching_ros (console scripts declared in setup.py)."""

@@ -1,0 +1,235 @@
+"""Matchers: mutual nearest neighbour, dual-softmax, LightGlue / LighterGlue and XFeat* refinement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from kornia import feature as KF
+
+from . import weights
+from .errors import ConfigError
+from .extractors import XFeatExtractor, load_into
+from .types import Features, Matches
+
+
+class Matcher(Protocol):
+    name: str
+
+    def match(self, f0: Features, f1: Features) -> Matches: ...
+
+
+def _check_compatible(f0: Features, f1: Features) -> None:
+    if f0.descriptors.shape[1] != f1.descriptors.shape[1] or f0.descriptors.dtype != f1.descriptors.dtype:
+        raise ConfigError(
+            f"descriptors do not match: {tuple(f0.descriptors.shape[1:])} {f0.descriptors.dtype} vs "
+            f"{tuple(f1.descriptors.shape[1:])} {f1.descriptors.dtype} (features of different extractors?)"
+        )
+
+
+def descriptor_distances(d0: torch.Tensor, d1: torch.Tensor) -> torch.Tensor:
+    """[M x N] distances: Hamming for uint8 (binary) descriptors, else Euclidean."""
+    if d0.dtype == torch.uint8:
+        bits = torch.arange(8, device=d0.device, dtype=torch.uint8)
+        b0 = ((d0[..., None] >> bits) & 1).flatten(1).float()
+        b1 = ((d1[..., None] >> bits) & 1).flatten(1).float()
+        return b0.sum(1, keepdim=True) + b1.sum(1)[None] - 2.0 * (b0 @ b1.T)
+    d0, d1 = d0.float(), d1.float()
+    squared = (d0 * d0).sum(1, keepdim=True) + (d1 * d1).sum(1)[None] - 2.0 * (d0 @ d1.T)
+    return squared.clamp_min_(0.0).sqrt_()
+
+
+def mutual_nearest(dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Index pairs (i0, i1) that are each other's nearest neighbour in a [M x N] distance matrix."""
+    nn01 = dist.argmin(1)
+    nn10 = dist.argmin(0)
+    idx0 = torch.arange(dist.shape[0], device=dist.device)
+    mutual = nn10[nn01] == idx0
+    return idx0[mutual], nn01[mutual]
+
+
+class MutualNearestNeighbour:
+    """Mutual nearest neighbours, optionally with Lowe's ratio test and a distance ceiling."""
+
+    name = "NN-mutual"
+
+    def __init__(self, ratio_threshold: float | None = None, distance_threshold: float | None = None) -> None:
+        if ratio_threshold is not None and not 0.0 < ratio_threshold <= 1.0:
+            raise ConfigError(f"ratio_threshold must be in (0, 1], got {ratio_threshold}")
+        self.ratio_threshold = ratio_threshold
+        self.distance_threshold = distance_threshold
+
+    @torch.inference_mode()
+    def match(self, f0: Features, f1: Features) -> Matches:
+        _check_compatible(f0, f1)
+        if len(f0) == 0 or len(f1) == 0:
+            return Matches.empty()
+        dist = descriptor_distances(f0.descriptors, f1.descriptors)
+        idx0, idx1 = mutual_nearest(dist)
+        best = dist[idx0, idx1]
+        keep = torch.ones_like(best, dtype=torch.bool)
+        if self.ratio_threshold is not None and dist.shape[1] > 1:
+            second = dist[idx0].topk(2, dim=1, largest=False).values[:, 1]
+            keep &= best <= self.ratio_threshold * second
+        if self.distance_threshold is not None:
+            keep &= best <= self.distance_threshold
+        idx0, idx1, best = idx0[keep], idx1[keep], best[keep]
+        return Matches.from_indices(f0, f1, idx0, idx1, 1.0 / (1.0 + best))
+
+
+class DualSoftmax:
+    """Mutual best of the product of row- and column-softmaxed similarities, above ``threshold``."""
+
+    name = "Dual-Softmax"
+
+    def __init__(self, threshold: float = 0.2, temperature: float = 0.02) -> None:
+        if temperature <= 0:
+            raise ConfigError(f"temperature must be positive, got {temperature}")
+        self.threshold = float(threshold)
+        self.temperature = float(temperature)
+
+    @torch.inference_mode()
+    def match(self, f0: Features, f1: Features) -> Matches:
+        _check_compatible(f0, f1)
+        if len(f0) == 0 or len(f1) == 0:
+            return Matches.empty()
+        d0 = torch.nn.functional.normalize(f0.descriptors.float(), dim=1)
+        d1 = torch.nn.functional.normalize(f1.descriptors.float(), dim=1)
+        sim = (d0 @ d1.T) / self.temperature
+        prob = sim.softmax(0) * sim.softmax(1)
+        idx0, idx1 = mutual_nearest(-prob)
+        score = prob[idx0, idx1]
+        keep = score > self.threshold
+        return Matches.from_indices(f0, f1, idx0[keep], idx1[keep], score[keep])
+
+
+# Architecture facts of the released LightGlue checkpoints (cvg/LightGlue, verlab/accelerated_features).
+LIGHTGLUE_MODELS: dict[str, dict] = {
+    "disk": {"weights": "disk-lightglue", "arch": {"input_dim": 128}},
+    "aliked": {"weights": "aliked-lightglue", "arch": {"input_dim": 128}},
+    "xfeat": {
+        "weights": "xfeat-lighterglue",
+        "arch": {"input_dim": 64, "descriptor_dim": 96, "n_layers": 6, "num_heads": 1},
+        "defaults": {"depth_confidence": -1.0, "width_confidence": 0.95},
+    },
+}
+
+
+def lightglue_state_dict(raw: dict[str, torch.Tensor], n_layers: int) -> dict[str, torch.Tensor]:
+    """Map a released checkpoint to kornia's LightGlue keys.
+
+    LighterGlue files bundle the extractor too: only ``matcher.``-prefixed entries are kept.
+    The released files name layers ``self_attn.{i}`` / ``cross_attn.{i}``, kornia names them
+    ``transformers.{i}.self_attn`` / ``transformers.{i}.cross_attn``.
+    """
+    if any(k.startswith("matcher.") for k in raw):
+        raw = {k[len("matcher.") :]: v for k, v in raw.items() if k.startswith("matcher.")}
+    renamed = {}
+    for key, value in raw.items():
+        for i in range(n_layers):
+            for block in ("self_attn", "cross_attn"):
+                old = f"{block}.{i}."
+                if key.startswith(old):
+                    key = f"transformers.{i}.{block}." + key[len(old) :]
+        renamed[key] = value
+    return renamed
+
+
+class LightGlueMatcher:
+    """LightGlue (DISK, ALIKED) or LighterGlue (XFeat) with configurable early exit and pruning.
+
+    ``depth_confidence`` stops the layers early (-1 disables), ``width_confidence`` prunes
+    points (-1 disables), ``filter_threshold`` is the minimum match confidence.
+    """
+
+    def __init__(
+        self,
+        features: str,
+        *,
+        filter_threshold: float = 0.1,
+        depth_confidence: float | None = None,
+        width_confidence: float | None = None,
+        device: str | torch.device = "cpu",
+        weights_dir: str | Path | None = None,
+    ) -> None:
+        if features not in LIGHTGLUE_MODELS:
+            raise ConfigError(f"no LightGlue model for {features!r}; choose from {sorted(LIGHTGLUE_MODELS)}")
+        spec = LIGHTGLUE_MODELS[features]
+        conf = {"depth_confidence": 0.95, "width_confidence": 0.99, **spec.get("defaults", {})}
+        if depth_confidence is not None:
+            conf["depth_confidence"] = depth_confidence
+        if width_confidence is not None:
+            conf["width_confidence"] = width_confidence
+        self.name = "lighterglue" if features == "xfeat" else f"{features}-lightglue"
+        self.device = torch.device(device)
+        self.model = KF.LightGlue(
+            features=None, filter_threshold=filter_threshold, flash=False, **spec["arch"], **conf
+        )
+        n_layers = self.model.conf.n_layers
+        raw = weights.load_state_dict(spec["weights"], weights_dir)
+        load_into(
+            self.model,
+            lightglue_state_dict(raw, n_layers),
+            spec["weights"],
+            ignore_missing=("confidence_thresholds",),
+        )
+        self.model.to(self.device)
+
+    @torch.inference_mode()
+    def match(self, f0: Features, f1: Features) -> Matches:
+        _check_compatible(f0, f1)
+        if len(f0) == 0 or len(f1) == 0:
+            return Matches.empty()
+
+        def side(f: Features) -> dict[str, torch.Tensor]:
+            return {
+                "keypoints": f.keypoints[None].to(self.device),
+                "descriptors": f.descriptors[None].float().to(self.device),
+                "image_size": torch.tensor([f.image_size], device=self.device, dtype=torch.float32),
+            }
+
+        out = self.model({"image0": side(f0), "image1": side(f1)})
+        pairs, scores = out["matches"][0], out["scores"][0]
+        return Matches.from_indices(f0, f1, pairs[:, 0], pairs[:, 1], scores)
+
+
+class XFeatStarMatcher:
+    """XFeat*'s semi-dense matching: mutual NN of coarse features, then the fine head's sub-pixel offsets.
+
+    Takes the features of ``XFeatExtractor(dense=True)`` and shares its network. Matches whose
+    refinement confidence is below ``fine_threshold`` are dropped.
+    """
+
+    name = "xfeat_dense"
+
+    def __init__(self, extractor: XFeatExtractor, fine_threshold: float = 0.25) -> None:
+        if not extractor.dense:
+            raise ConfigError("the XFeat* matcher needs the dense XFeat extractor (feature 'xfeat_dense')")
+        self.net = extractor.model.net
+        self.fine_threshold = float(fine_threshold)
+
+    @torch.inference_mode()
+    def match(self, f0: Features, f1: Features) -> Matches:
+        _check_compatible(f0, f1)
+        if len(f0) == 0 or len(f1) == 0 or "scales" not in f0.extras:
+            return Matches.empty()
+        d0 = torch.nn.functional.normalize(f0.descriptors.float(), dim=1)
+        d1 = torch.nn.functional.normalize(f1.descriptors.float(), dim=1)
+        idx0, idx1 = mutual_nearest(-(d0 @ d1.T))
+        logits = self.net.fine_matcher(torch.cat([f0.descriptors[idx0], f1.descriptors[idx1]], dim=-1))
+        conf = (logits * 3).softmax(-1).max(-1).values
+        offsets = _soft_argmax_offsets(logits.view(-1, 8, 8))
+        keep = conf > self.fine_threshold
+        base = Matches.from_indices(f0, f1, idx0[keep], idx1[keep], conf[keep])
+        refined = f0.keypoints[idx0[keep]] + offsets[keep] * f0.extras["scales"][idx0[keep], None]
+        return Matches(base.indices, refined.cpu().float().numpy(), base.points1, base.scores)
+
+
+def _soft_argmax_offsets(heatmaps: torch.Tensor, temperature: float = 3.0) -> torch.Tensor:
+    """[N x 2] expected (x, y) offsets from the centre of [N x H x W] heatmaps."""
+    n, h, w = heatmaps.shape
+    prob = (temperature * heatmaps.reshape(n, -1)).softmax(-1).reshape(n, h, w)
+    xs = torch.arange(w, device=heatmaps.device, dtype=prob.dtype) - w // 2
+    ys = torch.arange(h, device=heatmaps.device, dtype=prob.dtype) - h // 2
+    return torch.stack([(prob.sum(1) * xs).sum(-1), (prob.sum(2) * ys).sum(-1)], dim=-1)

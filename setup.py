@@ -1,0 +1,50 @@
+"""Python side of the feature_matching_ros package; metadata comes from package.xml."""
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).resolve().parent
+PACKAGE_XML = ET.parse(HERE / "package.xml").getroot()
+NAME = PACKAGE_XML.findtext("name")
+
+
+def _files(folder: str, pattern: str) -> list[str]:
+    return sorted(str(p.relative_to(HERE)) for p in (HERE / folder).glob(pattern))
+
+
+setup(
+    name=NAME,
+    version=PACKAGE_XML.findtext("version"),
+    description=PACKAGE_XML.findtext("description").strip(),
+    license=PACKAGE_XML.findtext("license"),
+    maintainer=PACKAGE_XML.findtext("maintainer"),
+    maintainer_email=PACKAGE_XML.find("maintainer").get("email"),
+    python_requires=">=3.10",
+    packages=find_packages(include=[NAME, f"{NAME}.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/" + NAME]),
+        (f"share/{NAME}", ["package.xml"]),
+        (f"share/{NAME}/config", _files("config", "*.yaml")),
+        (f"share/{NAME}/launch", _files("launch", "*.py")),
+    ],
+    install_requires=[
+        "numpy>=1.23",
+        "opencv-python-headless>=4.8",
+        "torch>=2.1,<3",
+        "kornia>=0.9,<0.10",
+        "poselib>=2.0",
+        "pyyaml>=6",
+        "rosbags>=0.10",
+        "matplotlib>=3.6",
+        "tqdm>=4.60",
+    ],
+    entry_points={
+        "console_scripts": [
+            "fm-match = feature_matching_ros.cli.match:main",
+            "fm-weights = feature_matching_ros.cli.weights:main",
+            "fm-bench = feature_matching_ros.cli.bench:main",
+        ]
+    },
+)

