@@ -56,7 +56,7 @@ def _features(
 ) -> Features:
     return Features(
         keypoints.float().reshape(-1, 2),
-        descriptors.reshape(keypoints.reshape(-1, 2).shape[0], -1),
+        descriptors.reshape(-1, descriptors.shape[-1]),
         scores.float().reshape(-1),
         (int(image.shape[1]), int(image.shape[0])),
         dict(extras),

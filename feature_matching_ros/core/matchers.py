@@ -121,12 +121,14 @@ def lightglue_state_dict(raw: dict[str, torch.Tensor], n_layers: int) -> dict[st
 
     LighterGlue files bundle the extractor too: only ``matcher.``-prefixed entries are kept.
     The released files name layers ``self_attn.{i}`` / ``cross_attn.{i}``, kornia names them
-    ``transformers.{i}.self_attn`` / ``transformers.{i}.cross_attn``.
+    ``transformers.{i}.self_attn`` / ``transformers.{i}.cross_attn``; stale keys are dropped.
     """
     if any(k.startswith("matcher.") for k in raw):
         raw = {k[len("matcher.") :]: v for k, v in raw.items() if k.startswith("matcher.")}
     renamed = {}
     for key, value in raw.items():
+        if key.startswith("log_assignment.") and key.endswith(".r"):
+            continue  # an unused scalar that early checkpoints (disk_lightglue.pth) still carry
         for i in range(n_layers):
             for block in ("self_attn", "cross_attn"):
                 old = f"{block}.{i}."

@@ -1,0 +1,71 @@
+"""fm-match end to end: in-process for speed, and once as the installed console script."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import cv2
+import numpy as np
+
+from feature_matching_ros.cli.match import main
+from feature_matching_ros.core import corner_error
+
+
+def test_match_graf_writes_picture_and_json(shared_data, tmp_path, capsys):
+    pairs = shared_data / "pairs"
+    out, record = tmp_path / "vis.png", tmp_path / "out.json"
+    code = main([str(pairs / "graf1.png"), str(pairs / "graf3.png"), "--matcher", "sift", "--ransac",
+                 "CV2_USAC_MAGSAC", "--ransac-threshold", "3", "--out", str(out), "--json", str(record)])  # fmt: skip
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "matches" in text and "inliers" in text and "time [ms]" in text
+    summary = json.loads(record.read_text())
+    assert summary["matcher"] == "sift" and summary["num_inliers"] > 100
+    truth = np.loadtxt(pairs / "graf_H1to3.txt")
+    assert corner_error(np.array(summary["model"]), truth, 800, 640) < 3.8
+    picture = cv2.imread(str(out))
+    assert picture.shape == (640, 1600, 3)
+    green = (picture[..., 1] > 200) & (picture[..., 0] < 80) & (picture[..., 2] < 80)
+    assert green.sum() > 1000  # inlier lines are drawn
+
+
+def test_fundamental_geometry(shared_data, capsys):
+    pairs = shared_data / "pairs"
+    code = main([str(pairs / "aero1.jpg"), str(pairs / "aero3.jpg"), "--geometry", "Fundamental"])
+    assert code == 0
+    assert "Fundamental via CV2_USAC_MAGSAC" in capsys.readouterr().out
+
+
+def test_bad_inputs_give_one_line_and_exit_2(shared_data, tmp_path, capsys):
+    graf1 = str(shared_data / "pairs" / "graf1.png")
+    assert main([graf1, str(tmp_path / "missing.png")]) == 2
+    assert capsys.readouterr().err.strip().count("\n") == 0
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"not a jpeg")
+    assert main([graf1, str(corrupt)]) == 2
+    assert "cannot decode" in capsys.readouterr().err
+    assert main([graf1, graf1, "--matcher", "nosuch"]) == 2
+    assert "unknown matcher 'nosuch'" in capsys.readouterr().err
+    assert main([graf1, graf1, "--matcher", "loftr"]) == 2
+    assert "no package on the registry carries" in capsys.readouterr().err
+
+
+def test_list_shows_every_entry_with_availability(capsys):
+    assert main(["--list"]) == 0
+    text = capsys.readouterr().out
+    assert "superpoint+lightglue" in text and "not redistributable" in text
+    assert "xfeat(sparse)" in text and "entries run here" in text
+
+
+def test_demo_console_script(tmp_path):
+    script = shutil.which("fm-match")
+    assert script, "fm-match is not installed: run `make setup`"
+    run = subprocess.run([script, "--demo", "--out-dir", str(tmp_path)], capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "PASS" in run.stdout
+    summary = json.loads((tmp_path / "result.json").read_text())
+    assert summary["corner_error_px"] < 3.0
+    assert (tmp_path / "matches.png").is_file() and (tmp_path / "H_reference_to_query.txt").is_file()
