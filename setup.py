@@ -31,7 +31,7 @@ setup(
     ],
     install_requires=[
         "numpy>=1.23",
-        "opencv-python-headless>=4.8",
+        "opencv-python-headless>=4.5,<5",  # OpenCV 5 moved AKAZE out of the main modules
         "torch>=2.1,<3",
         "kornia>=0.9,<0.10",
         "poselib>=2.0",

@@ -38,6 +38,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("images", nargs="*", metavar="IMG", help="reference image IMG0 and query image IMG1")
     parser.add_argument("--list", action="store_true", help="print the zoo with availability and reasons")
+    parser.add_argument("--markdown", action="store_true", help="--list: print the README's markdown table")
     parser.add_argument(
         "--demo",
         action="store_true",
@@ -155,6 +156,9 @@ def run_demo(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
+        if args.list and args.markdown:
+            print(load_zoo().markdown())
+            return 0
         if args.list:
             print_zoo(args.weights_dir)
             return 0

@@ -47,6 +47,20 @@ class Zoo:
     def runnable(self) -> list[str]:
         return [n for n, e in self.entries.items() if not e.unavailable]
 
+    def markdown(self) -> str:
+        """The zoo as a markdown table (runnable entries first), for the README."""
+        rows = [
+            "| entry | feature | matcher | runs | efficiency | licence, or why it does not run |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        ordered = sorted(self.entries.values(), key=lambda e: (bool(e.unavailable), e.name.lower()))
+        for e in ordered:
+            note = e.unavailable or e.licence
+            runs = "no" if e.unavailable else "yes"
+            efficiency = e.info.get("efficiency") or "-"
+            rows.append(f"| `{e.name}` | {e.feature or '-'} | {e.matcher} | {runs} | {efficiency} | {note} |")
+        return "\n".join(rows)
+
 
 def default_zoo_path() -> Path:
     """The zoo file of a source checkout, or of an installed share directory (pip or colcon)."""

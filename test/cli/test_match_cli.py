@@ -16,8 +16,10 @@ from feature_matching_ros.core import corner_error
 def test_match_graf_writes_picture_and_json(shared_data, tmp_path, capsys):
     pairs = shared_data / "pairs"
     out, record = tmp_path / "vis.png", tmp_path / "out.json"
-    code = main([str(pairs / "graf1.png"), str(pairs / "graf3.png"), "--matcher", "sift", "--ransac",
-                 "CV2_USAC_MAGSAC", "--ransac-threshold", "3", "--out", str(out), "--json", str(record)])  # fmt: skip
+    args = ["--matcher", "sift", "--ransac", "CV2_USAC_MAGSAC", "--ransac-threshold", "3"]
+    code = main(
+        [str(pairs / "graf1.png"), str(pairs / "graf3.png"), *args, "--out", str(out), "--json", str(record)]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert "matches" in text and "inliers" in text and "time [ms]" in text

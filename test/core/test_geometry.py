@@ -36,7 +36,6 @@ N_POINTS = 200
 OUTLIER_FRACTION = 0.5
 # An epipolar threshold suited to 1 px noise; the default 8 px is the homography setting.
 EPIPOLAR = 2.0
-CV2_METHODS = tuple(m for m in ROBUST_METHODS if m != "POSELIB")
 
 
 def rotation(degrees_xyz: tuple[float, float, float]) -> np.ndarray:
@@ -169,7 +168,8 @@ def test_homography_recovers_the_true_homography(method: str) -> None:
         assert_valid_success(result, "Homography", method, N_POINTS)
         assert result.model[2, 2] == pytest.approx(1.0)
         assert result.rotation is None and result.translation is None
-        # Measured over seeds 0-19: corner error <= 0.58 px, recall 1.00, <= 1 outlier accepted.
+        # Measured over seeds 0-19: corner error <= 0.75 px, recall 1.00, <= 1 outlier accepted,
+        # median residual <= 1.33 px.
         assert corner_error(result.model, H, WIDTH, HEIGHT) < 1.5
         recall, false_inliers = recall_and_false_inliers(result.inlier_mask, outlier)
         assert recall >= 0.95
@@ -218,11 +218,11 @@ def test_fundamental_matches_the_true_epipolar_geometry(method: str) -> None:
         assert_valid_success(result, "Fundamental", method, N_POINTS)
         F = result.model
         assert np.linalg.norm(F) == pytest.approx(1.0)
-        # Measured over seeds 0-19: median Sampson distance of the true inliers <= 1.07 px
-        # (CV2_RANSAC; <= 0.82 for the others), |F - F_true| (unit norm, up to sign) <= 0.0015.
+        # Measured over seeds 0-19: median Sampson distance of the true inliers <= 0.92 px
+        # (CV2_RANSAC; <= 0.87 for the others), |F - F_true| (unit norm, up to sign) <= 0.0013.
         assert np.median(sampson_px(F, pts0[~outlier], pts1[~outlier])) < 1.5
         assert min(np.linalg.norm(F - F_true), np.linalg.norm(F + F_true)) < 0.005
-        # Measured: recall >= 0.64 (CV2_RANSAC), >= 0.85 (the others); <= 4 outliers accepted.
+        # Measured: recall >= 0.65 (CV2_RANSAC), >= 0.87 (the others); <= 5 outliers accepted.
         recall, false_inliers = recall_and_false_inliers(result.inlier_mask, outlier)
         assert recall >= (0.6 if method == "CV2_RANSAC" else 0.8)
         assert false_inliers <= 8
@@ -249,13 +249,14 @@ def test_essential_recovers_the_relative_pose(method: str) -> None:
         assert result.rotation.shape == (3, 3) and result.translation.shape == (3,)
         assert np.linalg.norm(result.translation) == pytest.approx(1.0)
         # Measured over seeds 0-19: rotation <= 0.66 deg, translation direction <= 0.70 deg, except
-        # CV2_RANSAC (no final refinement): <= 1.55 deg and <= 1.48 deg.
+        # CV2_RANSAC (no final refinement): <= 1.54 deg and <= 1.48 deg. Recall >= 0.83, <= 3
+        # outliers accepted.
         bound = 2.0 if method == "CV2_RANSAC" else 1.0
         assert rotation_error_deg(result.rotation, R_TRUE) < bound
         assert direction_error_deg(result.translation, T_TRUE) < bound
         recall, false_inliers = recall_and_false_inliers(result.inlier_mask, outlier)
         assert recall >= 0.75
-        assert false_inliers <= 8
+        assert false_inliers <= 6
         E = result.model
         assert np.linalg.norm(E) == pytest.approx(1.0)
         # E and the pose agree: E ~ [t]x R up to sign.
@@ -271,8 +272,11 @@ def test_essential_with_two_different_cameras(method: str) -> None:
     _, pts0, pts1, outlier = two_view_case(0, K1)
     result = estimate_essential(pts0, pts1, K, K1, RobustParams(method=method, reproj_threshold=EPIPOLAR))
     assert_valid_success(result, "Essential", method, N_POINTS)
-    assert rotation_error_deg(result.rotation, R_TRUE) < 2.0
-    assert direction_error_deg(result.translation, T_TRUE) < 2.0
+    # Measured over seeds 0-19: rotation <= 0.57 deg, direction <= 0.66 deg, recall >= 0.91, except
+    # CV2_RANSAC: <= 2.09 deg, <= 1.40 deg, recall >= 0.84.
+    bound = 3.0 if method == "CV2_RANSAC" else 1.0
+    assert rotation_error_deg(result.rotation, R_TRUE) < bound
+    assert direction_error_deg(result.translation, T_TRUE) < bound
     F = np.linalg.inv(K1).T @ result.model @ np.linalg.inv(K)
     distances = sampson_px(F, pts0, pts1)[result.inlier_mask]
     assert result.residual_median_px == pytest.approx(np.median(distances))
@@ -333,10 +337,10 @@ def test_pnp_recovers_the_camera_pose(method: str) -> None:
         assert_valid_success(result, "PnP", method, N_POINTS)
         assert result.model.shape == (3, 4)
         np.testing.assert_allclose(result.model, np.hstack([result.rotation, result.translation[:, None]]))
-        # Measured over seeds 0-19: rotation <= 0.12 deg, |t - t_true| <= 0.011 (|t_true| = 2.1).
+        # Measured over seeds 0-19: rotation <= 0.114 deg, |t - t_true| <= 0.016 (|t_true| = 2.1),
         assert rotation_error_deg(result.rotation, R_TRUE) < 0.3
         assert np.linalg.norm(result.translation - T_TRUE) < 0.03
-        # Measured: recall >= 0.97, no outlier accepted.
+        # recall >= 0.93, no outlier accepted, median residual <= 1.33 px.
         recall, false_inliers = recall_and_false_inliers(result.inlier_mask, outlier)
         assert recall >= 0.9
         assert false_inliers <= 2
@@ -353,9 +357,10 @@ def test_pnp_with_lens_distortion(method: str) -> None:
     pts, outlier = add_outliers(rng, pts + rng.normal(0.0, 0.5, pts.shape))
     result = estimate_pnp(X, pts, K, dist, RobustParams(method=method, reproj_threshold=3.0))
     assert_valid_success(result, "PnP", method, N_POINTS)
-    assert rotation_error_deg(result.rotation, R_TRUE) < 0.3
-    assert np.linalg.norm(result.translation - T_TRUE) < 0.03
-    assert recall_and_false_inliers(result.inlier_mask, outlier)[0] >= 0.9
+    # Measured over seeds 0-19 (0.5 px noise): rotation <= 0.053 deg, |t - t_true| <= 0.0071, recall 1.0.
+    assert rotation_error_deg(result.rotation, R_TRUE) < 0.2
+    assert np.linalg.norm(result.translation - T_TRUE) < 0.02
+    assert recall_and_false_inliers(result.inlier_mask, outlier)[0] >= 0.95
     projected = cv2.projectPoints(X, cv2.Rodrigues(result.rotation)[0], result.translation, K, dist)[0]
     errors = np.linalg.norm(projected.reshape(-1, 2) - pts, axis=1)[result.inlier_mask]
     assert result.residual_max_px == pytest.approx(errors.max())

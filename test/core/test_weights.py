@@ -213,16 +213,21 @@ def test_cuda_tensors_are_mapped_to_the_cpu(tmp_path):
 
 
 def test_unreadable_file_is_reported(tmp_path):
+    # A symlink loop cannot be read by anyone, root included (chmod 000 would not stop root).
     spec, path = custom_spec(tmp_path, b"secret" * 100)
-    path.chmod(0)
-    try:
-        if os.access(path, os.R_OK):
-            pytest.skip("running as root: permissions do not stop reading")
-        with pytest.raises(WeightsError, match="cannot be read"):
-            weights.resolve(spec, path.parent, fetch=False)
-        assert weights.status(spec, path.parent).state == "unreadable"
-    finally:
-        path.chmod(0o644)
+    path.unlink()
+    path.symlink_to(path)
+    with pytest.raises(WeightsError, match="cannot be read: Too many levels of symbolic links"):
+        weights.resolve(spec, path.parent, fetch=False)
+    assert weights.status(spec, path.parent).state == "unreadable"
+
+
+def test_a_directory_in_place_of_the_file_is_reported(tmp_path):
+    spec, path = custom_spec(tmp_path, b"secret" * 100)
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(WeightsError, match="not a regular file"):
+        weights.resolve(spec, path.parent, fetch=False)
 
 
 def test_failed_fetch_names_every_source_and_reason(tmp_path, isolated_cache):

@@ -33,7 +33,9 @@ def test_defaults_keep_the_seed_values(zoo):
 
 
 def test_every_seed_entry_is_in_the_zoo_with_its_schema(zoo, shared_data):
-    seed = yaml.safe_load(require_file(shared_data.parent / "seed_matcher_zoo.yaml").read_text())["matcher_zoo"]
+    seed = yaml.safe_load(require_file(shared_data.parent / "seed_matcher_zoo.yaml").read_text())[
+        "matcher_zoo"
+    ]
     seed.pop("Example")
     assert len(seed) == 42
     for name, raw in seed.items():
@@ -99,7 +101,9 @@ def test_overrides_apply_per_call_and_reject_typos(graf):
 
 
 def test_device_resolution():
-    assert build("orb", device="auto").extractor.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert build("orb", device="auto").extractor.device.type == (
+        "cuda" if torch.cuda.is_available() else "cpu"
+    )
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="CUDA is not available"):
             build("orb", device="cuda")
