@@ -63,7 +63,8 @@ so it carries no evidence.
 
 _UNSUPPORTED: Mapping[tuple[str, str], str] = MappingProxyType(
     {
-        # Measured with OpenCV 5.0.0: both calls accept the flag but return a wrong model.
+        # Measured with OpenCV 5.0.0 (the tests also pass on 4.14): both calls accept the flag but
+        # return a wrong model.
         ("CV2_USAC_FM_8PTS", HOMOGRAPHY): "it is OpenCV's 8-point fundamental-matrix solver",
         ("CV2_USAC_FM_8PTS", PNP): "it is OpenCV's 8-point fundamental-matrix solver",
     }
@@ -79,7 +80,7 @@ _CHIRALITY_DISTANCE = 1e9
 # With a usable translation (nearly) all essential-matrix inliers lie in front of both cameras;
 # when the baseline is too short for the depth and the noise, each point's side is a coin flip
 # and so is the translation. Measured on synthetic near-planar scenes 10-500 baselines deep with
-# 0-1 px noise: >= 0.85 in front whenever the direction was within 20 degrees of the truth, 0.39-0.76
+# 0-1 px noise: >= 0.85 in front whenever the direction was within 20 degrees of the truth, 0.41-0.76
 # in the coin-flip regime. The check cannot see every wrong translation (see estimate_essential).
 _MIN_FRONT_FRACTION = 0.8
 # Points whose spread across their best-fit line is below this fraction of the spread along it
@@ -140,6 +141,10 @@ class GeometryResult:
     with N the number of input correspondences (all False on failure). Residuals are in pixels
     over the inliers (NaN without a model). rotation (3x3) and translation (3,) are set for
     Essential (relative pose, unit translation) and PnP (world to camera), else None.
+
+    ``success`` means the checks here passed and at least MIN_INLIERS points support the model;
+    among few matches that much support can arise by chance, so judge ``num_inliers`` and
+    ``inlier_ratio`` before trusting a model.
     """
 
     model_type: str
@@ -306,7 +311,7 @@ def _run(
 
 
 def _homography(pts0: np.ndarray, pts1: np.ndarray, params: RobustParams) -> GeometryResult:
-    p0, p1 = _point_pairs(HOMOGRAPHY, pts0, pts1)
+    p0, p1 = _point_pairs(HOMOGRAPHY, pts0, pts1, params)
     if params.method == POSELIB:
         opts = _poselib_options(params, "max_reproj_error", params.reproj_threshold)
         H, info = poselib.estimate_homography(p0, p1, opts, {})
@@ -332,7 +337,7 @@ def _homography(pts0: np.ndarray, pts1: np.ndarray, params: RobustParams) -> Geo
 
 
 def _fundamental(pts0: np.ndarray, pts1: np.ndarray, params: RobustParams) -> GeometryResult:
-    p0, p1 = _point_pairs(FUNDAMENTAL, pts0, pts1)
+    p0, p1 = _point_pairs(FUNDAMENTAL, pts0, pts1, params)
     if params.method == POSELIB:
         opts = _poselib_options(params, "max_epipolar_error", params.reproj_threshold)
         F, info = poselib.estimate_fundamental(p0, p1, opts, {})
@@ -348,7 +353,7 @@ def _fundamental(pts0: np.ndarray, pts1: np.ndarray, params: RobustParams) -> Ge
 def _essential(
     pts0: np.ndarray, pts1: np.ndarray, K0: np.ndarray, K1: np.ndarray | None, params: RobustParams
 ) -> GeometryResult:
-    p0, p1 = _point_pairs(ESSENTIAL, pts0, pts1)
+    p0, p1 = _point_pairs(ESSENTIAL, pts0, pts1, params)
     k0 = _camera_matrix(K0, "K0")
     k1 = k0 if K1 is None else _camera_matrix(K1, "K1")
     if params.method == POSELIB:
@@ -396,8 +401,8 @@ def _pnp(
     _check_pair(PNP, X, x, "points3d", "points2d")
     k = _camera_matrix(K, "K")
     d = _distortion(dist)
-    _check_spread(X, "the 3D points")
-    _check_spread(x, "the image points")
+    _check_spread(X, "the 3D points", None)
+    _check_spread(x, "the image points", params.reproj_threshold)
     if params.method == POSELIB:
         ideal = x if d is None else cv2.undistortPoints(x.reshape(-1, 1, 2), k, d, P=k).reshape(-1, 2)
         opts = _poselib_options(params, "max_reproj_error", params.reproj_threshold)
@@ -456,7 +461,8 @@ def _result(
     if count < MIN_INLIERS[model_type]:
         raise _Reject(_too_few_inliers(model_type, count))
     for points, name in zip(point_sets, names, strict=True):
-        _check_spread(points[mask], f"the inliers of {name}")
+        pixels = points.shape[1] == 2
+        _check_spread(points[mask], f"the inliers of {name}", params.reproj_threshold if pixels else None)
     inlier_residuals = residuals[mask]
     bad = int((~np.isfinite(inlier_residuals)).sum())
     if bad:
@@ -519,26 +525,41 @@ def _check_pair(model_type: str, a: np.ndarray, b: np.ndarray, name_a: str, name
         raise _Reject(f"points contain {bad} non-finite values")
 
 
-def _point_pairs(model_type: str, pts0: object, pts1: object) -> tuple[np.ndarray, np.ndarray]:
+def _point_pairs(
+    model_type: str, pts0: object, pts1: object, params: RobustParams
+) -> tuple[np.ndarray, np.ndarray]:
     p0 = _points(pts0, "pts0", 2)
     p1 = _points(pts1, "pts1", 2)
     _check_pair(model_type, p0, p1, "pts0", "pts1")
-    _check_spread(p0, "the points of image 0")
-    _check_spread(p1, "the points of image 1")
+    _check_spread(p0, "the points of image 0", params.reproj_threshold)
+    _check_spread(p1, "the points of image 1", params.reproj_threshold)
     return p0, p1
 
 
-def _check_spread(points: np.ndarray, what: str) -> None:
-    """Reject points that are all identical or all on one line (of any dimension)."""
+def _check_spread(points: np.ndarray, what: str, threshold_px: float | None) -> None:
+    """Reject points that are identical or collinear, exactly or (for pixels) within the inlier threshold.
+
+    Points closer together, or closer to a line, than the inlier threshold fit a whole family of
+    models equally well, so no model they support is determined.
+    """
     if len(points) == 0:
         return
-    centred = points - points.mean(axis=0)
-    singular = np.linalg.svd(centred, compute_uv=False)
-    scale = max(1.0, float(np.abs(points).max()))
-    if singular[0] <= 1e-9 * scale:
+    # RMS extent of the points along their principal axes.
+    extent = np.linalg.svd(points - points.mean(axis=0), compute_uv=False) / math.sqrt(len(points))
+    if extent[0] <= 1e-9 * max(1.0, float(np.abs(points).max())):
         raise _Reject(f"all {len(points)} of {what} are identical")
-    if len(singular) < 2 or singular[1] <= _COLLINEAR_RATIO * singular[0]:
+    if threshold_px is not None and extent[0] < threshold_px:
+        raise _Reject(
+            f"{what} spread only {extent[0]:.3g} px (RMS), "
+            f"less than the inlier threshold of {threshold_px:g} px"
+        )
+    if len(extent) < 2 or extent[1] <= _COLLINEAR_RATIO * extent[0]:
         raise _Reject(f"{what} are collinear (degenerate configuration)")
+    if threshold_px is not None and extent[1] < threshold_px:
+        raise _Reject(
+            f"{what} are nearly collinear: {extent[1]:.3g} px (RMS) off a line, less than the inlier "
+            f"threshold of {threshold_px:g} px"
+        )
 
 
 def _camera_matrix(K: object, name: str) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Robust geometry on synthetic scenes with known truth, and its failure results on bad data.
 
 The accuracy bounds below were set from measurements over seeds 0-19 of the same scenes
-(OpenCV 5.0.0, poselib 2.0.5); each comment gives the worst value measured. The tests run seeds 0-2.
+(OpenCV 5.0.0, poselib 2.0.5; the same tests pass on OpenCV 4.14); each comment gives the
+worst value measured. The tests run seeds 0-2.
 """
 
 from __future__ import annotations
@@ -455,6 +456,25 @@ def test_collinear_points(model_type: str, method: str) -> None:
     assert_failure(result, "the points of image 1 are collinear", 30)
 
 
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_points_spread_less_than_the_threshold(model_type: str) -> None:
+    rng = np.random.default_rng(5)
+    cluster = np.array([300.0, 200.0]) + rng.uniform(0.0, 1.0, (30, 2))
+    result = TWO_VIEW[model_type](cluster, _grid(30), RobustParams())
+    assert_failure(result, "the points of image 0 spread only", 30)
+    assert "less than the inlier threshold of 8 px" in result.reason
+
+
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_nearly_collinear_points(model_type: str) -> None:
+    # A strip one pixel wide: collinear within the 8 px threshold, so the models are undetermined.
+    rng = np.random.default_rng(6)
+    s = rng.uniform(0.0, 1.0, (40, 1))
+    strip = np.array([10.0, 20.0]) + s * np.array([600.0, 400.0]) + rng.uniform(-0.5, 0.5, (40, 2))
+    result = TWO_VIEW[model_type](_grid(40), strip, RobustParams())
+    assert_failure(result, "the points of image 1 are nearly collinear", 40)
+
+
 def test_too_few_inliers_is_a_failure() -> None:
     # Four exact correspondences fit any homography; the other four are far off every model.
     H, _, _, _ = homography_case(0)
@@ -497,6 +517,8 @@ def test_pnp_bad_inputs() -> None:
     line = np.linspace(0.0, 1.0, N_POINTS)[:, None] * np.array([1.0, 2.0, 3.0]) + 5.0
     assert_failure(estimate_pnp(line, pts1, K), "the 3D points are collinear", N_POINTS)
     assert_failure(estimate_pnp(np.ones((N_POINTS, 3)), pts1, K), "of the 3D points are identical", N_POINTS)
+    on_a_line = np.column_stack([np.linspace(0.0, 600.0, N_POINTS), np.full(N_POINTS, 240.0)])
+    assert_failure(estimate_pnp(X, on_a_line, K), "the image points are collinear", N_POINTS)
     assert_failure(
         estimate_pnp(X, pts1, K, np.zeros(3)), "dist must have 4, 5, 8, 12 or 14 coefficients", N_POINTS
     )
