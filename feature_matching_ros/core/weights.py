@@ -28,9 +28,10 @@ import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 from .errors import WeightsError
 
@@ -406,6 +407,8 @@ def resolve(weight: str | WeightSpec, weights_dir: str | Path | None = None, *, 
 
 def load_checked(path: Path, spec: WeightSpec, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Verify ``path`` against ``spec`` and load it with ``torch.load(weights_only=True)``."""
+    import torch  # deferred: listing and fetching weights must not pay for importing torch
+
     reason = check_file(path, spec)
     if reason is not None:
         raise WeightsError(f"weights '{spec.id}' at {path} cannot be used: {reason}")
