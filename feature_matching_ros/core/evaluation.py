@@ -108,7 +108,9 @@ def synthetic_cases(
         raise ValueError(f"n_per_image must be >= 0, got {n_per_image}")
     if not 0.0 <= min_overlap < 1.0:
         raise ValueError(f"min_overlap must be in [0, 1), got {min_overlap}")
-    named = images.items() if isinstance(images, Mapping) else ((f"image{i}", im) for i, im in enumerate(images))
+    named = (
+        images.items() if isinstance(images, Mapping) else ((f"image{i}", im) for i, im in enumerate(images))
+    )
     width, height = CASE_SIZE
     cases = []
     for i, (name, image) in enumerate(named):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+import cv2
+import numpy as np
 import torch
 from kornia import feature as KF
 
@@ -28,25 +30,68 @@ def _check_compatible(f0: Features, f1: Features) -> None:
         )
 
 
-def descriptor_distances(d0: torch.Tensor, d1: torch.Tensor) -> torch.Tensor:
-    """[M x N] distances: Hamming for uint8 (binary) descriptors, else Euclidean."""
+def _is_unit(d: torch.Tensor) -> bool:
+    return bool(((d * d).sum(1) - 1.0).abs().max() < 1e-3)
+
+
+def nearest_neighbours(
+    d0: torch.Tensor, d1: torch.Tensor, *, second: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """Nearest neighbours both ways: (nn01 [M], its distance [M], second-best distance [M] or None, nn10 [N]).
+
+    Hamming distance for uint8 (binary) descriptors, through OpenCV's popcount matcher;
+    Euclidean otherwise, from one matrix product when the descriptors are unit length.
+    """
     if d0.dtype == torch.uint8:
-        bits = torch.arange(8, device=d0.device, dtype=torch.uint8)
-        b0 = ((d0[..., None] >> bits) & 1).flatten(1).float()
-        b1 = ((d1[..., None] >> bits) & 1).flatten(1).float()
-        return b0.sum(1, keepdim=True) + b1.sum(1)[None] - 2.0 * (b0 @ b1.T)
+        return _hamming_neighbours(d0, d1, second)
     d0, d1 = d0.float(), d1.float()
+    if _is_unit(d0) and _is_unit(d1):
+        sim = d0 @ d1.T
+        nn10 = sim.argmax(0)
+        if second and sim.shape[1] > 1:
+            top, nn01 = sim.topk(2, dim=1)
+            dist = (2.0 - 2.0 * top).clamp_min_(0.0).sqrt_()
+            return nn01[:, 0], dist[:, 0], dist[:, 1], nn10
+        best, nn01 = sim.max(1)
+        return nn01, (2.0 - 2.0 * best).clamp_min_(0.0).sqrt_(), None, nn10
     squared = (d0 * d0).sum(1, keepdim=True) + (d1 * d1).sum(1)[None] - 2.0 * (d0 @ d1.T)
-    return squared.clamp_min_(0.0).sqrt_()
+    nn10 = squared.argmin(0)
+    if second and squared.shape[1] > 1:
+        low, nn01 = squared.topk(2, dim=1, largest=False)
+        dist = low.clamp_min_(0.0).sqrt_()
+        return nn01[:, 0], dist[:, 0], dist[:, 1], nn10
+    low, nn01 = squared.min(1)
+    return nn01, low.clamp_min_(0.0).sqrt_(), None, nn10
 
 
-def mutual_nearest(dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Index pairs (i0, i1) that are each other's nearest neighbour in a [M x N] distance matrix."""
-    nn01 = dist.argmin(1)
-    nn10 = dist.argmin(0)
-    idx0 = torch.arange(dist.shape[0], device=dist.device)
-    mutual = nn10[nn01] == idx0
-    return idx0[mutual], nn01[mutual]
+def _hamming_neighbours(
+    d0: torch.Tensor, d1: torch.Tensor, second: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    a, b = d0.cpu().numpy(), d1.cpu().numpy()
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+    k = 2 if second and len(b) > 1 else 1
+    forward = matcher.knnMatch(a, b, k=k)
+    nn01 = np.array([m[0].trainIdx for m in forward], np.int64)
+    best = np.array([m[0].distance for m in forward], np.float32)
+    nn10 = np.array([m.trainIdx for m in matcher.match(b, a)], np.int64)
+    runner_up = np.array([m[1].distance for m in forward], np.float32) if k == 2 else None
+
+    def tensor(x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(x).to(d0.device)
+
+    return tensor(nn01), tensor(best), None if runner_up is None else tensor(runner_up), tensor(nn10)
+
+
+def mutual(nn01: torch.Tensor, nn10: torch.Tensor) -> torch.Tensor:
+    """Mask over image-0 points whose nearest neighbour has them as its nearest neighbour."""
+    return nn10[nn01] == torch.arange(nn01.shape[0], device=nn01.device)
+
+
+def mutual_nearest(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Index pairs (i0, i1) that are each other's best in a [M x N] score matrix (higher is better)."""
+    nn01 = scores.argmax(1)
+    keep = mutual(nn01, scores.argmax(0))
+    return torch.nonzero(keep).flatten(), nn01[keep]
 
 
 class MutualNearestNeighbour:
@@ -65,17 +110,16 @@ class MutualNearestNeighbour:
         _check_compatible(f0, f1)
         if len(f0) == 0 or len(f1) == 0:
             return Matches.empty()
-        dist = descriptor_distances(f0.descriptors, f1.descriptors)
-        idx0, idx1 = mutual_nearest(dist)
-        best = dist[idx0, idx1]
-        keep = torch.ones_like(best, dtype=torch.bool)
-        if self.ratio_threshold is not None and dist.shape[1] > 1:
-            second = dist[idx0].topk(2, dim=1, largest=False).values[:, 1]
+        nn01, best, second, nn10 = nearest_neighbours(
+            f0.descriptors, f1.descriptors, second=self.ratio_threshold is not None
+        )
+        keep = mutual(nn01, nn10)
+        if second is not None:
             keep &= best <= self.ratio_threshold * second
         if self.distance_threshold is not None:
             keep &= best <= self.distance_threshold
-        idx0, idx1, best = idx0[keep], idx1[keep], best[keep]
-        return Matches.from_indices(f0, f1, idx0, idx1, 1.0 / (1.0 + best))
+        idx0 = torch.nonzero(keep).flatten()
+        return Matches.from_indices(f0, f1, idx0, nn01[idx0], 1.0 / (1.0 + best[idx0]))
 
 
 class DualSoftmax:
@@ -98,7 +142,7 @@ class DualSoftmax:
         d1 = torch.nn.functional.normalize(f1.descriptors.float(), dim=1)
         sim = (d0 @ d1.T) / self.temperature
         prob = sim.softmax(0) * sim.softmax(1)
-        idx0, idx1 = mutual_nearest(-prob)
+        idx0, idx1 = mutual_nearest(prob)
         score = prob[idx0, idx1]
         keep = score > self.threshold
         return Matches.from_indices(f0, f1, idx0[keep], idx1[keep], score[keep])
@@ -218,7 +262,7 @@ class XFeatStarMatcher:
             return Matches.empty()
         d0 = torch.nn.functional.normalize(f0.descriptors.float(), dim=1)
         d1 = torch.nn.functional.normalize(f1.descriptors.float(), dim=1)
-        idx0, idx1 = mutual_nearest(-(d0 @ d1.T))
+        idx0, idx1 = mutual_nearest(d0 @ d1.T)
         logits = self.net.fine_matcher(torch.cat([f0.descriptors[idx0], f1.descriptors[idx1]], dim=-1))
         conf = (logits * 3).softmax(-1).max(-1).values
         offsets = _soft_argmax_offsets(logits.view(-1, 8, 8))

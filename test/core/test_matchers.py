@@ -11,8 +11,8 @@ from feature_matching_ros.core import ConfigError, Features
 from feature_matching_ros.core.matchers import (
     DualSoftmax,
     MutualNearestNeighbour,
-    descriptor_distances,
     lightglue_state_dict,
+    nearest_neighbours,
 )
 
 
@@ -62,13 +62,30 @@ def test_distance_threshold():
     assert len(MutualNearestNeighbour(distance_threshold=0.1).match(features(d0), features(d1))) == 1
 
 
-def test_hamming_distances_agree_with_opencv():
+def brute_force(d0: np.ndarray, d1: np.ndarray) -> np.ndarray:
+    if d0.dtype == np.uint8:
+        return (np.unpackbits(d0[:, None] ^ d1[None], axis=2)).sum(2).astype(np.float32)
+    return np.linalg.norm(d0[:, None].astype(np.float64) - d1[None], axis=2)
+
+
+@pytest.mark.parametrize("kind", ["binary", "unit", "unnormalised"])
+def test_nearest_neighbours_agree_with_brute_force(kind):
     rng = np.random.default_rng(1)
-    b0 = rng.integers(0, 256, (20, 32), dtype=np.uint8)
-    b1 = rng.integers(0, 256, (30, 32), dtype=np.uint8)
-    ours = descriptor_distances(torch.from_numpy(b0), torch.from_numpy(b1)).numpy()
-    theirs = np.array([[cv2.norm(a, b, cv2.NORM_HAMMING) for b in b1] for a in b0])
-    np.testing.assert_array_equal(ours, theirs)
+    if kind == "binary":
+        d0, d1 = (rng.integers(0, 256, (n, 32), dtype=np.uint8) for n in (40, 60))
+    else:
+        d0, d1 = (rng.normal(size=(n, 16)).astype(np.float32) for n in (40, 60))
+        if kind == "unit":
+            d0, d1 = (d / np.linalg.norm(d, axis=1, keepdims=True) for d in (d0, d1))
+    dist = brute_force(d0, d1)
+    nn01, best, second, nn10 = nearest_neighbours(torch.from_numpy(d0), torch.from_numpy(d1), second=True)
+    np.testing.assert_allclose(best.numpy(), dist.min(1), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(second.numpy(), np.sort(dist, axis=1)[:, 1], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dist[np.arange(40), nn01.numpy()], dist.min(1), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dist[nn10.numpy(), np.arange(60)], dist.min(0), rtol=1e-4, atol=1e-4)
+    _, only_best, no_second, _ = nearest_neighbours(torch.from_numpy(d0), torch.from_numpy(d1))
+    assert no_second is None
+    np.testing.assert_allclose(only_best.numpy(), best.numpy(), rtol=1e-5)
 
 
 def test_binary_mutual_matching_agrees_with_opencv_cross_check():
