@@ -15,8 +15,9 @@ lint: setup
 	ruff check .
 	ruff format --check .
 
+# Passive OpenMP waiting keeps torch from spinning against the DDS and test subprocesses on 2 cores.
 test: lint
-	python -m pytest
+	OMP_WAIT_POLICY=PASSIVE python -m pytest
 
 format:
 	ruff format .

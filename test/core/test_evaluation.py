@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,18 +21,14 @@ from feature_matching_ros.core.evaluation import (
 )
 from feature_matching_ros.core.synthetic import procedural_texture
 
+from ..conftest import require_file
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def shared_pairs() -> Path:
-    root = Path(os.environ.get("FM_SHARED_DATA", REPO.parent / "shared" / "data"))
-    if not (root / "pairs").is_dir():
-        message = f"shared test data missing: {root} (set FM_SHARED_DATA)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return root / "pairs"
+def shared_pairs(shared_data: Path) -> Path:
+    return require_file(shared_data / "pairs")
 
 
 # ---------------------------------------------------------------- homography_auc
