@@ -32,7 +32,9 @@ from kornia import feature as KF
 from ..core import FeatureMatchingError, Features, Pipeline, RobustParams, availability, build, load_image
 from ..core import weights as weight_files
 from ..core.evaluation import CASE_SIZE, fit_to_size
+from ..core.extractors import load_into
 from ..core.geometry import corner_error
+from ..core.matchers import LIGHTGLUE_MODELS, lightglue_state_dict
 from ..core.synthetic import Photometric, procedural_texture, random_homography, warp
 from ..core.zoo import load_zoo
 
@@ -99,34 +101,17 @@ def _homography_inliers(p0: np.ndarray, p1: np.ndarray, robust: RobustParams) ->
     return int(mask.sum()) if mask is not None else 0
 
 
-def _load_checked(module: torch.nn.Module, state: dict[str, torch.Tensor], derived: tuple[str, ...]) -> None:
-    result = module.load_state_dict(state, strict=False)
-    missing = [k for k in result.missing_keys if not k.endswith(derived)]
-    if missing or result.unexpected_keys:
-        raise RuntimeError(f"direct model weights do not fit: {missing[:3]} {result.unexpected_keys[:3]}")
-    module.eval()
-
-
 def _kornia_lightglue(weight_id: str, weights_dir: str | None, **conf: Any) -> KF.LightGlue:
-    """kornia's LightGlue with a released checkpoint, its layer names moved to kornia's."""
+    """kornia's LightGlue with a released checkpoint (loading is shared with the core; timing is not)."""
     model = KF.LightGlue(features=None, flash=False, **conf)
-    raw = weight_files.load_state_dict(weight_id, weights_dir)
-    if any(k.startswith("matcher.") for k in raw):  # LighterGlue files bundle XFeat too
-        raw = {k.removeprefix("matcher."): v for k, v in raw.items() if k.startswith("matcher.")}
-    state = {}
-    for key, value in raw.items():
-        block, _, rest = key.partition(".")
-        index, _, tail = rest.partition(".")
-        if block in ("self_attn", "cross_attn") and index.isdigit():
-            key = f"transformers.{index}.{block}.{tail}"
-        state[key] = value
-    _load_checked(model, state, ("confidence_thresholds",))
+    state = lightglue_state_dict(weight_files.load_state_dict(weight_id, weights_dir), model.conf.n_layers)
+    load_into(model, state, weight_id, ignore_missing=("confidence_thresholds",))
     return model
 
 
 def _kornia_xfeat(conf: dict[str, Any], weights_dir: str | None) -> KF.XFeat:
     model = KF.XFeat(top_k=int(conf["max_keypoints"]), detection_threshold=conf["keypoint_threshold"])
-    _load_checked(model.net, weight_files.load_state_dict("xfeat", weights_dir), ())
+    load_into(model.net, weight_files.load_state_dict("xfeat", weights_dir), "xfeat")
     return model
 
 
@@ -209,9 +194,9 @@ class DirectLightGlue:
         }
         if features == "xfeat":
             self.xfeat = _kornia_xfeat(conf, wdir).to(device)
-            arch = {"input_dim": 64, "descriptor_dim": 96, "n_layers": 6, "num_heads": 1}
-            glue_conf = {"depth_confidence": -1.0, "width_confidence": 0.95, **glue_conf}
-            self.glue = _kornia_lightglue("xfeat-lighterglue", wdir, **arch, **glue_conf)
+            model = LIGHTGLUE_MODELS["xfeat"]
+            glue_conf = {**model["defaults"], **glue_conf}
+            self.glue = _kornia_lightglue(model["weights"], wdir, **model["arch"], **glue_conf)
         else:
             self.aliked = KF.ALIKED(
                 "aliked-n16",
@@ -219,9 +204,15 @@ class DirectLightGlue:
                 detection_threshold=conf["keypoint_threshold"],
                 nms_radius=2,
             )
-            _load_checked(self.aliked, weight_files.load_state_dict("aliked-n16", wdir), ("hw_grid",))
+            load_into(
+                self.aliked,
+                weight_files.load_state_dict("aliked-n16", wdir),
+                "aliked-n16",
+                ignore_missing=("hw_grid",),
+            )
             self.aliked.to(device)
-            self.glue = _kornia_lightglue("aliked-lightglue", wdir, input_dim=128, **glue_conf)
+            model = LIGHTGLUE_MODELS["aliked"]
+            self.glue = _kornia_lightglue(model["weights"], wdir, **model["arch"], **glue_conf)
         self.glue.to(device)
         self.features = features
 
