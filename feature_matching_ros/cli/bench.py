@@ -32,7 +32,7 @@ from kornia import feature as KF
 from ..core import FeatureMatchingError, Features, Pipeline, RobustParams, availability, build, load_image
 from ..core import weights as weight_files
 from ..core.evaluation import CASE_SIZE, fit_to_size
-from ..core.extractors import load_into
+from ..core.extractors import CHANNELS_LAST, load_into
 from ..core.geometry import corner_error
 from ..core.matchers import LIGHTGLUE_MODELS, lightglue_state_dict
 from ..core.synthetic import Photometric, procedural_texture, random_homography, warp
@@ -117,11 +117,14 @@ def _kornia_xfeat(conf: dict[str, Any], weights_dir: str | None) -> KF.XFeat:
 
 def _gray_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    return torch.from_numpy(gray)[None, None].to(device).float() / 255.0
+    return (torch.from_numpy(gray)[None, None].to(device).float() / 255.0).contiguous(
+        memory_format=CHANNELS_LAST
+    )
 
 
 def _rgb_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(image).permute(2, 0, 1)[None].to(device).float() / 255.0
+    tensor = torch.from_numpy(image).permute(2, 0, 1)[None].to(device).float() / 255.0
+    return tensor.contiguous(memory_format=CHANNELS_LAST)
 
 
 class DirectXFeat:
@@ -131,7 +134,7 @@ class DirectXFeat:
         self, conf: dict[str, Any], robust: RobustParams, device: torch.device, wdir: str | None
     ) -> None:
         self.device, self.robust = device, robust
-        self.model = _kornia_xfeat(conf, wdir).to(device)
+        self.model = _kornia_xfeat(conf, wdir).to(device, memory_format=CHANNELS_LAST)
 
     @torch.inference_mode()
     def set_reference(self, image: np.ndarray) -> None:
@@ -193,7 +196,7 @@ class DirectLightGlue:
             k: conf[k] for k in ("filter_threshold", "depth_confidence", "width_confidence") if k in conf
         }
         if features == "xfeat":
-            self.xfeat = _kornia_xfeat(conf, wdir).to(device)
+            self.xfeat = _kornia_xfeat(conf, wdir).to(device, memory_format=CHANNELS_LAST)
             model = LIGHTGLUE_MODELS["xfeat"]
             glue_conf = {**model["defaults"], **glue_conf}
             self.glue = _kornia_lightglue(model["weights"], wdir, **model["arch"], **glue_conf)
@@ -210,7 +213,7 @@ class DirectLightGlue:
                 "aliked-n16",
                 ignore_missing=("hw_grid",),
             )
-            self.aliked.to(device)
+            self.aliked.to(device, memory_format=CHANNELS_LAST)
             model = LIGHTGLUE_MODELS["aliked"]
             self.glue = _kornia_lightglue(model["weights"], wdir, **model["arch"], **glue_conf)
         self.glue.to(device)
