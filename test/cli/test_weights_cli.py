@@ -118,8 +118,7 @@ def test_licences_prints_the_markdown_table(capsys):
 
 
 def test_installed_script(fetched_cache):
-    if not SCRIPT.exists():
-        pytest.skip(f"{SCRIPT} is not installed: pip install -e the package")
+    assert SCRIPT.exists(), f"{SCRIPT} is not installed: run `make setup`"
     env = {**os.environ, "XDG_CACHE_HOME": str(fetched_cache)}
     env.pop(weights.ENV_WEIGHTS_DIR, None)
     done = subprocess.run(
