@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from . import weights
-from .errors import ConfigError, WeightsError, ZooError
+from .errors import ConfigError, ZooError
 from .extractors import ALIKEDExtractor, DISKExtractor, Extractor, OpenCVExtractor, XFeatExtractor
 from .geometry import RobustParams
 from .matchers import DualSoftmax, LightGlueMatcher, Matcher, MutualNearestNeighbour, XFeatStarMatcher
@@ -154,8 +154,6 @@ def build(
         raise ConfigError(f"invalid settings for {name!r}: {exc}") from exc
     except KeyError as exc:
         raise ConfigError(f"zoo entry {name!r} names no implementation: {exc}") from exc
-    except WeightsError:
-        raise
     robust = RobustParams(
         method=str(settings["ransac_method"]),
         reproj_threshold=float(settings["ransac_reproj_threshold"]),

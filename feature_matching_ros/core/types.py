@@ -26,15 +26,6 @@ class Features:
     def __len__(self) -> int:
         return int(self.keypoints.shape[0])
 
-    def to(self, device: torch.device | str) -> Features:
-        return Features(
-            self.keypoints.to(device),
-            self.descriptors.to(device),
-            self.scores.to(device),
-            self.image_size,
-            {k: v.to(device) for k, v in self.extras.items()},
-        )
-
     def scaled(self, sx: float, sy: float, image_size: tuple[int, int]) -> Features:
         """The same features with keypoints multiplied by (sx, sy), for an image of ``image_size``."""
         factor = torch.tensor([sx, sy], dtype=self.keypoints.dtype, device=self.keypoints.device)
