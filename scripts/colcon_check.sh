@@ -78,6 +78,10 @@ cmp -s "${ROOT}/${PKG}/__init__.py" "${PY_PKG}/__init__.py" \
 while IFS= read -r src; do
     [[ -e "${PY_PKG}/${src}" ]] || fail "Python source ${PKG}/${src} not installed"
 done < <(cd "${ROOT}/${PKG}" && find . -name '*.py' -not -path '*/__pycache__/*' | sed 's|^\./||')
+# The executables `ros2 run` and the launch files start.
+for exe in feature_matcher_node geometry_node fm-navigate; do
+    [[ -x "${INSTALL}/lib/${PKG}/${exe}" ]] || fail "executable lib/${PKG}/${exe} not installed"
+done
 for d in config launch; do
     if [[ -d "${ROOT}/${d}" ]]; then
         [[ -d "${INSTALL}/share/${PKG}/${d}" ]] || fail "share/${PKG}/${d} not installed"
@@ -133,6 +137,7 @@ stray = sorted(p for p in loaded if not os.path.realpath(p).startswith(workspace
 assert not stray, f"libraries loaded from outside the workspace: {stray}"
 print(f"colcon_check.sh: imported {msg.__file__}")
 EOF
-) || fail "messages do not import from the install space"
+    "${INSTALL}/lib/${PKG}/fm-navigate" --help >/dev/null
+) || fail "messages or executables do not work from the install space"
 
 echo "colcon_check.sh: OK ($((SECONDS - start)) s)"

@@ -47,3 +47,35 @@ def draw_matches(
         if np.isfinite(warped).all() and np.abs(warped).max() < 1e6:
             cv2.polylines(canvas, [np.round(warped).astype(np.int32)], True, OUTLINE, 2, cv2.LINE_AA)
     return canvas
+
+
+def draw_overlay(
+    image: np.ndarray,
+    query_points: np.ndarray,
+    reference_points: np.ndarray,
+    inlier_mask: np.ndarray | None,
+    homography: np.ndarray | None,
+    reference_size: tuple[int, int],
+) -> np.ndarray:
+    """The camera image (RGB uint8) with the reference outline mapped by H (reference -> query) and
+    the matches: inliers green with a line to where H puts their reference point, outliers red."""
+    canvas = as_rgb(image).copy()
+    mask = np.zeros(len(query_points), bool) if inlier_mask is None else np.asarray(inlier_mask, bool)
+    projected = None
+    if homography is not None and len(reference_points):
+        projected = cv2.perspectiveTransform(
+            np.asarray(reference_points, np.float64).reshape(-1, 1, 2), np.asarray(homography, np.float64)
+        ).reshape(-1, 2)
+    for i in np.argsort(mask, kind="stable"):
+        q = tuple(int(round(v)) for v in query_points[i])
+        colour = INLIER if mask[i] else OUTLIER
+        if mask[i] and projected is not None and np.isfinite(projected[i]).all():
+            cv2.line(canvas, q, tuple(int(round(v)) for v in projected[i]), colour, 1, cv2.LINE_AA)
+        cv2.circle(canvas, q, 2, colour, -1, cv2.LINE_AA)
+    if homography is not None:
+        w, h = reference_size
+        corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float64)
+        warped = cv2.perspectiveTransform(corners[None], np.asarray(homography, np.float64))[0]
+        if np.isfinite(warped).all() and np.abs(warped).max() < 1e6:
+            cv2.polylines(canvas, [np.round(warped).astype(np.int32)], True, OUTLINE, 2, cv2.LINE_AA)
+    return canvas

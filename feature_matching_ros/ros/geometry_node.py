@@ -1,0 +1,187 @@
+"""geometry_node: matches in; robust two-view geometry, relative pose and an overlay picture out.
+
+The pose is the query camera's pose in the reference camera's optical frame (REP 103: x right,
+y down, z forward), published when the reference is an image of the same camera (keyframe or
+reference topic at the camera_info size) and the model yields one. Its translation is up to
+scale. Map references are georeferenced by the navigation layer instead.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseWithCovarianceStamped
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image
+
+from feature_matching_ros.core.errors import FeatureMatchingError
+from feature_matching_ros.core.geometry import ROBUST_METHODS, GeometryResult, RobustParams, estimate
+from feature_matching_ros.core.pose import pose_covariance, pose_from_geometry
+from feature_matching_ros.core.visualize import draw_overlay
+from feature_matching_ros.msg import GeometryEstimate, MatchArray
+
+from . import params, topics
+from .camera import CameraModel, camera_from_info
+from .diagnostics import Monitor, ThrottledLog, to_status
+from .images import array_to_image, image_to_core
+from .messages import MatchData, geometry_estimate, match_data, pose_message
+
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+
+
+class GeometryNode(Node):
+    def __init__(self, node_name: str = "geometry", **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        params.declare(self, params.GEOMETRY_NODE)
+        self.monitor = Monitor()
+        self._log = ThrottledLog(self.get_logger().error)
+        self._camera: CameraModel | None = None
+        self._images: OrderedDict[tuple[int, int], Image] = OrderedDict()
+        self._robust = self._robust_params({})
+
+        self.geometry_pub = self.create_publisher(GeometryEstimate, topics.GEOMETRY, RELIABLE)
+        self.pose_pub = self.create_publisher(PoseWithCovarianceStamped, topics.POSE, RELIABLE)
+        self.overlay_pub = self.create_publisher(Image, topics.DEBUG_OVERLAY, RELIABLE)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, RELIABLE)
+        self.create_subscription(MatchArray, topics.MATCHES, self._on_matches, RELIABLE)
+        self.create_subscription(CameraInfo, topics.CAMERA_INFO, self._on_camera_info, qos_profile_sensor_data)
+        self.create_subscription(Image, topics.CAMERA_IMAGE, self._on_image, qos_profile_sensor_data)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.create_timer(self.get_parameter("diagnostics_period").value, self._publish_diagnostics)
+
+    def _robust_params(self, changes: dict[str, Any]) -> RobustParams:
+        value = {n: changes.get(n, self.get_parameter(n).value) for n in ("method", "reproj_threshold", "confidence", "max_iter")}
+        return RobustParams(value["method"], value["reproj_threshold"], value["confidence"], value["max_iter"])
+
+    def _on_set_parameters(self, changed: list[rclpy.parameter.Parameter]) -> SetParametersResult:
+        values = {p.name: p.value for p in changed if p.name != "use_sim_time"}
+        reason = params.check_all(params.GEOMETRY_NODE, values)
+        if reason is None and "method" in values and values["method"] not in ROBUST_METHODS:
+            reason = f"method must be one of {', '.join(ROBUST_METHODS)}; got {values['method']!r}"
+        if reason is None:
+            try:
+                robust = self._robust_params(values)
+            except FeatureMatchingError as exc:
+                reason = str(exc)
+        if reason is not None:
+            self.get_logger().warning(f"parameter change refused: {reason}")
+            return SetParametersResult(successful=False, reason=reason)
+        self._robust = robust
+        return SetParametersResult(successful=True)
+
+    # ---- inputs ------------------------------------------------------------------------------
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            self._camera = camera_from_info(msg)
+        except FeatureMatchingError as exc:
+            self._error("bad camera_info", str(exc))
+
+    def _on_image(self, msg: Image) -> None:
+        if not self.get_parameter("publish_debug").value:
+            return
+        self._images[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
+        while len(self._images) > self.get_parameter("image_buffer").value:
+            self._images.popitem(last=False)
+
+    def _on_matches(self, msg: MatchArray) -> None:
+        self.monitor.input()
+        start = time.perf_counter()
+        try:
+            data = match_data(msg)
+        except FeatureMatchingError as exc:
+            self._error("bad matches", str(exc))
+            return
+        model = self.get_parameter("model").value
+        camera = self._camera
+        try:
+            result = self._estimate(model, data, camera)
+        except FeatureMatchingError as exc:
+            self._error("geometry", str(exc))
+            return
+        self.geometry_pub.publish(geometry_estimate(result, msg.header))
+        if result.success:
+            self._publish_pose(msg, data, result, camera)
+        else:
+            self.monitor.failure(result.reason)
+        self.monitor.done((time.perf_counter() - start) * 1e3, result.inlier_ratio)
+        if self.get_parameter("publish_debug").value:
+            self._publish_overlay(msg, data, result)
+
+    def _estimate(self, model: str, data: MatchData, camera: CameraModel | None) -> GeometryResult:
+        K = None
+        if model == "Essential":
+            if camera is None:
+                raise FeatureMatchingError("the Essential model needs camera_info, none received yet")
+            K = self._camera_matrix(camera, data.reference_size)
+            if K is None:
+                raise FeatureMatchingError(
+                    f"the Essential model needs a camera reference; the reference is {data.reference_size[0]}x"
+                    f"{data.reference_size[1]}, the camera {camera.width}x{camera.height}"
+                )
+        result = estimate(model, data.reference_points, data.query_points, self._robust, K, K)
+        floor = self.get_parameter("min_inlier_ratio").value
+        if result.success and result.inlier_ratio < floor:
+            reason = f"inlier ratio {result.inlier_ratio:.3f} < min_inlier_ratio {floor:.3f}"
+            return GeometryResult.failure(model, result.method, reason, result.num_matches)
+        return result
+
+    @staticmethod
+    def _camera_matrix(camera: CameraModel, reference_size: tuple[int, int]) -> np.ndarray | None:
+        """K of the reference when it is an image of this camera (same size), else None."""
+        return camera.K if tuple(reference_size) == (camera.width, camera.height) else None
+
+    def _publish_pose(self, msg: MatchArray, data: MatchData, result: GeometryResult, camera: CameraModel | None) -> None:
+        if not self.get_parameter("publish_pose").value or camera is None:
+            return
+        K = self._camera_matrix(camera, data.reference_size)
+        if K is None:
+            return
+        pose = pose_from_geometry(result, K, K, data.reference_points, data.query_points)
+        if pose is None:
+            self.monitor.failure("no physically valid pose in the homography decomposition")
+            return
+        header = msg.header.__class__(stamp=msg.header.stamp, frame_id=msg.reference_frame_id)
+        covariance = pose_covariance(result, float(K[0, 0]))
+        self.pose_pub.publish(pose_message(pose, header, covariance))
+
+    def _publish_overlay(self, msg: MatchArray, data: MatchData, result: GeometryResult) -> None:
+        image_msg = self._images.get((msg.header.stamp.sec, msg.header.stamp.nanosec))
+        if image_msg is None:
+            return
+        try:
+            image = image_to_core(image_msg)
+        except FeatureMatchingError as exc:
+            self._error("bad image", str(exc))
+            return
+        H = result.model if result.success and result.model_type == "Homography" else None
+        canvas = draw_overlay(image, data.query_points, data.reference_points, result.inlier_mask, H, data.reference_size)
+        out = array_to_image(canvas, "rgb8")
+        out.header = msg.header
+        self.overlay_pub.publish(out)
+
+    def _error(self, category: str, message: str) -> None:
+        self.monitor.error(category, message)
+        self._log(category, message)
+
+    def _publish_diagnostics(self) -> None:
+        report = self.monitor.report()
+        report.values["model"] = self.get_parameter("model").value
+        report.values["camera_info"] = "yes" if self._camera is not None else "no"
+        msg = DiagnosticArray()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.status = [to_status(report, f"{self.get_name()}: geometry", "")]
+        self.diagnostics_pub.publish(msg)
+
+
+def main(args: list[str] | None = None) -> None:
+    from .runner import run_nodes
+
+    sys.exit(run_nodes([GeometryNode], args))

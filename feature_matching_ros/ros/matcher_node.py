@@ -1,0 +1,342 @@
+"""feature_matcher_node: camera frames in, matches against a reference (map, keyframe or topic) out.
+
+The callbacks only queue the newest frame; one worker thread converts, matches and publishes, so a
+slow matcher drops stale frames instead of queueing them. Everything that can go wrong with an
+input is logged (throttled), counted in /diagnostics, and the input is dropped.
+"""
+
+from __future__ import annotations
+
+import threading
+import sys
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+
+from feature_matching_ros.core import registry
+from feature_matching_ros.core.errors import FeatureMatchingError
+from feature_matching_ros.core.image import as_rgb, load_image
+from feature_matching_ros.core.keyframe import KeyframePolicy
+from feature_matching_ros.core.pipeline import Pipeline
+from feature_matching_ros.core.types import Features
+from feature_matching_ros.core.visualize import draw_matches
+from feature_matching_ros.core.zoo import load_zoo
+from feature_matching_ros.msg import GeometryEstimate, MatchArray
+
+from . import params, topics
+from .camera import camera_from_info
+from .diagnostics import Monitor, ThrottledLog, to_status
+from .images import array_to_image, compressed_to_array, image_to_core
+from .latest import LatestWorker
+from .messages import ReferenceInfo, match_array
+from .sync import subscribe_synchronised
+
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# Settings that need a new pipeline when they change.
+PIPELINE_PARAMS = ("matcher", "device", "max_keypoints", "keypoint_threshold", "match_threshold", "max_image_edge", "weights_dir")
+REFERENCE_PARAMS = ("reference_mode", "map_image", "map_frame_id")
+
+
+@dataclass
+class Frame:
+    image: Image | CompressedImage
+    info: CameraInfo | None
+    received: float
+
+
+@dataclass
+class Reference:
+    info: ReferenceInfo
+    image: np.ndarray
+    features: Features
+    frames_matched: int = 0
+
+
+def _stamp_key(stamp: Time) -> tuple[int, int]:
+    return int(stamp.sec), int(stamp.nanosec)
+
+
+class FeatureMatcherNode(Node):
+    def __init__(self, node_name: str = "feature_matcher", **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        params.declare(self, params.MATCHER_NODE)
+        self.monitor = Monitor()
+        self._log = ThrottledLog(self.get_logger().error)
+        self._zoo = load_zoo()
+        self._lock = threading.Lock()
+        self._dirty_pipeline = True
+        self._dirty_reference = True
+        self._pending_reference: Image | CompressedImage | None = None
+        self._pipeline: Pipeline | None = None
+        self._reference: Reference | None = None
+        self._debug_cache: OrderedDict[tuple[int, int], tuple[np.ndarray, Reference, np.ndarray, np.ndarray]]
+        self._debug_cache = OrderedDict()
+
+        threads = self.get_parameter("num_threads").value
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+
+        self.matches_pub = self.create_publisher(MatchArray, topics.MATCHES, RELIABLE)
+        self.debug_pub = self.create_publisher(Image, topics.DEBUG_MATCHES, RELIABLE)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, RELIABLE)
+        self.create_subscription(GeometryEstimate, topics.GEOMETRY, self._on_geometry, RELIABLE)
+        self._subscribe_camera()
+        self.create_subscription(Image, topics.REFERENCE_IMAGE, self._on_reference, LATCHED)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.create_timer(self.get_parameter("diagnostics_period").value, self._publish_diagnostics)
+        self.worker: LatestWorker[Frame] = LatestWorker(self._process, self._on_worker_error, "feature-matcher")
+        self._check_configuration()
+
+    # ---- input -------------------------------------------------------------------------------
+    def _subscribe_camera(self) -> None:
+        compressed = self.get_parameter("image_transport").value == "compressed"
+        image_type, image_topic = (
+            (CompressedImage, topics.CAMERA_IMAGE_COMPRESSED) if compressed else (Image, topics.CAMERA_IMAGE)
+        )
+        if self.get_parameter("use_camera_info").value:
+            self._camera_subs = subscribe_synchronised(
+                self,
+                [(image_type, image_topic), (CameraInfo, topics.CAMERA_INFO)],
+                qos_profile_sensor_data,
+                self.get_parameter("sync_slop").value,
+                self.get_parameter("sync_queue_size").value,
+                self._on_frame,
+            )
+        else:
+            self._camera_subs = [
+                self.create_subscription(image_type, image_topic, self._on_frame, qos_profile_sensor_data)
+            ]
+
+    def _on_frame(self, image: Image | CompressedImage, info: CameraInfo | None = None) -> None:
+        self.monitor.input()
+        if self.worker.submit(Frame(image, info, time.monotonic())):
+            self.monitor.drop()  # a newer frame replaced one the worker had not reached
+
+    def _on_reference(self, msg: Image) -> None:
+        with self._lock:
+            self._pending_reference = msg
+            self._dirty_reference = True
+
+    # ---- parameters --------------------------------------------------------------------------
+    def _on_set_parameters(self, changed: list[rclpy.parameter.Parameter]) -> SetParametersResult:
+        values = {p.name: p.value for p in changed if p.name != "use_sim_time"}
+        reason = params.check_all(params.MATCHER_NODE, values)
+        if reason is None and "matcher" in values:
+            reason = self._matcher_unavailable(values["matcher"], values.get("weights_dir"))
+        if reason is not None:
+            self.get_logger().warning(f"parameter change refused: {reason}")
+            return SetParametersResult(successful=False, reason=reason)
+        with self._lock:
+            if any(name in values for name in PIPELINE_PARAMS):
+                self._dirty_pipeline = True
+            if any(name in values for name in REFERENCE_PARAMS):
+                self._dirty_reference = True
+        return SetParametersResult(successful=True)
+
+    def _matcher_unavailable(self, name: str, weights_dir: str | None) -> str | None:
+        if name not in self._zoo.entries:
+            return f"matcher {name!r} is not in the zoo; runnable: {', '.join(self._zoo.runnable())}"
+        wdir = weights_dir if weights_dir is not None else self.get_parameter("weights_dir").value
+        ok, why = registry.availability(self._zoo[name], wdir or None)
+        return None if ok else f"matcher {name!r} cannot run: {why}"
+
+    def _check_configuration(self) -> None:
+        """Report what keeps the node from matching, before the first frame arrives."""
+        reason = self._matcher_unavailable(self.get_parameter("matcher").value, None)
+        if reason:
+            self._error("matcher", reason, persistent=True)
+
+    # ---- worker ------------------------------------------------------------------------------
+    def _process(self, frame: Frame) -> None:
+        self._apply_configuration()
+        if self._pipeline is None:
+            self.monitor.drop()
+            return
+        try:
+            image = self._decode(frame)
+        except FeatureMatchingError as exc:
+            self._error("bad image", str(exc))
+            return
+        header = frame.image.header
+        query_size = (image.shape[1], image.shape[0])
+        keyframe = self.get_parameter("reference_mode").value == "keyframe"
+        if self._reference is None:
+            if keyframe:
+                self._reference = self._make_reference(image, header.stamp, header.frame_id, "keyframe")
+            else:
+                self.monitor.failure("no reference image yet")
+            return
+        reference = self._reference
+        start = time.perf_counter()
+        result = self._pipeline.match(reference.features, image, geometry="Homography" if keyframe else None)
+        total_ms = (time.perf_counter() - start) * 1e3
+        reference.frames_matched += 1
+        msg = match_array(result, header, reference.info, query_size, total_ms)
+        self.matches_pub.publish(msg)
+        self.monitor.done((time.monotonic() - frame.received) * 1e3)
+        if len(result.matches) == 0:
+            self.monitor.failure("no matches")
+        if self.get_parameter("publish_debug").value:
+            self._remember_for_debug(header.stamp, image, reference, result.matches.points0, result.matches.points1)
+        if keyframe:
+            decision = self._policy().decide(result.geometry, reference.info.size, query_size, reference.frames_matched)
+            if decision.replace:
+                self.get_logger().info(f"new keyframe at {header.stamp.sec}.{header.stamp.nanosec:09d}: {decision.reason}")
+                self._reference = Reference(
+                    ReferenceInfo("keyframe", header.stamp, header.frame_id, query_size), image, result.features1
+                )
+
+    def _decode(self, frame: Frame) -> np.ndarray:
+        msg = frame.image
+        image = compressed_to_array(msg) if isinstance(msg, CompressedImage) else image_to_core(msg)
+        if frame.info is not None:
+            camera = camera_from_info(frame.info)
+            camera.check_size(image.shape[1], image.shape[0])
+        return image
+
+    def _policy(self) -> KeyframePolicy:
+        return KeyframePolicy(
+            self.get_parameter("keyframe_min_inliers").value,
+            self.get_parameter("keyframe_min_overlap").value,
+            self.get_parameter("keyframe_max_frames").value,
+        )
+
+    def _apply_configuration(self) -> None:
+        with self._lock:
+            rebuild, renew, pending = self._dirty_pipeline, self._dirty_reference, self._pending_reference
+            self._dirty_pipeline = self._dirty_reference = False
+        if rebuild:
+            self._build_pipeline()
+            renew = True
+        if renew and self._pipeline is not None:
+            self._load_reference(pending)
+
+    def _build_pipeline(self) -> None:
+        name = self.get_parameter("matcher").value
+        reason = self._matcher_unavailable(name, None)
+        if reason is None:
+            try:
+                pipeline = registry.build(name, self._overrides(), device=self.get_parameter("device").value,
+                                          weights_dir=self.get_parameter("weights_dir").value or None)
+            except FeatureMatchingError as exc:
+                reason = f"cannot build matcher {name!r}: {exc}"
+        if reason is not None:
+            kept = f"; still running {self._pipeline.name!r}" if self._pipeline is not None else ""
+            self._error("matcher", reason + kept, persistent=self._pipeline is None)
+            return
+        self._pipeline = pipeline
+        self.monitor.set_persistent_error(None)
+        self.get_logger().info(f"matcher {name!r} ready on {self.get_parameter('device').value}")
+
+    def _overrides(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.get_parameter("max_keypoints").value > 0:
+            out["max_keypoints"] = self.get_parameter("max_keypoints").value
+        for name in ("keypoint_threshold", "match_threshold"):
+            if self.get_parameter(name).value >= 0:
+                out[name] = self.get_parameter(name).value
+        if self.get_parameter("max_image_edge").value > 0:
+            out["max_image_edge"] = self.get_parameter("max_image_edge").value
+        return out
+
+    def _load_reference(self, pending: Image | CompressedImage | None) -> None:
+        mode = self.get_parameter("reference_mode").value
+        self._reference = None
+        try:
+            if mode == "map":
+                path = self.get_parameter("map_image").value
+                if not path:
+                    raise FeatureMatchingError("reference_mode is 'map' but the map_image parameter is empty")
+                image = load_image(path)
+                self._reference = self._make_reference(image, Time(), self.get_parameter("map_frame_id").value, path)
+            elif mode == "topic" and pending is not None:
+                image = image_to_core(pending) if isinstance(pending, Image) else compressed_to_array(pending)
+                header = pending.header
+                self._reference = self._make_reference(image, header.stamp, header.frame_id, "topic")
+        except FeatureMatchingError as exc:
+            self._error("reference", str(exc), persistent=True)
+            return
+        if mode == "map":
+            self.monitor.set_persistent_error(None)
+
+    def _make_reference(self, image: np.ndarray, stamp: Time, frame_id: str, ref_id: str) -> Reference:
+        features = self._pipeline.extract(image)
+        size = (image.shape[1], image.shape[0])
+        self.get_logger().info(f"reference {ref_id!r} ({size[0]}x{size[1]}): {len(features)} keypoints")
+        return Reference(ReferenceInfo(ref_id, stamp, frame_id, size), image, features)
+
+    def _on_worker_error(self, frame: Frame, exc: Exception) -> None:
+        self._error("internal", f"{type(exc).__name__}: {exc}")
+
+    def _error(self, category: str, message: str, *, persistent: bool = False) -> None:
+        self.monitor.error(category, message)
+        if persistent:
+            self.monitor.set_persistent_error(f"{category}: {message}")
+        self._log(category, message)
+
+    # ---- debug pictures ----------------------------------------------------------------------
+    def _remember_for_debug(self, stamp: Time, image: np.ndarray, reference: Reference, p0: np.ndarray, p1: np.ndarray) -> None:
+        if self.count_publishers(topics.GEOMETRY) == 0:
+            self._publish_debug(image, reference, p0, p1, None, None, stamp)
+            return
+        with self._lock:
+            self._debug_cache[_stamp_key(stamp)] = (image, reference, p0, p1)
+            while len(self._debug_cache) > 4:
+                self._debug_cache.popitem(last=False)
+
+    def _on_geometry(self, msg: GeometryEstimate) -> None:
+        if not self.get_parameter("publish_debug").value:
+            return
+        with self._lock:
+            entry = self._debug_cache.pop(_stamp_key(msg.header.stamp), None)
+        if entry is None:
+            return
+        image, reference, p0, p1 = entry
+        mask = np.asarray(msg.inlier_mask, bool)
+        if mask.size != len(p0):
+            mask = None
+        H = np.asarray(msg.model).reshape(3, 3) if msg.success and msg.model_type == msg.MODEL_HOMOGRAPHY else None
+        self._publish_debug(image, reference, p0, p1, mask, H, msg.header.stamp)
+
+    def _publish_debug(self, image: np.ndarray, reference: Reference, p0: np.ndarray, p1: np.ndarray,
+                       mask: np.ndarray | None, H: np.ndarray | None, stamp: Time) -> None:
+        canvas = draw_matches(reference.image, as_rgb(image), p0, p1, mask, H)
+        out = array_to_image(canvas, "rgb8")
+        out.header.stamp = stamp
+        out.header.frame_id = reference.info.frame_id
+        self.debug_pub.publish(out)
+
+    # ---- diagnostics -------------------------------------------------------------------------
+    def _publish_diagnostics(self) -> None:
+        report = self.monitor.report()
+        active = self._pipeline.name if self._pipeline is not None else "none"
+        report.values["matcher"] = active
+        reference = self._reference
+        report.values["reference"] = reference.info.id if reference is not None else "none"
+        msg = DiagnosticArray()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.status = [to_status(report, f"{self.get_name()}: feature matching", active)]
+        self.diagnostics_pub.publish(msg)
+
+    def destroy_node(self) -> None:
+        self.worker.stop()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> None:
+    from .runner import run_nodes
+
+    sys.exit(run_nodes([FeatureMatcherNode], args))

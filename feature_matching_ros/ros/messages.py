@@ -1,0 +1,120 @@
+"""Conversions between the core's results and the package's messages (one place for each)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import PoseWithCovarianceStamped
+from std_msgs.msg import Header
+
+from feature_matching_ros.core.errors import FeatureMatchingError
+from feature_matching_ros.core.geometry import GeometryResult
+from feature_matching_ros.core.pipeline import MatchResult
+from feature_matching_ros.core.pose import RelativePose, quaternion_from_matrix
+from feature_matching_ros.msg import GeometryEstimate, MatchArray
+
+MODEL_TYPES = (
+    GeometryEstimate.MODEL_HOMOGRAPHY,
+    GeometryEstimate.MODEL_FUNDAMENTAL,
+    GeometryEstimate.MODEL_ESSENTIAL,
+)
+
+
+class MessageError(FeatureMatchingError):
+    """A message whose content is inconsistent (array lengths, sizes, non-finite values)."""
+
+
+@dataclass(frozen=True)
+class ReferenceInfo:
+    """What a MatchArray says about the reference image."""
+
+    id: str
+    stamp: Time
+    frame_id: str
+    size: tuple[int, int]  # (width, height)
+
+
+def match_array(
+    result: MatchResult,
+    header: Header,
+    reference: ReferenceInfo,
+    query_size: tuple[int, int],
+    total_ms: float,
+) -> MatchArray:
+    """MatchArray of a pipeline call that matched the reference (image 0) to the query (image 1)."""
+    m = result.matches
+    msg = MatchArray(header=header, reference_id=reference.id, reference_stamp=reference.stamp)
+    msg.reference_frame_id = reference.frame_id
+    msg.matcher = result.matcher
+    msg.query_width, msg.query_height = (int(v) for v in query_size)
+    msg.reference_width, msg.reference_height = (int(v) for v in reference.size)
+    msg.query_points = np.ascontiguousarray(m.points1, np.float32).ravel().tolist()
+    msg.reference_points = np.ascontiguousarray(m.points0, np.float32).ravel().tolist()
+    msg.confidence = np.ascontiguousarray(m.scores, np.float32).ravel().tolist()
+    msg.num_keypoints_query = len(result.features1)
+    msg.num_keypoints_reference = len(result.features0)
+    msg.extract_ms = float(result.times.extract_ms)
+    msg.match_ms = float(result.times.match_ms)
+    msg.total_ms = float(total_ms)
+    return msg
+
+
+@dataclass(frozen=True)
+class MatchData:
+    """The arrays of a validated MatchArray: [N x 2] float64 points and [N] confidences."""
+
+    query_points: np.ndarray
+    reference_points: np.ndarray
+    confidence: np.ndarray
+    query_size: tuple[int, int]
+    reference_size: tuple[int, int]
+
+
+def match_data(msg: MatchArray) -> MatchData:
+    """The matches of ``msg`` as arrays, or MessageError saying what is inconsistent."""
+    q = np.asarray(msg.query_points, np.float64)
+    r = np.asarray(msg.reference_points, np.float64)
+    c = np.asarray(msg.confidence, np.float64)
+    if q.size % 2:
+        raise MessageError(f"query_points has odd length {q.size}; expected 2 values per match")
+    n = q.size // 2
+    if r.size != q.size:
+        raise MessageError(f"reference_points has {r.size} values but query_points has {q.size}")
+    if c.size != n:
+        raise MessageError(f"confidence has {c.size} values for {n} matches")
+    sizes = (msg.query_width, msg.query_height, msg.reference_width, msg.reference_height)
+    if n and min(sizes) == 0:
+        raise MessageError(f"image sizes must be non-zero, got query {sizes[:2]} and reference {sizes[2:]}")
+    if not (np.isfinite(q).all() and np.isfinite(r).all()):
+        raise MessageError("match coordinates contain NaN or infinite values")
+    return MatchData(q.reshape(n, 2), r.reshape(n, 2), c, (msg.query_width, msg.query_height), sizes[2:])
+
+
+def geometry_estimate(result: GeometryResult, header: Header) -> GeometryEstimate:
+    msg = GeometryEstimate(header=header, model_type=result.model_type)
+    if result.success and result.model is not None:
+        msg.model = np.asarray(result.model, np.float64).reshape(9).tolist()
+    msg.inlier_mask = np.asarray(result.inlier_mask, np.uint8).tobytes()
+    msg.num_matches = int(result.num_matches)
+    msg.num_inliers = int(result.num_inliers)
+    msg.inlier_ratio = float(result.inlier_ratio)
+    for name in ("residual_mean_px", "residual_median_px", "residual_max_px"):
+        value = float(getattr(result, name))
+        setattr(msg, name, value if math.isfinite(value) else 0.0)
+    msg.success = bool(result.success)
+    msg.failure_reason = "" if result.success else result.reason
+    return msg
+
+
+def pose_message(pose: RelativePose, header: Header, covariance: np.ndarray) -> PoseWithCovarianceStamped:
+    """The query camera's pose in the reference camera's optical frame (header.frame_id)."""
+    position, orientation = pose.query_in_reference()
+    msg = PoseWithCovarianceStamped(header=header)
+    p, q = msg.pose.pose.position, msg.pose.pose.orientation
+    p.x, p.y, p.z = (float(v) for v in position)
+    q.x, q.y, q.z, q.w = (float(v) for v in quaternion_from_matrix(orientation))
+    msg.pose.covariance = np.asarray(covariance, np.float64).reshape(36).tolist()
+    return msg

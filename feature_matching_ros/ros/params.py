@@ -1,0 +1,157 @@
+"""Node parameters as data: name, default, description, allowed values or range, read-only.
+
+The tables here are the single source for the nodes' declarations, the config files and the launch
+files' checks; this module imports rclpy only inside ``declare``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from feature_matching_ros.core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    default: Any
+    description: str
+    choices: tuple[str, ...] = ()
+    range: tuple[float, float] | None = None  # inclusive; ints for integer parameters
+    read_only: bool = False
+
+    def check(self, value: Any) -> str | None:
+        """Why ``value`` is not acceptable, or None."""
+        if self.choices and value not in self.choices:
+            return f"{self.name} must be one of {', '.join(self.choices)}; got {value!r}"
+        if self.range is not None and not (self.range[0] <= value <= self.range[1]):
+            return f"{self.name} must be within [{self.range[0]}, {self.range[1]}]; got {value!r}"
+        return None
+
+
+DEVICES = ("cpu", "cuda", "auto")
+REFERENCE_MODES = ("map", "keyframe", "topic")
+TRANSPORTS = ("raw", "compressed")
+GEOMETRY_MODELS = ("Homography", "Fundamental", "Essential")
+
+COMMON = (
+    ParamSpec("publish_debug", True, "publish the debug picture topics"),
+    ParamSpec("diagnostics_period", 1.0, "seconds between /diagnostics messages", range=(0.1, 60.0)),
+)
+
+MATCHER_NODE = (
+    ParamSpec("matcher", "xfeat(sparse)", "zoo name of the extractor+matcher (fm-match --list)"),
+    ParamSpec("device", "cpu", "torch device for the networks", choices=DEVICES),
+    ParamSpec("max_keypoints", 2000, "keypoints per image (0 = the zoo's default)", range=(0, 100000)),
+    ParamSpec(
+        "keypoint_threshold", -1.0, "detector score threshold (< 0 = the zoo's default)", range=(-1.0, 1e6)
+    ),
+    ParamSpec(
+        "match_threshold", -1.0, "matcher confidence threshold (< 0 = the zoo's default)", range=(-1.0, 1.0)
+    ),
+    ParamSpec(
+        "max_image_edge", 0, "resize images to this longest edge before matching (0 = off)", range=(0, 16384)
+    ),
+    ParamSpec(
+        "weights_dir", "", "directory of verified weight files ('' = $FEATURE_MATCHING_WEIGHTS / cache)"
+    ),
+    ParamSpec("num_threads", 0, "torch CPU threads (0 = torch's default)", range=(0, 256), read_only=True),
+    ParamSpec(
+        "reference_mode",
+        "keyframe",
+        "reference: map image file, keyframes of the stream, or a topic",
+        choices=REFERENCE_MODES,
+    ),
+    ParamSpec("map_image", "", "map image file for reference_mode=map"),
+    ParamSpec("map_frame_id", "map_image", "frame_id reported for the map image"),
+    ParamSpec(
+        "keyframe_min_inliers", 50, "renew the keyframe below this many homography inliers", range=(0, 100000)
+    ),
+    ParamSpec(
+        "keyframe_min_overlap",
+        0.5,
+        "renew the keyframe below this covered fraction of the frame",
+        range=(0.0, 1.0),
+    ),
+    ParamSpec(
+        "keyframe_max_frames",
+        0,
+        "renew the keyframe after this many frames (0 = never by count)",
+        range=(0, 1000000),
+    ),
+    ParamSpec(
+        "image_transport",
+        "raw",
+        "camera input: raw Image or CompressedImage",
+        choices=TRANSPORTS,
+        read_only=True,
+    ),
+    ParamSpec("use_camera_info", True, "pair each image with camera_info (approximate time)", read_only=True),
+    ParamSpec(
+        "sync_slop",
+        0.02,
+        "largest image/camera_info stamp difference paired, s",
+        range=(0.0, 10.0),
+        read_only=True,
+    ),
+    ParamSpec(
+        "sync_queue_size", 10, "messages kept per input while pairing", range=(1, 1000), read_only=True
+    ),
+    *COMMON,
+)
+
+GEOMETRY_NODE = (
+    ParamSpec("model", "Homography", "two-view model estimated from the matches", choices=GEOMETRY_MODELS),
+    ParamSpec("method", "CV2_USAC_MAGSAC", "robust estimator (see core.geometry.ROBUST_METHODS)"),
+    ParamSpec("reproj_threshold", 3.0, "inlier threshold in pixels", range=(0.01, 1000.0)),
+    ParamSpec("confidence", 0.9999, "robust estimator confidence", range=(0.5, 0.999999999)),
+    ParamSpec("max_iter", 10000, "robust estimator iteration cap", range=(1, 10000000)),
+    ParamSpec("min_inlier_ratio", 0.0, "report failure below this inlier ratio", range=(0.0, 1.0)),
+    ParamSpec("publish_pose", True, "publish the relative pose (needs camera_info)"),
+    ParamSpec("image_buffer", 8, "camera images kept for the debug overlay", range=(1, 100), read_only=True),
+    *COMMON,
+)
+
+# Parameters rclpy declares itself or reads from overrides (QoS overrides, sim time).
+BUILTIN = {"use_sim_time", "start_type_description_service"}
+
+NODES = {"feature_matcher": MATCHER_NODE, "geometry": GEOMETRY_NODE}
+
+
+def declare(node: Any, specs: tuple[ParamSpec, ...]) -> None:
+    """Declare ``specs`` on an rclpy node with descriptors (description, choices, ranges, read-only)."""
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+    for spec in specs:
+        text = spec.description + (f" (one of: {', '.join(spec.choices)})" if spec.choices else "")
+        descriptor = ParameterDescriptor(description=text, read_only=spec.read_only)
+        if spec.range is not None and isinstance(spec.default, bool) is False:
+            low, high = spec.range
+            if isinstance(spec.default, int):
+                descriptor.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=0)]
+            else:
+                descriptor.floating_point_range = [
+                    FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)
+                ]
+        node.declare_parameter(spec.name, spec.default, descriptor)
+    # rclpy keeps values for undeclared names silently: a typo in a params file would go unnoticed.
+    unknown = sorted(set(getattr(node, "_parameter_overrides", {})) - {s.name for s in specs} - BUILTIN)
+    if unknown:
+        raise ConfigError(f"{node.get_name()}: unknown parameters {unknown}; valid: {sorted(s.name for s in specs)}")
+    reason = check_all(specs, {s.name: node.get_parameter(s.name).value for s in specs})
+    if reason:
+        raise ConfigError(f"{node.get_name()}: {reason}")
+
+
+def check_all(specs: tuple[ParamSpec, ...], values: dict[str, Any]) -> str | None:
+    """The first reason a set of values is unacceptable (unknown names included), or None."""
+    by_name = {s.name: s for s in specs}
+    for name, value in values.items():
+        spec = by_name.get(name)
+        if spec is None:
+            return f"unknown parameter {name!r}"
+        reason = spec.check(value)
+        if reason:
+            return reason
+    return None

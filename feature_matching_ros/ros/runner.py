@@ -1,0 +1,115 @@
+"""Run nodes in one process on a multi-threaded executor: the node executables and ``fm-navigate``.
+
+``fm-navigate --params config/navigation.yaml`` starts the frontend and the geometry node with the
+same parameter file the launch file uses; it is how the pipeline runs where ``ros2 launch`` is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from feature_matching_ros.core.errors import FeatureMatchingError
+
+
+def run_nodes(classes: Sequence[type], args: list[str] | None = None, extra: Sequence[Any] = ()) -> int:
+    """Create one node per class (plus ``extra`` ready nodes' factories), spin until shutdown.
+
+    Returns the exit code: 0 after Ctrl-C or an external shutdown, 2 on a configuration error.
+    """
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+    rclpy.init(args=args)
+    nodes = []
+    code = 0
+    try:
+        for make in (*classes, *extra):
+            nodes.append(make())
+        executor = MultiThreadedExecutor(num_threads=max(2, len(nodes) + 1))
+        for node in nodes:
+            executor.add_node(node)
+        executor.spin()
+    except FeatureMatchingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        code = 0
+    finally:
+        for node in nodes:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return code
+
+
+def navigate(argv: list[str] | None = None) -> int:
+    """Entry point of ``fm-navigate``."""
+    parser = argparse.ArgumentParser(
+        prog="fm-navigate",
+        description="Run feature_matcher and geometry nodes in one process (the launch file's pipeline).",
+        epilog="Arguments after --ros-args go to ROS (remapping, -p name:=value, --log-level ...).",
+    )
+    parser.add_argument("--params", action="append", default=[], help="ROS 2 parameter file (repeatable)")
+    parser.add_argument("--record", metavar="BAG", help="also record the outputs to this rosbag2 directory")
+    parser.add_argument("--no-geometry", action="store_true", help="run the frontend only")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ros_args: list[str] = []
+    if "--ros-args" in argv:
+        split = argv.index("--ros-args")
+        argv, ros_args = argv[:split], argv[split + 1 :]
+    options = parser.parse_args(argv)
+    for path in options.params:
+        try:
+            check_params_file(path)
+        except FeatureMatchingError as exc:
+            print(f"fm-navigate: {exc}", file=sys.stderr)
+            return 2
+    rcl_args = ["fm-navigate", "--ros-args", *[a for p in options.params for a in ("--params-file", p)], *ros_args]
+
+    from .geometry_node import GeometryNode
+    from .matcher_node import FeatureMatcherNode
+
+    classes: list[type] = [FeatureMatcherNode] if options.no_geometry else [FeatureMatcherNode, GeometryNode]
+    extra = []
+    if options.record:
+        from .bag import output_recorder
+
+        extra.append(lambda: output_recorder(options.record))
+    return run_nodes(classes, rcl_args, extra)
+
+
+def check_params_file(path: str) -> None:
+    """Every parameter in a ROS 2 params file must belong to one of the package's nodes."""
+    from pathlib import Path
+
+    import yaml
+
+    from .params import BUILTIN, NODES
+
+    file = Path(path)
+    if not file.is_file():
+        raise FeatureMatchingError(f"parameter file not found: {file}")
+    try:
+        content = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        raise FeatureMatchingError(f"parameter file {file} is not valid YAML: {exc}") from exc
+    if not isinstance(content, dict):
+        raise FeatureMatchingError(f"parameter file {file}: expected a mapping of node names")
+    known = {n.name for specs in NODES.values() for n in specs} | BUILTIN
+    for node, section in content.items():
+        values = (section or {}).get("ros__parameters") if isinstance(section, dict) else None
+        if not isinstance(values, dict):
+            raise FeatureMatchingError(f"parameter file {file}: {node!r} has no ros__parameters mapping")
+        name = str(node).rsplit("/", 1)[-1]
+        specs = NODES.get(name)
+        allowed = known if specs is None else {s.name for s in specs} | BUILTIN
+        unknown = sorted(set(values) - allowed)
+        if unknown:
+            raise FeatureMatchingError(f"parameter file {file}: unknown parameters for {node!r}: {unknown}")
+
+
+def main() -> None:
+    sys.exit(navigate())
