@@ -58,3 +58,45 @@ def spin_until(executor: object, done: Callable[[], bool], timeout: float = TIME
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what or 'the condition'}")
         executor.spin_once(timeout_sec=0.05)
+
+
+@pytest.fixture
+def running(ros_context):
+    """Start nodes: ``running(matcher={...}, geometry={...})`` -> (harness, executor, nodes).
+
+    Parameters not given default to fast diagnostics (0.2 s) for the tests."""
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from feature_matching_ros.ros.geometry_node import GeometryNode
+    from feature_matching_ros.ros.matcher_node import FeatureMatcherNode
+
+    made = []
+    executor = MultiThreadedExecutor(num_threads=3, context=ros_context)
+
+    def start(matcher: dict | None = None, geometry: dict | None = None):
+        nodes = {}
+        if matcher is not None:
+            overrides = [Parameter(k, value=v) for k, v in {"diagnostics_period": 0.2, **matcher}.items()]
+            nodes["matcher"] = FeatureMatcherNode(context=ros_context, parameter_overrides=overrides)
+        if geometry is not None:
+            overrides = [Parameter(k, value=v) for k, v in {"diagnostics_period": 0.2, **geometry}.items()]
+            nodes["geometry"] = GeometryNode(context=ros_context, parameter_overrides=overrides)
+        from .harness import Harness
+
+        harness = Harness(ros_context)
+        made.extend([*nodes.values(), harness])
+        for node in [*nodes.values(), harness.node]:
+            executor.add_node(node)
+        matcher = matcher or {}
+        harness.wait_for_subscribers(
+            executor,
+            compressed=matcher.get("image_transport") == "compressed",
+            info=matcher.get("use_camera_info", True) or geometry is not None,
+        )
+        return harness, executor, nodes
+
+    yield start
+    executor.shutdown()
+    for item in made:
+        (item.destroy_node if hasattr(item, "destroy_node") else item.destroy)()

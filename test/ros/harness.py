@@ -39,7 +39,7 @@ class Harness:
         from diagnostic_msgs.msg import DiagnosticArray
         from geometry_msgs.msg import PoseWithCovarianceStamped
         from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-        from sensor_msgs.msg import CameraInfo, Image
+        from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
         from feature_matching_ros.msg import GeometryEstimate, MatchArray
         from feature_matching_ros.ros import topics
@@ -59,6 +59,10 @@ class Harness:
             self.node.create_subscription(msg_type, topic, self.received[topic].append, reliable)
         self.image_pub = self.node.create_publisher(Image, topics.CAMERA_IMAGE, qos_profile_sensor_data)
         self.info_pub = self.node.create_publisher(CameraInfo, topics.CAMERA_INFO, qos_profile_sensor_data)
+        self.compressed_pub = self.node.create_publisher(
+            CompressedImage, topics.CAMERA_IMAGE_COMPRESSED, qos_profile_sensor_data
+        )
+        self.matches_pub = self.node.create_publisher(MatchArray, topics.MATCHES, reliable)
 
     def publish_frame(self, image: np.ndarray, t: float, fx: float = 600.0) -> None:
         from feature_matching_ros.ros.images import array_to_image
@@ -69,12 +73,37 @@ class Harness:
         self.info_pub.publish(camera_info(image.shape[1], image.shape[0], msg.header.stamp, fx))
         self.image_pub.publish(msg)
 
-    def wait_for_subscribers(self, executor: Any) -> None:
+    def publish_raw(self, image: Any, info: Any | None) -> None:
+        """Publish messages as given (bad input tests); the image goes to the topic of its type."""
+        if info is not None:
+            self.info_pub.publish(info)
+        (self.image_pub if type(image).__name__ == "Image" else self.compressed_pub).publish(image)
+
+    def wait_for_subscribers(self, executor: Any, compressed: bool = False, info: bool = True) -> None:
+        """Wait until the nodes' camera subscriptions are matched (best-effort messages sent before
+        discovery completes are lost)."""
+        pubs = [self.compressed_pub if compressed else self.image_pub] + ([self.info_pub] if info else [])
         spin_until(
             executor,
-            lambda: self.image_pub.get_subscription_count() > 0 and self.info_pub.get_subscription_count() > 0,
+            lambda: all(p.get_subscription_count() > 0 for p in pubs),
             what="the nodes to subscribe to the camera topics",
         )
+
+    def wait_for_error(self, executor: Any, node_name: str, text: str) -> Any:
+        """Spin until ``node_name`` reports a diagnostics ERROR whose message contains ``text``."""
+        found: list[Any] = []
+
+        def seen() -> bool:
+            found[:] = [s for s in self.diagnostics(node_name) if s.level == b"\x02" and text in s.message]
+            return bool(found)
+
+        spin_until(executor, seen, what=f"a diagnostics ERROR from {node_name} with {text!r}")
+        return found[0]
+
+    def wait_for(self, executor: Any, topic: str, count: int, what: str = "") -> Any:
+        """Spin until ``count`` messages arrived on ``topic``; the last one."""
+        spin_until(executor, lambda: len(self.received[topic]) >= count, what=what or f"{count} on {topic}")
+        return self.received[topic][-1]
 
     def diagnostics(self, node_name: str) -> list[Any]:
         """Every DiagnosticStatus received from ``node_name``."""

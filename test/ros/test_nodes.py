@@ -14,41 +14,6 @@ pytestmark = pytest.mark.ros
 GRAF_BOUND_PX = 2.3  # the core's bound for xfeat(sparse) on graf1 -> graf3 (test/core/test_graf.py)
 
 
-@pytest.fixture
-def running(ros_context):
-    """Start nodes: ``running(matcher={...}, geometry={...})`` -> (harness, executor, nodes)."""
-    import rclpy
-    from rclpy.executors import MultiThreadedExecutor
-    from rclpy.parameter import Parameter
-
-    from feature_matching_ros.ros.geometry_node import GeometryNode
-    from feature_matching_ros.ros.matcher_node import FeatureMatcherNode
-
-    made = []
-    executor = MultiThreadedExecutor(num_threads=3, context=ros_context)
-
-    def start(matcher: dict | None = None, geometry: dict | None = None):
-        nodes = {}
-        if matcher is not None:
-            overrides = [Parameter(k, value=v) for k, v in matcher.items()]
-            nodes["matcher"] = FeatureMatcherNode(context=ros_context, parameter_overrides=overrides)
-        if geometry is not None:
-            overrides = [Parameter(k, value=v) for k, v in geometry.items()]
-            nodes["geometry"] = GeometryNode(context=ros_context, parameter_overrides=overrides)
-        harness = Harness(ros_context)
-        made.extend([*nodes.values(), harness])
-        for node in [*nodes.values(), harness.node]:
-            executor.add_node(node)
-        harness.wait_for_subscribers(executor)
-        return harness, executor, nodes
-
-    yield start
-    executor.shutdown()
-    for item in made:
-        (item.destroy if isinstance(item, Harness) else item.destroy_node)()
-    del rclpy
-
-
 def test_graf_map_reference_through_dds(running, shared_data, graf):
     from feature_matching_ros.core.geometry import corner_error
 
