@@ -9,19 +9,30 @@ Takes every argument of visual_navigation.launch.py (use_sim_time is forced on).
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 
+from launch import LaunchDescription
+
 PACKAGE = "feature_matching_ros"
 FORWARDED = (
-    "params_file", "rviz", "namespace", "matcher", "mode", "map_image", "map_frame_id", "device", "model",
-    "image_topic", "compressed_topic", "camera_info_topic",
+    "params_file",
+    "rviz",
+    "namespace",
+    "matcher",
+    "mode",
+    "map_image",
+    "map_frame_id",
+    "device",
+    "model",
+    "image_topic",
+    "compressed_topic",
+    "camera_info_topic",
 )
 
 
-def generate_launch_description():
+def generate_launch_description() -> LaunchDescription:
     share = get_package_share_directory(PACKAGE)
     navigation = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(os.path.join(share, "launch", "visual_navigation.launch.py")),
@@ -31,7 +42,15 @@ def generate_launch_description():
         }.items(),
     )
     play = ExecuteProcess(
-        cmd=["ros2", "bag", "play", LaunchConfiguration("bag"), "--clock", "--rate", LaunchConfiguration("rate")],
+        cmd=[
+            "ros2",
+            "bag",
+            "play",
+            LaunchConfiguration("bag"),
+            "--clock",
+            "--rate",
+            LaunchConfiguration("rate"),
+        ],
         output="screen",
     )
     defaults = {

@@ -10,11 +10,12 @@ Where `ros2 launch` is absent, `fm-navigate --params config/navigation.yaml` run
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+
+from launch import LaunchContext, LaunchDescription
 
 PACKAGE = "feature_matching_ros"
 # launch argument -> (node, parameter) it sets when not empty
@@ -35,7 +36,7 @@ ARGUMENT_REMAPS = {
 EXECUTABLES = {"feature_matcher": "feature_matcher_node", "geometry": "geometry_node"}
 
 
-def _nodes(context, *args, **kwargs):
+def _nodes(context: LaunchContext, *args: object, **kwargs: object) -> list[Node]:
     params_file = LaunchConfiguration("params_file").perform(context)
     use_sim_time = LaunchConfiguration("use_sim_time").perform(context).lower() in ("true", "1")
     remaps = [(topic, LaunchConfiguration(arg).perform(context)) for arg, topic in ARGUMENT_REMAPS.items()]
@@ -62,12 +63,16 @@ def _nodes(context, *args, **kwargs):
     return nodes
 
 
-def generate_launch_description():
+def generate_launch_description() -> LaunchDescription:
     share = get_package_share_directory(PACKAGE)
     arguments = [
         DeclareLaunchArgument("params_file", default_value=os.path.join(share, "config", "navigation.yaml")),
-        DeclareLaunchArgument("use_sim_time", default_value="false", description="follow /clock (bag replay)"),
-        DeclareLaunchArgument("rviz", default_value="false", description="start rviz2 with config/navigation.rviz"),
+        DeclareLaunchArgument(
+            "use_sim_time", default_value="false", description="follow /clock (bag replay)"
+        ),
+        DeclareLaunchArgument(
+            "rviz", default_value="false", description="start rviz2 with config/navigation.rviz"
+        ),
         DeclareLaunchArgument("namespace", default_value="", description="namespace of both nodes"),
         DeclareLaunchArgument("matcher", default_value="", description="zoo name, e.g. xfeat(sparse)"),
         DeclareLaunchArgument("mode", default_value="", description="reference: map | keyframe | topic"),

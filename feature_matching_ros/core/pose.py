@@ -56,7 +56,9 @@ def pose_from_homography(
         return None
     p0 = cv2.undistortPoints(np.asarray(points_reference, np.float64).reshape(-1, 1, 2), k0, None)
     p1 = cv2.undistortPoints(np.asarray(points_query, np.float64).reshape(-1, 1, 2), k1, None)
-    keep = cv2.filterHomographyDecompByVisibleRefpoints(rotations, normals, p0.astype(np.float32), p1.astype(np.float32))
+    keep = cv2.filterHomographyDecompByVisibleRefpoints(
+        rotations, normals, p0.astype(np.float32), p1.astype(np.float32)
+    )
     candidates = range(count) if keep is None else [int(i) for i in np.asarray(keep).ravel()]
     best = max(candidates, key=lambda i: abs(float(normals[i][2, 0])), default=None)
     if best is None:

@@ -52,14 +52,21 @@ class GeometryNode(Node):
         self.overlay_pub = self.create_publisher(Image, topics.DEBUG_OVERLAY, RELIABLE)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, RELIABLE)
         self.create_subscription(MatchArray, topics.MATCHES, self._on_matches, RELIABLE)
-        self.create_subscription(CameraInfo, topics.CAMERA_INFO, self._on_camera_info, qos_profile_sensor_data)
+        self.create_subscription(
+            CameraInfo, topics.CAMERA_INFO, self._on_camera_info, qos_profile_sensor_data
+        )
         self.create_subscription(Image, topics.CAMERA_IMAGE, self._on_image, qos_profile_sensor_data)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_timer(self.get_parameter("diagnostics_period").value, self._publish_diagnostics)
 
     def _robust_params(self, changes: dict[str, Any]) -> RobustParams:
-        value = {n: changes.get(n, self.get_parameter(n).value) for n in ("method", "reproj_threshold", "confidence", "max_iter")}
-        return RobustParams(value["method"], value["reproj_threshold"], value["confidence"], value["max_iter"])
+        value = {
+            n: changes.get(n, self.get_parameter(n).value)
+            for n in ("method", "reproj_threshold", "confidence", "max_iter")
+        }
+        return RobustParams(
+            value["method"], value["reproj_threshold"], value["confidence"], value["max_iter"]
+        )
 
     def _on_set_parameters(self, changed: list[rclpy.parameter.Parameter]) -> SetParametersResult:
         values = {p.name: p.value for p in changed if p.name != "use_sim_time"}
@@ -123,8 +130,8 @@ class GeometryNode(Node):
             K = self._camera_matrix(camera, data.reference_size)
             if K is None:
                 raise FeatureMatchingError(
-                    f"the Essential model needs a camera reference; the reference is {data.reference_size[0]}x"
-                    f"{data.reference_size[1]}, the camera {camera.width}x{camera.height}"
+                    "the Essential model needs a camera reference; the reference is "
+                    f"{data.reference_size[0]}x{data.reference_size[1]}, the camera {camera.width}x{camera.height}"
                 )
         result = estimate(model, data.reference_points, data.query_points, self._robust, K, K)
         floor = self.get_parameter("min_inlier_ratio").value
@@ -138,7 +145,9 @@ class GeometryNode(Node):
         """K of the reference when it is an image of this camera (same size), else None."""
         return camera.K if tuple(reference_size) == (camera.width, camera.height) else None
 
-    def _publish_pose(self, msg: MatchArray, data: MatchData, result: GeometryResult, camera: CameraModel | None) -> None:
+    def _publish_pose(
+        self, msg: MatchArray, data: MatchData, result: GeometryResult, camera: CameraModel | None
+    ) -> None:
         if not self.get_parameter("publish_pose").value or camera is None:
             return
         K = self._camera_matrix(camera, data.reference_size)
@@ -162,7 +171,9 @@ class GeometryNode(Node):
             self._error("bad image", str(exc))
             return
         H = result.model if result.success and result.model_type == "Homography" else None
-        canvas = draw_overlay(image, data.query_points, data.reference_points, result.inlier_mask, H, data.reference_size)
+        canvas = draw_overlay(
+            image, data.query_points, data.reference_points, result.inlier_mask, H, data.reference_size
+        )
         out = array_to_image(canvas, "rgb8")
         out.header = msg.header
         self.overlay_pub.publish(out)

@@ -7,8 +7,8 @@ input is logged (throttled), counted in /diagnostics, and the input is dropped.
 
 from __future__ import annotations
 
-import threading
 import sys
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -42,9 +42,19 @@ from .messages import ReferenceInfo, match_array
 from .sync import subscribe_synchronised
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+LATCHED = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
 # Settings that need a new pipeline when they change.
-PIPELINE_PARAMS = ("matcher", "device", "max_keypoints", "keypoint_threshold", "match_threshold", "max_image_edge", "weights_dir")
+PIPELINE_PARAMS = (
+    "matcher",
+    "device",
+    "max_keypoints",
+    "keypoint_threshold",
+    "match_threshold",
+    "max_image_edge",
+    "weights_dir",
+)
 REFERENCE_PARAMS = ("reference_mode", "map_image", "map_frame_id")
 
 
@@ -97,7 +107,9 @@ class FeatureMatcherNode(Node):
         self.create_subscription(Image, topics.REFERENCE_IMAGE, self._on_reference, LATCHED)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_timer(self.get_parameter("diagnostics_period").value, self._publish_diagnostics)
-        self.worker: LatestWorker[Frame] = LatestWorker(self._process, self._on_worker_error, "feature-matcher")
+        self.worker: LatestWorker[Frame] = LatestWorker(
+            self._process, self._on_worker_error, "feature-matcher"
+        )
         self._check_configuration()
 
     # ---- input -------------------------------------------------------------------------------
@@ -190,13 +202,21 @@ class FeatureMatcherNode(Node):
         if len(result.matches) == 0:
             self.monitor.failure("no matches")
         if self.get_parameter("publish_debug").value:
-            self._remember_for_debug(header.stamp, image, reference, result.matches.points0, result.matches.points1)
+            self._remember_for_debug(
+                header.stamp, image, reference, result.matches.points0, result.matches.points1
+            )
         if keyframe:
-            decision = self._policy().decide(result.geometry, reference.info.size, query_size, reference.frames_matched)
+            decision = self._policy().decide(
+                result.geometry, reference.info.size, query_size, reference.frames_matched
+            )
             if decision.replace:
-                self.get_logger().info(f"new keyframe at {header.stamp.sec}.{header.stamp.nanosec:09d}: {decision.reason}")
+                self.get_logger().info(
+                    f"new keyframe at {header.stamp.sec}.{header.stamp.nanosec:09d}: {decision.reason}"
+                )
                 self._reference = Reference(
-                    ReferenceInfo("keyframe", header.stamp, header.frame_id, query_size), image, result.features1
+                    ReferenceInfo("keyframe", header.stamp, header.frame_id, query_size),
+                    image,
+                    result.features1,
                 )
 
     def _decode(self, frame: Frame) -> np.ndarray:
@@ -229,8 +249,12 @@ class FeatureMatcherNode(Node):
         reason = self._matcher_unavailable(name, None)
         if reason is None:
             try:
-                pipeline = registry.build(name, self._overrides(), device=self.get_parameter("device").value,
-                                          weights_dir=self.get_parameter("weights_dir").value or None)
+                pipeline = registry.build(
+                    name,
+                    self._overrides(),
+                    device=self.get_parameter("device").value,
+                    weights_dir=self.get_parameter("weights_dir").value or None,
+                )
             except FeatureMatchingError as exc:
                 reason = f"cannot build matcher {name!r}: {exc}"
         if reason is not None:
@@ -261,7 +285,9 @@ class FeatureMatcherNode(Node):
                 if not path:
                     raise FeatureMatchingError("reference_mode is 'map' but the map_image parameter is empty")
                 image = load_image(path)
-                self._reference = self._make_reference(image, Time(), self.get_parameter("map_frame_id").value, path)
+                self._reference = self._make_reference(
+                    image, Time(), self.get_parameter("map_frame_id").value, path
+                )
             elif mode == "topic" and pending is not None:
                 image = image_to_core(pending) if isinstance(pending, Image) else compressed_to_array(pending)
                 header = pending.header
@@ -288,7 +314,9 @@ class FeatureMatcherNode(Node):
         self._log(category, message)
 
     # ---- debug pictures ----------------------------------------------------------------------
-    def _remember_for_debug(self, stamp: Time, image: np.ndarray, reference: Reference, p0: np.ndarray, p1: np.ndarray) -> None:
+    def _remember_for_debug(
+        self, stamp: Time, image: np.ndarray, reference: Reference, p0: np.ndarray, p1: np.ndarray
+    ) -> None:
         if self.count_publishers(topics.GEOMETRY) == 0:
             self._publish_debug(image, reference, p0, p1, None, None, stamp)
             return
@@ -308,11 +336,23 @@ class FeatureMatcherNode(Node):
         mask = np.asarray(msg.inlier_mask, bool)
         if mask.size != len(p0):
             mask = None
-        H = np.asarray(msg.model).reshape(3, 3) if msg.success and msg.model_type == msg.MODEL_HOMOGRAPHY else None
+        H = (
+            np.asarray(msg.model).reshape(3, 3)
+            if msg.success and msg.model_type == msg.MODEL_HOMOGRAPHY
+            else None
+        )
         self._publish_debug(image, reference, p0, p1, mask, H, msg.header.stamp)
 
-    def _publish_debug(self, image: np.ndarray, reference: Reference, p0: np.ndarray, p1: np.ndarray,
-                       mask: np.ndarray | None, H: np.ndarray | None, stamp: Time) -> None:
+    def _publish_debug(
+        self,
+        image: np.ndarray,
+        reference: Reference,
+        p0: np.ndarray,
+        p1: np.ndarray,
+        mask: np.ndarray | None,
+        H: np.ndarray | None,
+        stamp: Time,
+    ) -> None:
         canvas = draw_matches(reference.image, as_rgb(image), p0, p1, mask, H)
         out = array_to_image(canvas, "rgb8")
         out.header.stamp = stamp

@@ -122,6 +122,7 @@ NODES = {"feature_matcher": MATCHER_NODE, "geometry": GEOMETRY_NODE}
 def declare(node: Any, specs: tuple[ParamSpec, ...]) -> None:
     """Declare ``specs`` on an rclpy node with descriptors (description, choices, ranges, read-only)."""
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+    from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 
     for spec in specs:
         text = spec.description + (f" (one of: {', '.join(spec.choices)})" if spec.choices else "")
@@ -134,11 +135,16 @@ def declare(node: Any, specs: tuple[ParamSpec, ...]) -> None:
                 descriptor.floating_point_range = [
                     FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)
                 ]
-        node.declare_parameter(spec.name, spec.default, descriptor)
+        try:
+            node.declare_parameter(spec.name, spec.default, descriptor)
+        except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
+            raise ConfigError(f"{node.get_name()}: parameter {spec.name}: {exc}") from None
     # rclpy keeps values for undeclared names silently: a typo in a params file would go unnoticed.
     unknown = sorted(set(getattr(node, "_parameter_overrides", {})) - {s.name for s in specs} - BUILTIN)
     if unknown:
-        raise ConfigError(f"{node.get_name()}: unknown parameters {unknown}; valid: {sorted(s.name for s in specs)}")
+        raise ConfigError(
+            f"{node.get_name()}: unknown parameters {unknown}; valid: {sorted(s.name for s in specs)}"
+        )
     reason = check_all(specs, {s.name: node.get_parameter(s.name).value for s in specs})
     if reason:
         raise ConfigError(f"{node.get_name()}: {reason}")

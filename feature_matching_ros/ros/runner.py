@@ -67,7 +67,12 @@ def navigate(argv: list[str] | None = None) -> int:
         except FeatureMatchingError as exc:
             print(f"fm-navigate: {exc}", file=sys.stderr)
             return 2
-    rcl_args = ["fm-navigate", "--ros-args", *[a for p in options.params for a in ("--params-file", p)], *ros_args]
+    rcl_args = [
+        "fm-navigate",
+        "--ros-args",
+        *[a for p in options.params for a in ("--params-file", p)],
+        *ros_args,
+    ]
 
     from .geometry_node import GeometryNode
     from .matcher_node import FeatureMatcherNode

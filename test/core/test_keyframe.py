@@ -39,7 +39,11 @@ def test_policy_keeps_a_good_keyframe_and_renews_on_each_condition():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"min_inliers": -1}, "min_inliers"), ({"min_overlap": 1.5}, "min_overlap"), ({"max_frames": -2}, "max_frames")],
+    [
+        ({"min_inliers": -1}, "min_inliers"),
+        ({"min_overlap": 1.5}, "min_overlap"),
+        ({"max_frames": -2}, "max_frames"),
+    ],
 )
 def test_policy_rejects_bad_settings(kwargs, match):
     with pytest.raises(ConfigError, match=match):

@@ -76,7 +76,9 @@ def test_failed_or_fundamental_geometry_gives_no_pose():
     assert pose_from_geometry(failed, K, K, p[:3], p[:3]) is None
     R = rotation(0.05, -0.08, 0.2)
     p_ref, p_query, _ = plane_scene(R, np.array([0.3, 0, 0]), np.array([0.0, 0.0, 1.0]), 50.0)
-    fundamental = estimate("Fundamental", p_ref + np.random.default_rng(1).normal(0, 0.1, p_ref.shape), p_query)
+    fundamental = estimate(
+        "Fundamental", p_ref + np.random.default_rng(1).normal(0, 0.1, p_ref.shape), p_query
+    )
     assert pose_from_geometry(fundamental, K, K, p_ref, p_query) is None
 
 

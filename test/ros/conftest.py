@@ -51,7 +51,9 @@ def ros_context(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
         rclpy.shutdown(context=context)
 
 
-def spin_until(executor: object, done: Callable[[], bool], timeout: float = TIMEOUT_S, what: str = "") -> None:
+def spin_until(
+    executor: object, done: Callable[[], bool], timeout: float = TIMEOUT_S, what: str = ""
+) -> None:
     """Spin ``executor`` until ``done()`` is true; fail the test with ``what`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while not done():

@@ -37,11 +37,11 @@ class Harness:
     def __init__(self, context: Any, name: str = "fm_test_harness") -> None:
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
+        from feature_matching_ros.msg import GeometryEstimate, MatchArray
         from geometry_msgs.msg import PoseWithCovarianceStamped
         from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
         from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-        from feature_matching_ros.msg import GeometryEstimate, MatchArray
         from feature_matching_ros.ros import topics
 
         self.node = rclpy.create_node(name, context=context)

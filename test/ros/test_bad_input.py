@@ -46,7 +46,9 @@ BAD_IMAGES = {
 @pytest.mark.parametrize("case", sorted(BAD_IMAGES))
 def test_bad_image(case, running, graf, graf_map):
     make, text = BAD_IMAGES[case]
-    harness, executor, nodes = running(matcher={"reference_mode": "map", "map_image": graf_map, "matcher": "orb"})
+    harness, executor, nodes = running(
+        matcher={"reference_mode": "map", "map_image": graf_map, "matcher": "orb"}
+    )
     bad = make(3.0)
     harness.publish_raw(bad, camera_info(max(bad.width, 1), max(bad.height, 1), bad.header.stamp))
     status = harness.wait_for_error(executor, MATCHER, text)
@@ -60,8 +62,13 @@ def test_corrupt_compressed_image(running, graf, graf_map):
     from sensor_msgs.msg import CompressedImage
 
     harness, executor, nodes = running(
-        matcher={"reference_mode": "map", "map_image": graf_map, "matcher": "orb", "image_transport": "compressed",
-                 "use_camera_info": False}
+        matcher={
+            "reference_mode": "map",
+            "map_image": graf_map,
+            "matcher": "orb",
+            "image_transport": "compressed",
+            "use_camera_info": False,
+        }
     )
     bad = CompressedImage(format="jpeg")
     bad.data = b"\xff\xd8\xff\xe0 this is not a jpeg"
@@ -128,14 +135,18 @@ def test_inconsistent_match_array(field, values, text, running):
     harness.matches_pub.publish(good)
     estimate = harness.wait_for(executor, "geometry", 1)
     assert estimate.success and estimate.num_inliers == 100
-    np.testing.assert_allclose(np.asarray(estimate.model).reshape(3, 3), [[1, 0, 5], [0, 1, -3], [0, 0, 1]], atol=1e-4)
+    np.testing.assert_allclose(
+        np.asarray(estimate.model).reshape(3, 3), [[1, 0, 5], [0, 1, -3], [0, 0, 1]], atol=1e-4
+    )
 
 
 def test_missing_map_then_fixed_at_run_time(running, graf, graf_map, tmp_path):
     from rclpy.parameter import Parameter
 
     missing = tmp_path / "no_such_map.png"
-    harness, executor, nodes = running(matcher={"reference_mode": "map", "map_image": str(missing), "matcher": "orb"})
+    harness, executor, nodes = running(
+        matcher={"reference_mode": "map", "map_image": str(missing), "matcher": "orb"}
+    )
     harness.publish_frame(graf[1], 1.0)
     harness.wait_for_error(executor, MATCHER, "image file not found")
     unreadable = tmp_path / "map.png"

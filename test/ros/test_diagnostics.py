@@ -49,4 +49,8 @@ def test_throttled_log_per_category():
     assert log("bad matches", "other category")
     clock.t += 2.5
     assert log("bad image", "three")
-    assert lines == ["bad image: one", "bad matches: other category", "bad image: three (1 similar suppressed)"]
+    assert lines == [
+        "bad image: one",
+        "bad matches: other category",
+        "bad image: three (1 similar suppressed)",
+    ]

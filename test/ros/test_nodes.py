@@ -7,7 +7,6 @@ import pytest
 
 from ..conftest import require_file
 from .conftest import spin_until
-from .harness import Harness
 
 pytestmark = pytest.mark.ros
 
@@ -24,7 +23,9 @@ def test_graf_map_reference_through_dds(running, shared_data, graf):
         geometry={"model": "Homography", "reproj_threshold": 3.0},
     )
     harness.publish_frame(image1, 10.0)
-    spin_until(executor, lambda: harness.received["geometry"] and harness.received["pose"], what="geometry and pose")
+    spin_until(
+        executor, lambda: harness.received["geometry"] and harness.received["pose"], what="geometry and pose"
+    )
 
     matches = harness.received["matches"][0]
     assert matches.reference_id == str(map_path)
@@ -55,3 +56,121 @@ def test_graf_map_reference_through_dds(running, shared_data, graf):
     assert (debug.width, debug.height, debug.encoding) == (image0.shape[1] + image1.shape[1], 640, "rgb8")
     overlay = harness.received["debug/overlay"][0]
     assert (overlay.width, overlay.height) == (image1.shape[1], image1.shape[0])
+
+
+def seneca_frames(shared_data, count: int) -> list[np.ndarray]:
+    from feature_matching_ros.core.image import load_image
+
+    folder = require_file(shared_data / "flights" / "seneca" / "images")
+    files = sorted(folder.glob("IMG_*.jpg"))[:count]
+    assert len(files) == count, f"expected {count} frames in {folder}"
+    return [load_image(f) for f in files]
+
+
+def test_keyframe_policy_on_a_real_flight(running, shared_data):
+    """Seneca frames 0-6 (about 30 m apart): frames 2, 4 and 6 keep under 10 inliers against the
+    keyframe before them (measured 7, 9, 9 with the core), so each becomes the new keyframe."""
+    frames = seneca_frames(shared_data, 7)
+    harness, executor, nodes = running(
+        matcher={
+            "reference_mode": "keyframe",
+            "matcher": "xfeat(sparse)",
+            "keyframe_min_inliers": 50,
+            "keyframe_min_overlap": 0.3,
+        }
+    )
+    for i, frame in enumerate(frames):
+        harness.publish_frame(frame, 100.0 + 6 * i, fx=557.5)
+        if i == 0:
+            spin_until(executor, lambda: nodes["matcher"]._reference is not None, what="the first keyframe")
+        else:
+            harness.wait_for(executor, "matches", i)
+    references = [m.reference_stamp.sec for m in harness.received["matches"]]
+    assert references == [100, 100, 112, 112, 124, 124]
+    assert [m.header.stamp.sec for m in harness.received["matches"]] == [106, 112, 118, 124, 130, 136]
+    assert all(
+        m.reference_id == "keyframe" and m.reference_frame_id == "camera_optical"
+        for m in harness.received["matches"]
+    )
+
+
+def test_matcher_switch_at_run_time_over_the_parameter_service(running, graf, shared_data):
+    from rcl_interfaces.msg import Parameter as ParameterMsg
+    from rcl_interfaces.msg import ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    from feature_matching_ros.core.geometry import corner_error
+
+    map_path = str(require_file(shared_data / "pairs" / "graf1.png"))
+    harness, executor, nodes = running(
+        matcher={"reference_mode": "map", "map_image": map_path, "matcher": "orb"},
+        geometry={"reproj_threshold": 3.0},
+    )
+    client = harness.node.create_client(SetParameters, "/feature_matcher/set_parameters")
+    spin_until(executor, client.service_is_ready, what="the set_parameters service")
+
+    def set_matcher(name: str):
+        value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=name)
+        future = client.call_async(
+            SetParameters.Request(parameters=[ParameterMsg(name="matcher", value=value)])
+        )
+        spin_until(executor, future.done, what=f"the reply to matcher:={name}")
+        return future.result().results[0]
+
+    harness.publish_frame(graf[1], 1.0)
+    assert harness.wait_for(executor, "matches", 1).matcher == "orb"
+    refused = set_matcher("no-such-matcher")
+    assert not refused.successful and "not in the zoo" in refused.reason
+    refused = set_matcher("loftr")
+    assert not refused.successful and "cannot run" in refused.reason
+    assert set_matcher("xfeat(sparse)").successful
+    harness.publish_frame(graf[1], 2.0)
+    matches = harness.wait_for(executor, "matches", 2)
+    assert matches.matcher == "xfeat(sparse)"
+    assert matches.reference_id == map_path  # the map was re-extracted with the new extractor
+    spin_until(
+        executor, lambda: any(g.header.stamp.sec == 2 for g in harness.received["geometry"]), what="geometry"
+    )
+    estimate = [g for g in harness.received["geometry"] if g.header.stamp.sec == 2][0]
+    H = np.asarray(estimate.model).reshape(3, 3)
+    assert corner_error(H, graf[2], graf[0].shape[1], graf[0].shape[0]) < GRAF_BOUND_PX
+
+
+def test_slow_matcher_at_30_hz_drops_stale_frames(running, graf, shared_data):
+    """90 frames at 30 Hz into a matcher that needs ~0.25 s per frame: the latest frame is processed,
+    the others are dropped and counted, nothing queues up."""
+    import time
+
+    map_path = str(require_file(shared_data / "pairs" / "graf1.png"))
+    harness, executor, nodes = running(
+        matcher={
+            "reference_mode": "map",
+            "map_image": map_path,
+            "matcher": "xfeat(dense)",
+            "publish_debug": False,
+        }
+    )
+    node = nodes["matcher"]
+    harness.publish_frame(graf[1], 0.0)  # the first frame builds the pipeline and the map features
+    harness.wait_for(executor, "matches", 1)
+    start = time.monotonic()
+    for i in range(1, 91):
+        harness.publish_frame(graf[1], i / 30)
+        while time.monotonic() < start + i / 30:
+            executor.spin_once(timeout_sec=0.005)
+    elapsed = time.monotonic() - start
+    # Best-effort delivery may lose a few frames on a loaded machine; what arrives must be accounted for.
+    spin_until(executor, lambda: node.worker.idle(), what="the worker to finish")
+    for _ in range(20):
+        executor.spin_once(timeout_sec=0.01)
+    monitor = node.monitor
+    assert 80 <= monitor.received <= 91, monitor.report().values
+    assert monitor.processed + monitor.dropped == monitor.received
+    assert monitor.processed == node.worker.processed == len(harness.received["matches"])
+    # at most one frame per matcher call, plus the one waiting when publishing ended
+    mean_ms = np.mean([m.total_ms for m in harness.received["matches"]])
+    assert monitor.processed <= 2 + elapsed * 1e3 / mean_ms, (monitor.processed, elapsed, mean_ms)
+    assert monitor.dropped >= 60
+    stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in harness.received["matches"]]
+    assert stamps == sorted(stamps)
+    assert stamps[-1] == pytest.approx(3.0)  # the newest frame is never the one dropped
