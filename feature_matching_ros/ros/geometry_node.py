@@ -131,7 +131,8 @@ class GeometryNode(Node):
             if K is None:
                 raise FeatureMatchingError(
                     "the Essential model needs a camera reference; the reference is "
-                    f"{data.reference_size[0]}x{data.reference_size[1]}, the camera {camera.width}x{camera.height}"
+                    f"{data.reference_size[0]}x{data.reference_size[1]}, "
+                    f"the camera {camera.width}x{camera.height}"
                 )
         result = estimate(model, data.reference_points, data.query_points, self._robust, K, K)
         floor = self.get_parameter("min_inlier_ratio").value
