@@ -1,0 +1,119 @@
+"""The launch files name only what exists: executables, parameters, topics, config files.
+
+Checked statically here (no `launch` package on PyPI); where ROS 2 `launch` is installed the
+launch description is also built for real.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from feature_matching_ros.ros import params, topics
+from feature_matching_ros.ros.runner import check_params_file
+
+ROOT = Path(__file__).resolve().parents[2]
+LAUNCH = ROOT / "launch"
+NODE_TOPICS = {v for k, v in vars(topics).items() if k.isupper() and not k.endswith("_FRAME")}
+
+
+def _literal(path: Path, name: str) -> object:
+    """The value of the module-level constant ``name`` of a launch file, without importing it."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{path.name} has no constant {name}")
+
+
+def _declared_arguments(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "DeclareLaunchArgument":
+            first = node.args[0]
+            if isinstance(first, ast.Constant):
+                names.add(first.value)
+            elif isinstance(first, ast.Name) and first.id == "name":
+                names.update(_literal(path, "FORWARDED"))
+    return names
+
+
+def _installed_executables() -> set[str]:
+    cmake = (ROOT / "CMakeLists.txt").read_text()
+    listed = re.search(r"foreach\(_fm_exe IN ITEMS ([^)]*)\)", cmake).group(1).split()
+    from_cmake = {item.split(":")[1] for item in listed}
+    setup = (ROOT / "setup.py").read_text()
+    from_setup = set(re.findall(r'"([\w-]+) = feature_matching_ros\.ros\.', setup))
+    assert from_cmake <= from_setup, "every colcon executable is also a pip entry point"
+    return from_cmake
+
+
+def test_visual_navigation_names_only_what_exists():
+    path = LAUNCH / "visual_navigation.launch.py"
+    executables = _literal(path, "EXECUTABLES")
+    assert set(executables) == set(params.NODES), "one launched node per parameter table"
+    assert set(executables.values()) <= _installed_executables()
+    for argument, (node, parameter) in _literal(path, "ARGUMENT_PARAMETERS").items():
+        assert parameter in {s.name for s in params.NODES[node]}, f"{argument} -> {node}.{parameter}"
+    for argument, topic in _literal(path, "ARGUMENT_REMAPS").items():
+        assert topic in NODE_TOPICS, f"{argument} remaps {topic}, which no node uses"
+    declared = _declared_arguments(path)
+    needed = {"params_file", "use_sim_time", "rviz"} | set(_literal(path, "ARGUMENT_PARAMETERS"))
+    assert needed | set(_literal(path, "ARGUMENT_REMAPS")) <= declared
+    text = path.read_text()
+    for name in re.findall(r'"config", "([^"]+)"', text):
+        assert (ROOT / "config" / name).is_file(), f"{path.name} names config/{name}"
+
+
+def test_replay_forwards_only_arguments_of_the_navigation_launch():
+    forwarded = set(_literal(LAUNCH / "replay.launch.py", "FORWARDED"))
+    assert forwarded <= _declared_arguments(LAUNCH / "visual_navigation.launch.py")
+    assert {"bag", "rate"} <= _declared_arguments(LAUNCH / "replay.launch.py")
+
+
+def test_params_file_is_complete_and_valid():
+    path = ROOT / "config" / "navigation.yaml"
+    check_params_file(str(path))
+    content = yaml.safe_load(path.read_text())
+    assert set(content) == set(params.NODES)
+    for node, specs in params.NODES.items():
+        values = content[node]["ros__parameters"]
+        assert set(values) == {s.name for s in specs}, f"{node}: every parameter, with its default"
+        assert params.check_all(specs, values) is None
+        for spec in specs:
+            assert type(values[spec.name]) is type(spec.default), f"{node}.{spec.name} has the wrong type"
+
+
+def test_rviz_config_shows_the_package_topics():
+    config = yaml.safe_load((ROOT / "config" / "navigation.rviz").read_text())
+    displays = config["Visualization Manager"]["Displays"]
+    shown = {d["Topic"]["Value"].lstrip("/") for d in displays if "Topic" in d}
+    assert shown == {
+        topics.CAMERA_IMAGE,
+        topics.DEBUG_MATCHES,
+        topics.DEBUG_OVERLAY,
+        topics.POSE,
+        topics.PATH,
+        topics.MARKERS,
+    }
+
+
+def test_launch_files_build_where_ros2_launch_is_installed():
+    # launch_ros first: without ROS 2 `launch`, `import launch` finds this repository's launch/ folder.
+    pytest.importorskip(
+        "launch_ros", reason="ROS 2 launch_ros is not installed (no PyPI wheel); ROS machines only"
+    )
+    import importlib.util
+
+    import launch
+
+    for path in sorted(LAUNCH.glob("*.launch.py")):
+        spec = importlib.util.spec_from_file_location(path.stem.replace(".", "_"), path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        description = module.generate_launch_description()
+        assert isinstance(description, launch.LaunchDescription)
