@@ -28,6 +28,7 @@ from feature_matching_ros.core.errors import FeatureMatchingError
 from feature_matching_ros.core.image import as_rgb, load_image
 from feature_matching_ros.core.keyframe import KeyframePolicy
 from feature_matching_ros.core.pipeline import Pipeline
+from feature_matching_ros.core.synthetic import procedural_texture
 from feature_matching_ros.core.types import Features
 from feature_matching_ros.core.visualize import draw_matches
 from feature_matching_ros.core.zoo import load_zoo
@@ -107,10 +108,11 @@ class FeatureMatcherNode(Node):
         self.create_subscription(Image, topics.REFERENCE_IMAGE, self._on_reference, LATCHED)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_timer(self.get_parameter("diagnostics_period").value, self._publish_diagnostics)
-        self.worker: LatestWorker[Frame] = LatestWorker(
+        self.worker: LatestWorker[Frame | None] = LatestWorker(
             self._process, self._on_worker_error, "feature-matcher"
         )
-        self._check_configuration()
+        if self._check_configuration():
+            self.worker.submit(None)  # build and warm up the matcher now, not on the first frame
 
     # ---- input -------------------------------------------------------------------------------
     def _subscribe_camera(self) -> None:
@@ -165,21 +167,32 @@ class FeatureMatcherNode(Node):
         ok, why = registry.availability(self._zoo[name], wdir or None)
         return None if ok else f"matcher {name!r} cannot run: {why}"
 
-    def _check_configuration(self) -> None:
+    def _check_configuration(self) -> bool:
         """Report what keeps the node from matching, before the first frame arrives."""
         reason = self._matcher_unavailable(self.get_parameter("matcher").value, None)
         if reason:
             self._error("matcher", reason, persistent=True)
+        return reason is None
+
+    @property
+    def ready(self) -> bool:
+        """The matcher is built and warmed up (and the map loaded in map mode)."""
+        if self._pipeline is None or self._dirty_pipeline:
+            return False
+        return self.get_parameter("reference_mode").value != "map" or self._reference is not None
 
     # ---- worker ------------------------------------------------------------------------------
-    def _process(self, frame: Frame) -> None:
+    def _process(self, frame: Frame | None) -> None:
         self._apply_configuration()
+        if frame is None:
+            return
         if self._pipeline is None:
             self.monitor.drop()
             return
         try:
             image = self._decode(frame)
         except FeatureMatchingError as exc:
+            self.monitor.drop()
             self._error("bad image", str(exc))
             return
         header = frame.image.header
@@ -188,7 +201,9 @@ class FeatureMatcherNode(Node):
         if self._reference is None:
             if keyframe:
                 self._reference = self._make_reference(image, header.stamp, header.frame_id, "keyframe")
+                self.monitor.done((time.monotonic() - frame.received) * 1e3)
             else:
+                self.monitor.drop()
                 self.monitor.failure("no reference image yet")
             return
         reference = self._reference
@@ -261,6 +276,8 @@ class FeatureMatcherNode(Node):
             kept = f"; still running {self._pipeline.name!r}" if self._pipeline is not None else ""
             self._error("matcher", reason + kept, persistent=self._pipeline is None)
             return
+        warm_up = procedural_texture(320, 240)
+        pipeline.match(warm_up, warm_up, geometry=None)  # first torch calls are several times slower
         self._pipeline = pipeline
         self.monitor.set_persistent_error(None)
         self.get_logger().info(f"matcher {name!r} ready on {self.get_parameter('device').value}")
@@ -305,6 +322,7 @@ class FeatureMatcherNode(Node):
         return Reference(ReferenceInfo(ref_id, stamp, frame_id, size), image, features)
 
     def _on_worker_error(self, frame: Frame, exc: Exception) -> None:
+        self.monitor.drop()
         self._error("internal", f"{type(exc).__name__}: {exc}")
 
     def _error(self, category: str, message: str, *, persistent: bool = False) -> None:

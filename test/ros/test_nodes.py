@@ -161,15 +161,21 @@ def test_slow_matcher_at_30_hz_drops_stale_frames(running, graf, shared_data):
     elapsed = time.monotonic() - start
     # Best-effort delivery may lose a few frames on a loaded machine; what arrives must be accounted for.
     spin_until(executor, lambda: node.worker.idle(), what="the worker to finish")
+    busy_s = time.monotonic() - start
     for _ in range(20):
         executor.spin_once(timeout_sec=0.01)
     monitor = node.monitor
     assert 80 <= monitor.received <= 91, monitor.report().values
     assert monitor.processed + monitor.dropped == monitor.received
-    assert monitor.processed == node.worker.processed == len(harness.received["matches"])
-    # at most one frame per matcher call, plus the one waiting when publishing ended
-    mean_ms = np.mean([m.total_ms for m in harness.received["matches"]])
-    assert monitor.processed <= 2 + elapsed * 1e3 / mean_ms, (monitor.processed, elapsed, mean_ms)
+    assert monitor.processed == len(harness.received["matches"])
+    # one frame per matcher call while busy, plus the warm-up frame
+    fastest_ms = min(m.total_ms for m in harness.received["matches"][1:])
+    assert monitor.processed <= 2 + busy_s * 1e3 / fastest_ms, (
+        monitor.processed,
+        elapsed,
+        busy_s,
+        fastest_ms,
+    )
     assert monitor.dropped >= 60
     stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in harness.received["matches"]]
     assert stamps == sorted(stamps)
