@@ -141,9 +141,10 @@ def declare(node: Any, specs: tuple[ParamSpec, ...]) -> None:
             raise ConfigError(f"{node.get_name()}: parameter {spec.name}: {exc}") from None
     # rclpy keeps values for undeclared names silently: a typo in a params file would go unnoticed.
     unknown = sorted(set(getattr(node, "_parameter_overrides", {})) - {s.name for s in specs} - BUILTIN)
+    # A warning, not an error: wildcard sections and global -p arguments reach every node of a process.
     if unknown:
-        raise ConfigError(
-            f"{node.get_name()}: unknown parameters {unknown}; valid: {sorted(s.name for s in specs)}"
+        node.get_logger().warning(
+            f"ignoring unknown parameters {unknown}; valid: {sorted(s.name for s in specs)}"
         )
     reason = check_all(specs, {s.name: node.get_parameter(s.name).value for s in specs})
     if reason:

@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from feature_matching_ros.core.errors import FeatureMatchingError
 
 
-def run_nodes(classes: Sequence[type], args: list[str] | None = None, extra: Sequence[Any] = ()) -> int:
-    """Create one node per class (plus ``extra`` ready nodes' factories), spin until shutdown.
+def run_nodes(classes: Sequence[type], args: list[str] | None = None) -> int:
+    """Create one node per class, spin them until shutdown.
 
     Returns the exit code: 0 after Ctrl-C or an external shutdown, 2 on a configuration error.
     """
@@ -26,8 +25,8 @@ def run_nodes(classes: Sequence[type], args: list[str] | None = None, extra: Seq
     nodes = []
     code = 0
     try:
-        for make in (*classes, *extra):
-            nodes.append(make())
+        for node_class in classes:
+            nodes.append(node_class())
         executor = MultiThreadedExecutor(num_threads=max(2, len(nodes) + 1))
         for node in nodes:
             executor.add_node(node)
@@ -53,7 +52,6 @@ def navigate(argv: list[str] | None = None) -> int:
         epilog="Arguments after --ros-args go to ROS (remapping, -p name:=value, --log-level ...).",
     )
     parser.add_argument("--params", action="append", default=[], help="ROS 2 parameter file (repeatable)")
-    parser.add_argument("--record", metavar="BAG", help="also record the outputs to this rosbag2 directory")
     parser.add_argument("--no-geometry", action="store_true", help="run the frontend only")
     argv = list(sys.argv[1:] if argv is None else argv)
     ros_args: list[str] = []
@@ -78,12 +76,7 @@ def navigate(argv: list[str] | None = None) -> int:
     from .matcher_node import FeatureMatcherNode
 
     classes: list[type] = [FeatureMatcherNode] if options.no_geometry else [FeatureMatcherNode, GeometryNode]
-    extra = []
-    if options.record:
-        from .bag import output_recorder
-
-        extra.append(lambda: output_recorder(options.record))
-    return run_nodes(classes, rcl_args, extra)
+    return run_nodes(classes, rcl_args)
 
 
 def check_params_file(path: str) -> None:
