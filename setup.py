@@ -26,7 +26,7 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + NAME]),
         (f"share/{NAME}", ["package.xml"]),
-        (f"share/{NAME}/config", _files("config", "*.yaml")),
+        (f"share/{NAME}/config", _files("config", "*.yaml") + _files("config", "*.rviz")),
         (f"share/{NAME}/launch", _files("launch", "*.py")),
     ],
     install_requires=[
@@ -45,6 +45,12 @@ setup(
             "fm-match = feature_matching_ros.cli.match:main",
             "fm-weights = feature_matching_ros.cli.weights:main",
             "fm-bench = feature_matching_ros.cli.bench:main",
+            "fm-replay = feature_matching_ros.cli.replay:main",
+            "fm-record = feature_matching_ros.cli.record:main",
+            "fm-navigate = feature_matching_ros.ros.runner:main",
+            # the node executables, as `ros2 run` finds them when installed with colcon (CMakeLists.txt)
+            "feature_matcher_node = feature_matching_ros.ros.matcher_node:main",
+            "geometry_node = feature_matching_ros.ros.geometry_node:main",
         ]
     },
 )

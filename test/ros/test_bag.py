@@ -21,11 +21,14 @@ T0 = 1_700_000_000 * 10**9  # bag start, ns
 SECOND = 10**9
 IMAGE_TOPIC, INFO_TOPIC, TEXT_TOPIC = "/camera/image_raw", "/camera/camera_info", "/chatter"
 STORE = get_typestore(Stores.ROS2_KILTED)
+NO_HASH = "RIHS01_" + "0" * 64
 
 
 def offer(reliability: QosReliability, durability: QosDurability = QosDurability.VOLATILE) -> Qos:
     never = QosTime(9223372036, 854775807)
-    return Qos(QosHistory.KEEP_LAST, 5, reliability, durability, never, never, QosLiveliness.AUTOMATIC, never, False)
+    return Qos(
+        QosHistory.KEEP_LAST, 5, reliability, durability, never, never, QosLiveliness.AUTOMATIC, never, False
+    )
 
 
 RELIABLE = offer(QosReliability.RELIABLE)
@@ -50,22 +53,20 @@ def bag_messages(frames: list[np.ndarray]) -> list[tuple[str, str, int, bytes]]:
     messages = []
     for i, frame in enumerate(frames):
         stamp = T0 + i * SECOND // 2
-        image = types["sensor_msgs/msg/Image"](
-            header=header(stamp), height=150, width=200, encoding="bgr8", is_bigendian=0, step=600,
-            data=frame.reshape(-1),
-        )  # fmt: skip
+        image = types["sensor_msgs/msg/Image"](header(stamp), 150, 200, "bgr8", 0, 600, frame.reshape(-1))
         messages.append((IMAGE_TOPIC, "sensor_msgs/msg/Image", stamp, image))
+    k = np.array([150.0, 0, 100, 0, 150, 75, 0, 0, 1])
+    p = np.array([150.0, 0, 100, 0, 0, 150, 75, 0, 0, 0, 1, 0])
+    roi = types["sensor_msgs/msg/RegionOfInterest"](0, 0, 0, 0, False)
+    stamp = T0 + SECOND // 4
     info = types["sensor_msgs/msg/CameraInfo"](
-        header=header(T0 + SECOND // 4), height=150, width=200, distortion_model="plumb_bob",
-        d=np.zeros(5), k=np.array([150.0, 0, 100, 0, 150, 75, 0, 0, 1]), r=np.eye(3).reshape(-1),
-        p=np.array([150.0, 0, 100, 0, 0, 150, 75, 0, 0, 0, 1, 0]), binning_x=0, binning_y=0,
-        roi=types["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False),
-    )  # fmt: skip
-    messages.append((INFO_TOPIC, "sensor_msgs/msg/CameraInfo", T0 + SECOND // 4, info))
+        header(stamp), 150, 200, "plumb_bob", np.zeros(5), k, np.eye(3).reshape(-1), p, 0, 0, roi
+    )
+    messages.append((INFO_TOPIC, "sensor_msgs/msg/CameraInfo", stamp, info))
     for stamp, text in ((T0 + 5 * SECOND // 4, "hello"), (T0 + 7 * SECOND // 4, "bag")):
         messages.append((TEXT_TOPIC, "std_msgs/msg/String", stamp, types["std_msgs/msg/String"](data=text)))
     messages.sort(key=lambda m: m[2])
-    return [(topic, kind, stamp, bytes(STORE.serialize_cdr(msg, kind))) for topic, kind, stamp, msg in messages]
+    return [(topic, kind, t, bytes(STORE.serialize_cdr(msg, kind))) for topic, kind, t, msg in messages]
 
 
 def write_bag(path: Path, storage: str, messages: list[tuple[str, str, int, bytes]], offers: dict) -> Path:
@@ -75,7 +76,9 @@ def write_bag(path: Path, storage: str, messages: list[tuple[str, str, int, byte
         for topic, kind, _, _ in messages:
             if topic not in connections:
                 qos = offers.get(topic, [RELIABLE])
-                connections[topic] = writer.add_connection(topic, kind, typestore=STORE, offered_qos_profiles=qos)
+                connections[topic] = writer.add_connection(
+                    topic, kind, typestore=STORE, offered_qos_profiles=qos
+                )
         for topic, _, stamp, data in messages:
             writer.write(connections[topic], stamp, data)
     return path
@@ -109,7 +112,9 @@ class Sink:
 
     def wait_matched(self) -> None:
         subscriptions = [*self.subscriptions, self.clock_sub]
-        spin_until(self.executor, lambda: all(s.get_publisher_count() > 0 for s in subscriptions), what="match")
+        spin_until(
+            self.executor, lambda: all(s.get_publisher_count() > 0 for s in subscriptions), what="match"
+        )
 
 
 def play_in_thread(player: object, **kwargs: object) -> tuple[threading.Thread, list]:
@@ -138,7 +143,9 @@ def test_replay_publishes_every_message_in_order_with_clock(ros_context, tmp_pat
         thread, result = play_in_thread(player, rate=5.0)
         spin_until(sink.executor, lambda: len(sink.received) == len(messages) and not thread.is_alive())
         elapsed = time.perf_counter() - began
-        spin_until(sink.executor, lambda: sink.clock and sink.clock[-1] == T0 + 2 * SECOND, what="the last /clock")
+        spin_until(
+            sink.executor, lambda: sink.clock and sink.clock[-1] == T0 + 2 * SECOND, what="the last /clock"
+        )
     stats = result[0]
     assert [(topic, data) for _, topic, data in sorted(sink.received)] == [(t, d) for t, _, _, d in messages]
     assert stats.published == {IMAGE_TOPIC: 5, INFO_TOPIC: 1, TEXT_TOPIC: 2} and stats.loops == 1
@@ -182,22 +189,25 @@ def test_replay_topics_remap_offset_and_recorded_qos(ros_context, tmp_path, fram
     assert result[0].published == {"/talk": 1} and sink.clock[0] == T0 + 3 * SECOND // 2
 
 
-def test_replay_skips_unimportable_types_and_stop_ends_a_loop(ros_context, tmp_path, frames):
+def test_replay_skips_unimportable_types_and_stop_ends_a_loop(ros_context, tmp_path):
     import rclpy
 
     from feature_matching_ros.ros.bag import BagError, BagPlayer
 
     path = tmp_path / "bag"
     with Writer(path, version=Writer.VERSION_LATEST) as writer:
-        alien = writer.add_connection("/alien", "alien_msgs/msg/Thing", msgdef="int32 x", rihs01="RIHS01_" + "0" * 64)
+        alien = writer.add_connection("/alien", "alien_msgs/msg/Thing", msgdef="int32 x", rihs01=NO_HASH)
         text = writer.add_connection(TEXT_TOPIC, "std_msgs/msg/String", typestore=STORE)
         for i in range(3):
             writer.write(alien, T0 + i * SECOND // 10, b"\x00\x01\x00\x00\x07\x00\x00\x00")
-            writer.write(text, T0 + i * SECOND // 10, bytes(STORE.serialize_cdr(STORE.types["std_msgs/msg/String"](data=str(i)), "std_msgs/msg/String")))  # noqa: E501
+            string = STORE.types["std_msgs/msg/String"](data=str(i))
+            writer.write(
+                text, T0 + i * SECOND // 10, bytes(STORE.serialize_cdr(string, "std_msgs/msg/String"))
+            )
     node = rclpy.create_node("player", context=ros_context)
     with BagPlayer(node, path) as player:
         assert set(player.publishers) == {TEXT_TOPIC}
-        assert "alien_msgs/msg/Thing" in player.skipped["/alien"] and "not importable" in player.skipped["/alien"]
+        assert "message type alien_msgs/msg/Thing is not importable" in player.skipped["/alien"]
         stop = threading.Event()
         thread, result = play_in_thread(player, rate=1.0, loop=True, stop=stop)
         time.sleep(0.6)
@@ -211,6 +221,22 @@ def test_replay_skips_unimportable_types_and_stop_ends_a_loop(ros_context, tmp_p
         BagPlayer(node, tmp_path / "absent")
 
 
+def test_a_recorded_clock_replaces_the_generated_one(ros_context, tmp_path):
+    import rclpy
+
+    from feature_matching_ros.ros.bag import BagPlayer
+
+    kind = "rosgraph_msgs/msg/Clock"
+    with Writer(tmp_path / "bag", version=Writer.VERSION_LATEST) as writer:
+        connection = writer.add_connection("/clock", kind, typestore=STORE)
+        clock = STORE.types[kind](clock=STORE.types["builtin_interfaces/msg/Time"](sec=5, nanosec=0))
+        writer.write(connection, T0, bytes(STORE.serialize_cdr(clock, kind)))
+    node = rclpy.create_node("player", context=ros_context)
+    with BagPlayer(node, tmp_path / "bag") as player:
+        assert set(player.publishers) == {"/clock"}
+        assert [p.topic_name for p in node.publishers].count("/clock") == 1
+
+
 def test_qos_from_offers_follows_rosbag2():
     from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
 
@@ -222,85 +248,89 @@ def test_qos_from_offers_follows_rosbag2():
     assert qos_from_offers([]) is None
 
 
-@pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
-def test_record_stores_what_was_published(ros_context, tmp_path, frames, storage):
-    import rclpy
-    from rclpy.qos import qos_profile_sensor_data
-    from rclpy.serialization import deserialize_message
+def same_contents(ours: object, theirs: object) -> bool:
+    """A rosbags message equals an rclpy message, field by field."""
+    for name in theirs.get_fields_and_field_types():
+        a, b = getattr(ours, name), getattr(theirs, name)
+        if hasattr(b, "get_fields_and_field_types"):
+            if not same_contents(a, b):
+                return False
+        elif not np.array_equal(np.asarray(a), np.frombuffer(b, np.uint8) if isinstance(b, bytes) else b):
+            return False
+    return True
+
+
+def published_messages(frames: list[np.ndarray]) -> list[tuple[str, object]]:
+    from feature_matching_ros.msg import MatchArray
     from sensor_msgs.msg import Image
 
-    from feature_matching_ros.msg import MatchArray
-    from feature_matching_ros.ros.bag import BagRecorder, typestore_for
-
-    source = rclpy.create_node("source", context=ros_context)
-    image_pub = source.create_publisher(Image, "camera/image_raw", 10)
-    match_pub = source.create_publisher(MatchArray, "matches", 10)
-    source.create_publisher(Image, "lossy", qos_profile_sensor_data)
     sent = []
     for i, frame in enumerate(frames[:3]):
         image = Image(height=150, width=200, encoding="bgr8", step=600, data=frame.tobytes())
         image.header.stamp.sec, image.header.frame_id = 100 + i, "camera_optical"
         points = np.arange(8, dtype=np.float32) + i
-        match = MatchArray(
-            reference_id=f"tile_{i}", matcher="xfeat+lightglue", query_width=200, query_height=150,
-            query_points=points.tolist(), reference_points=(points * 2).tolist(), confidence=[0.5, 0.25, 1.0, 0.0],
-            num_keypoints_query=40, num_keypoints_reference=41, total_ms=12.5,
-        )  # fmt: skip
-        match.header = image.header
+        match = MatchArray(header=image.header, reference_id=f"tile_{i}", matcher="xfeat+lightglue")
+        match.query_width, match.query_height, match.num_keypoints_query, match.total_ms = 200, 150, 40, 12.5
+        match.query_points, match.reference_points = points.tolist(), (points * 2).tolist()
+        match.confidence = [0.5, 0.25, 1.0, 0.0]
         sent += [("/camera/image_raw", image), ("/matches", match)]
+    return sent
 
+
+@pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
+def test_record_stores_what_was_published(ros_context, tmp_path, frames, storage):
+    import rclpy
+    from feature_matching_ros.msg import MatchArray
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import qos_profile_sensor_data
+    from rclpy.serialization import deserialize_message
+    from sensor_msgs.msg import Image
+
+    from feature_matching_ros.ros.bag import BagRecorder, typestore_for
+
+    source = rclpy.create_node("source", context=ros_context)
+    publishers = {
+        "/camera/image_raw": source.create_publisher(Image, "camera/image_raw", 10),
+        "/matches": source.create_publisher(MatchArray, "matches", 10),
+    }
+    source.create_publisher(Image, "lossy", qos_profile_sensor_data)
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(source)
+    sent = published_messages(frames)
     out = tmp_path / "recorded"
-    recorder = BagRecorder(rclpy.create_node("rec", context=ros_context), out, ["camera/image_raw", "matches", "lossy"], storage=storage)  # noqa: E501
-    with recorder:
+    node = rclpy.create_node("rec", context=ros_context)
+    with BagRecorder(node, out, ["camera/image_raw", "matches", "lossy"], storage=storage) as recorder:
         recorder.start(timeout=10.0)
-        lossy = recorder.node.get_subscriptions_info_by_topic("/lossy")[0].qos_profile
-        assert lossy.reliability.name == "BEST_EFFORT"
-        spin_until(source_executor(source), lambda: min(image_pub.get_subscription_count(), match_pub.get_subscription_count()) > 0)  # noqa: E501
+        assert node.get_subscriptions_info_by_topic("/lossy")[0].qos_profile.reliability.name == "BEST_EFFORT"
+        spin_until(
+            executor, lambda: all(p.get_subscription_count() for p in publishers.values()), what="match"
+        )
         result = []
-        thread = threading.Thread(target=lambda: result.append(recorder.record(max_messages=len(sent), duration=20)))
+        thread = threading.Thread(target=lambda: result.append(recorder.record(max_messages=6, duration=20)))
         thread.start()
         for topic, msg in sent:
-            (image_pub if topic == "/camera/image_raw" else match_pub).publish(msg)
+            publishers[topic].publish(msg)
             time.sleep(0.02)
         thread.join(25)
     assert result[0].written == {"/camera/image_raw": 3, "/matches": 3, "/lossy": 0}
 
     store = typestore_for(["feature_matching_ros/msg/MatchArray"])
     with Reader(out) as reader:
-        kinds = {c.topic: c.msgtype for c in reader.connections}
-        assert kinds["/matches"] == "feature_matching_ros/msg/MatchArray"
-        offered = {c.topic: c.ext.offered_qos_profiles for c in reader.connections}
-        assert offered["/matches"][0].reliability == QosReliability.RELIABLE
-        assert offered["/lossy"][0].reliability == QosReliability.BEST_EFFORT
-        digests = {c.topic: c.digest for c in reader.connections}
-        assert digests["/matches"] == str(source.get_publishers_info_by_topic("/matches")[0].topic_type_hash)
+        connections = {c.topic: c for c in reader.connections}
         stored = [(c.topic, stamp, data) for c, stamp, data in reader.messages()]
-    for topic in ("/camera/image_raw", "/matches"):
-        mine = [m for t, m in sent if t == topic]
-        theirs = [(stamp, data) for t, stamp, data in stored if t == topic]
-        # rclpy's serialize_message leaves its alignment padding uninitialised, so compare the contents
-        assert [deserialize_message(data, type(m)) for m, (_, data) in zip(mine, theirs, strict=True)] == mine
-        assert [stamp for stamp, _ in theirs] == sorted(stamp for stamp, _ in theirs)
-        for msg, (_, data) in zip(mine, theirs, strict=True):
-            back = store.deserialize_cdr(data, kinds[topic])
-            assert back.header.stamp.sec == msg.header.stamp.sec and back.header.frame_id == msg.header.frame_id
-            if topic == "/matches":
-                assert back.reference_id == msg.reference_id and back.matcher == msg.matcher
-                np.testing.assert_array_equal(back.query_points, np.asarray(msg.query_points))
-                np.testing.assert_array_equal(back.confidence, np.asarray(msg.confidence))
-                assert (back.num_keypoints_reference, back.total_ms) == (41, 12.5)
-            else:
-                assert (back.width, back.height, back.encoding) == (200, 150, "bgr8")
-                assert back.data.tobytes() == bytes(msg.data)
-            assert bytes(store.serialize_cdr(back, kinds[topic])) == data  # zero padding on the wire, as rosbags
-
-
-def source_executor(node: object) -> object:
-    from rclpy.executors import SingleThreadedExecutor
-
-    executor = SingleThreadedExecutor(context=node.context)
-    executor.add_node(node)
-    return executor
+    assert connections["/matches"].msgtype == "feature_matching_ros/msg/MatchArray"
+    graph_hash = source.get_publishers_info_by_topic("/matches")[0].topic_type_hash
+    assert connections["/matches"].digest == str(graph_hash)
+    assert connections["/matches"].ext.offered_qos_profiles[0].reliability == QosReliability.RELIABLE
+    assert connections["/lossy"].ext.offered_qos_profiles[0].reliability == QosReliability.BEST_EFFORT
+    assert [stamp for _, stamp, _ in stored] == sorted(stamp for _, stamp, _ in stored)
+    assert [topic for topic, _, _ in stored] == [topic for topic, _ in sent]
+    for (topic, msg), (_, _, data) in zip(sent, stored, strict=True):
+        kind = connections[topic].msgtype
+        assert same_contents(store.deserialize_cdr(data, kind), msg)
+        assert deserialize_message(data, type(msg)) == msg
+        # The wire bytes have zeroed padding, as rosbags writes (rclpy's serialize_message leaves it unset).
+        assert bytes(store.serialize_cdr(store.deserialize_cdr(data, kind), kind)) == data
 
 
 def test_recorder_names_missing_topics_and_refuses_existing_paths(ros_context, tmp_path):
