@@ -14,7 +14,7 @@ from rclpy.signals import SignalHandlerOptions
 from ..ros.bag import QOS_MODES, BagError, BagPlayer, PlaybackStats, open_bag, split_ros_args
 
 PROG = "fm-replay"
-ACK_TIMEOUT_S = 5.0  # at the end, for reliable subscribers to receive the last messages
+ACK_TIMEOUT_S = 5.0  # (the help says 5 s) at the end, for reliable subscribers to receive the last messages
 EPILOG = """\
 QoS (--qos): "recorded" adapts the profiles the bag's publishers offered, as rosbag2 does: best effort
 (or transient local) only when every recorded publisher offered it, the largest recorded keep-last depth,
@@ -24,6 +24,7 @@ ignores the recorded profiles; "best-effort" is sensor-data QoS for every topic.
 /clock (rosgraph_msgs/Clock) carries the bag time of the playback at --clock-hz, from the start time
 (plus --start-offset) to the stamp of the last message, so nodes run with use_sim_time:=true follow the
 bag; it jumps back at every --loop pass. A /clock topic recorded in the bag is played instead.
+At the end, fm-replay waits up to 5 s for reliable subscribers to acknowledge the last messages.
 
 Exit status: 0 when every selected topic was played (also after Ctrl-C), 1 when some topic was left out
 (type not importable, several types, or not in the bag; the others are played), 2 for a bad command line,
