@@ -26,7 +26,10 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + NAME]),
         (f"share/{NAME}", ["package.xml"]),
-        (f"share/{NAME}/config", _files("config", "*.yaml") + _files("config", "*.rviz")),
+        (
+            f"share/{NAME}/config",
+            _files("config", "*.yaml") + _files("config", "*.rviz") + _files("config", "*.xml"),
+        ),
         (f"share/{NAME}/launch", _files("launch", "*.py")),
     ],
     install_requires=[

@@ -12,6 +12,7 @@ from rclpy.context import Context
 from rclpy.signals import SignalHandlerOptions
 
 from ..ros.bag import QOS_MODES, BagError, BagPlayer, PlaybackStats, open_bag, split_ros_args
+from ..ros.dds import use_large_image_profile
 
 PROG = "fm-replay"
 ACK_TIMEOUT_S = 5.0  # (the help says 5 s) at the end, for reliable subscribers to receive the last messages
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    use_large_image_profile()  # the player is the camera: its writers need the big segment
     context = Context()
     rclpy.init(args=[PROG, *ros_args], context=context, signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node("fm_replay", context=context)

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError, ZooError
+from .share import config_file
 
 ZOO_FILE_NAME = "matcher_zoo.yaml"
 
@@ -64,15 +65,7 @@ class Zoo:
 
 def default_zoo_path() -> Path:
     """The zoo file of a source checkout, or of an installed share directory (pip or colcon)."""
-    package_dir = Path(__file__).resolve().parents[1]
-    for ancestor in package_dir.parents:
-        for candidate in (
-            ancestor / "config" / ZOO_FILE_NAME,
-            ancestor / "share" / "feature_matching_ros" / "config" / ZOO_FILE_NAME,
-        ):
-            if candidate.is_file():
-                return candidate
-    raise ConfigError(f"{ZOO_FILE_NAME} not found above {package_dir}; is the package installed completely?")
+    return config_file(ZOO_FILE_NAME)
 
 
 def _entry(name: str, raw: dict[str, Any]) -> ZooEntry:
