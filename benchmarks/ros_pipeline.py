@@ -9,9 +9,10 @@ reference and add the matcher node's own homography). The query frames are the o
 homography to the map has at least ``--min-inliers`` inliers (found by the direct pipeline, which also
 warms it up); they are sent in a loop.
 
-ROS path, in this one process: FeatureMatcherNode + GeometryNode on a MultiThreadedExecutor, a source
-node publishing Image + CameraInfo at ``--rate`` Hz from its own thread (header.stamp = the node
-clock's now, wall time) and a sink node on ``geometry`` and ``pose``. Latency = sink receive time -
+ROS path, in this one process: FeatureMatcherNode + GeometryNode on fm-navigate's executor
+(``--executor multi``: rclpy's MultiThreadedExecutor, for comparison), a source node publishing
+Image + CameraInfo at ``--rate`` Hz from its own thread (header.stamp = the node clock's now, wall
+time) and a sink node on ``geometry`` and ``pose``. Latency = sink receive time -
 image stamp, same clock. After the first geometry plus ``--warmup`` s, frames stamped within the next
 ``--duration`` s count; fps = those that reached ``geometry`` / the window. Received / processed /
 dropped come from the matcher node's Monitor (deltas over the window, after draining).
@@ -32,6 +33,9 @@ import os
 import platform
 import random
 import resource
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -71,6 +75,22 @@ def rss_mib() -> float:
 def cpu_s() -> float:
     t = os.times()
     return t.user + t.system
+
+
+def thread_cpu_s() -> dict[str, float]:
+    """CPU seconds of each thread of this process by Python thread name; threads Python did not
+    start (DDS, torch's pool) are summed as "other"."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended
+        name = names.get(int(task.name), "other")
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
 
 
 def stats(values: list[float]) -> dict[str, float]:
@@ -128,34 +148,176 @@ class Direct:
         return {"frames": len(times), "wall_s": wall, "cpu_pct": 100 * (cpu_s() - cpu) / wall, "ms": times}
 
 
+def spin_until_shutdown(executor: Any) -> None:
+    """Spin in a thread; the context's shutdown at the end of the run is the normal way out."""
+    from rclpy.executors import ExternalShutdownException
+
+    try:
+        executor.spin()
+    except ExternalShutdownException:
+        pass
+
+
+class InProcessNodes:
+    """Both nodes in the benchmark's own process and executor (``--nodes in-process``)."""
+
+    def __init__(self, args: argparse.Namespace, map_path: str, context: Any) -> None:
+        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.parameter import Parameter
+
+        from feature_matching_ros.ros.geometry_node import GeometryNode
+        from feature_matching_ros.ros.matcher_node import FeatureMatcherNode
+        from feature_matching_ros.ros.runner import make_executor
+
+        overrides = node_parameters(args, map_path)
+        self.matcher = FeatureMatcherNode(
+            context=context,
+            parameter_overrides=[Parameter(k, value=v) for k, v in overrides["feature_matcher"].items()],
+        )
+        self.geometry = GeometryNode(
+            context=context,
+            parameter_overrides=[Parameter(k, value=v) for k, v in overrides["geometry"].items()],
+        )
+        multi = args.executor == "multi"
+        self.executor = (
+            MultiThreadedExecutor(num_threads=4, context=context) if multi else make_executor(context)
+        )
+        for node in (self.matcher, self.geometry):
+            self.executor.add_node(node)
+        self.pid = os.getpid()
+
+    def add(self, node: Any) -> None:
+        self.executor.add_node(node)
+
+    def spin(self) -> None:
+        threading.Thread(
+            target=spin_until_shutdown, args=(self.executor,), name="executor", daemon=True
+        ).start()
+
+    def counts(self) -> tuple[int, int, int]:
+        m = self.matcher.monitor
+        return m.received, m.processed, m.dropped
+
+    def drained(self) -> bool:
+        return (
+            self.matcher.worker.idle() and self.geometry.monitor.processed >= self.matcher.monitor.processed
+        )
+
+    def reports(self) -> dict[str, dict[str, str]]:
+        return {
+            "matcher": self.matcher.monitor.report().values,
+            "geometry": self.geometry.monitor.report().values,
+        }
+
+    def stop(self) -> None:
+        self.executor.shutdown()
+        for node in (self.matcher, self.geometry):
+            node.destroy_node()
+
+
+class NavigateProcess:
+    """Both nodes as deployed: ``fm-navigate --params FILE`` in its own process (the default).
+
+    Counts and reports come from its /diagnostics, CPU and memory from /proc."""
+
+    def __init__(self, args: argparse.Namespace, map_path: str, context: Any, tmp: Path) -> None:
+        self.params = tmp / "params.yaml"
+        overrides = node_parameters(args, map_path)
+        self.params.write_text(json.dumps({name: {"ros__parameters": p} for name, p in overrides.items()}))
+        self.args = args
+        self.status: dict[str, dict[str, str]] = {}
+
+    def watch(self, node: Any) -> None:
+        """Collect the nodes' /diagnostics values in ``node``."""
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+        from feature_matching_ros.ros import topics
+
+        def on(msg: Any) -> None:
+            for status in msg.status:
+                name = status.name.split(":")[0].strip()
+                self.status[name] = {kv.key: kv.value for kv in status.values}
+
+        qos = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
+        node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, on, qos)
+
+    def spin(self) -> None:
+        executable = shutil.which("fm-navigate") or str(Path(sys.executable).parent / "fm-navigate")
+        env = dict(os.environ, ROS_DOMAIN_ID=str(self.args.domain_id))
+        self.process = subprocess.Popen([executable, "--params", str(self.params)], env=env)
+        self.pid = self.process.pid
+
+    def _value(self, node: str, key: str) -> int:
+        return int(self.status.get(node, {}).get(key, 0))
+
+    def counts(self) -> tuple[int, int, int]:
+        return tuple(self._value("feature_matcher", k) for k in ("received", "processed", "dropped"))
+
+    def drained(self) -> bool:
+        received, processed, dropped = self.counts()
+        return processed + dropped >= received and self._value("geometry", "processed") >= processed
+
+    def reports(self) -> dict[str, dict[str, str]]:
+        return {
+            "matcher": self.status.get("feature_matcher", {}),
+            "geometry": self.status.get("geometry", {}),
+        }
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def node_parameters(args: argparse.Namespace, map_path: str) -> dict[str, dict[str, Any]]:
+    matcher = {"matcher": args.matcher, "reference_mode": "map", "map_image": map_path}
+    common = {"publish_debug": args.debug, "diagnostics_period": 0.2}
+    return {"feature_matcher": {**matcher, **common}, "geometry": dict(common)}
+
+
+def process_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_memory_mib(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM (peak RSS) of a process."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key = line.split(":")[0]
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(line.split()[1]) / 1024
+    return out
+
+
 def run_ros(args: argparse.Namespace, map_path: str, frames: list[np.ndarray], K: np.ndarray) -> dict:
     import rclpy
     from feature_matching_ros.msg import GeometryEstimate
     from geometry_msgs.msg import PoseWithCovarianceStamped
     from rclpy.context import Context
-    from rclpy.executors import MultiThreadedExecutor
-    from rclpy.parameter import Parameter
     from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
     from sensor_msgs.msg import CameraInfo, Image
 
     from feature_matching_ros.ros import topics
-    from feature_matching_ros.ros.geometry_node import GeometryNode
+    from feature_matching_ros.ros.dds import use_large_image_profile
     from feature_matching_ros.ros.images import array_to_image
-    from feature_matching_ros.ros.matcher_node import FeatureMatcherNode
+    from feature_matching_ros.ros.runner import make_executor
 
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # as the tests: this machine only
     os.environ.pop("ROS_STATIC_PEERS", None)
+    if not args.default_dds:
+        use_large_image_profile()  # this process is the camera driver; fm-navigate inherits it
     context = Context()
     rclpy.init(context=context, domain_id=args.domain_id)
-    overrides = {"matcher": args.matcher, "reference_mode": "map", "map_image": map_path}
-    matcher = FeatureMatcherNode(
-        context=context,
-        parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()]
-        + [Parameter("publish_debug", value=args.debug)],
-    )
-    geometry = GeometryNode(
-        context=context, parameter_overrides=[Parameter("publish_debug", value=args.debug)]
-    )
+    tmp = tempfile.TemporaryDirectory()
+    if args.nodes == "in-process":
+        nodes: InProcessNodes | NavigateProcess = InProcessNodes(args, map_path, context)
+    else:
+        nodes = NavigateProcess(args, map_path, context, Path(tmp.name))
     source = rclpy.create_node("fm_bench_source", context=context)
     sink = rclpy.create_node("fm_bench_sink", context=context)
     image_pub = source.create_publisher(Image, topics.CAMERA_IMAGE, qos_profile_sensor_data)
@@ -171,10 +333,16 @@ def run_ros(args: argparse.Namespace, map_path: str, frames: list[np.ndarray], K
     reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     sink.create_subscription(GeometryEstimate, topics.GEOMETRY, collect("geometry"), reliable)
     sink.create_subscription(PoseWithCovarianceStamped, topics.POSE, collect("pose"), reliable)
-    executor = MultiThreadedExecutor(num_threads=4, context=context)
-    for node in (matcher, geometry, source, sink):
-        executor.add_node(node)
-    threading.Thread(target=executor.spin, daemon=True).start()
+    if isinstance(nodes, InProcessNodes):
+        nodes.add(source)
+        nodes.add(sink)
+    else:
+        nodes.watch(sink)
+        io = make_executor(context)
+        io.add_node(source)
+        io.add_node(sink)
+        threading.Thread(target=spin_until_shutdown, args=(io,), name="executor", daemon=True).start()
+    nodes.spin()
 
     info = CameraInfo(width=SIZE[0], height=SIZE[1], distortion_model="plumb_bob", d=[0.0] * 5)
     info.k, info.r = K.ravel().tolist(), np.eye(3).ravel().tolist()
@@ -198,29 +366,31 @@ def run_ros(args: argparse.Namespace, map_path: str, frames: list[np.ndarray], K
             stamps.append(now.nanoseconds)
             tick = max(tick + 1, int((time.monotonic() - start) / period))  # after a stall: no burst
 
-    def counts() -> tuple[int, int, int]:
-        return matcher.monitor.received, matcher.monitor.processed, matcher.monitor.dropped
-
-    subscribed = (image_pub.get_subscription_count, lambda: info_pub.get_subscription_count() - 1)
-    wait_for(lambda: all(count() >= 1 for count in subscribed), 30, "discovery")
-    publisher = threading.Thread(target=publish_loop, daemon=True)
-    publisher.start()
-    wait_for(lambda: received["geometry"], 120, "the first geometry (matcher build + map extraction)")
-    time.sleep(args.warmup)
-    before, cpu, t0 = counts(), cpu_s(), source.get_clock().now().nanoseconds
-    time.sleep(args.duration)
-    t1, cpu = source.get_clock().now().nanoseconds, cpu_s() - cpu
-    stop.set()
-    publisher.join()
-    drained = lambda: matcher.worker.idle() and geometry.monitor.processed >= matcher.monitor.processed  # noqa: E731
-    wait_for(drained, 10, "the nodes to finish the last frame")
-    time.sleep(0.5)  # the last geometry and pose messages reach the sink
-    after = counts()
-    reports = {"matcher": matcher.monitor.report().values, "geometry": geometry.monitor.report().values}
-    executor.shutdown()
-    for node in (matcher, geometry, source, sink):
-        node.destroy_node()
-    rclpy.shutdown(context=context)
+    try:
+        # Both nodes take camera_info; the matcher node (and the geometry node's lazy overlay) the image.
+        wait_for(lambda: image_pub.get_subscription_count() >= 1, 120, "the matcher node's subscription")
+        wait_for(lambda: info_pub.get_subscription_count() >= 2, 30, "the geometry node's subscription")
+        publisher = threading.Thread(target=publish_loop, name="camera-source", daemon=True)
+        publisher.start()
+        wait_for(lambda: received["geometry"], 120, "the first geometry (matcher build + map extraction)")
+        time.sleep(args.warmup)
+        before, t0 = nodes.counts(), source.get_clock().now().nanoseconds
+        cpu, threads = process_cpu_s(nodes.pid), thread_cpu_s()
+        time.sleep(args.duration)
+        t1, cpu = source.get_clock().now().nanoseconds, process_cpu_s(nodes.pid) - cpu
+        threads = {name: v - threads.get(name, 0.0) for name, v in thread_cpu_s().items()}
+        stop.set()
+        publisher.join()
+        wait_for(nodes.drained, 10, "the nodes to finish the last frame")
+        time.sleep(0.5)  # the last messages (and a /diagnostics period) arrive
+        after, reports, memory = nodes.counts(), nodes.reports(), process_memory_mib(nodes.pid)
+    finally:
+        stop.set()
+        nodes.stop()
+        source.destroy_node()
+        sink.destroy_node()
+        rclpy.shutdown(context=context)
+        tmp.cleanup()
 
     window_s = (t1 - t0) / 1e9
     latency = {
@@ -229,9 +399,12 @@ def run_ros(args: argparse.Namespace, map_path: str, frames: list[np.ndarray], K
     }
     received_n, processed, dropped = (a - b for a, b in zip(after, before, strict=True))
     return {
+        "nodes": args.nodes if args.nodes == "process" else f"in-process, {args.executor} executor",
         "window_s": window_s,
         "fps": len(latency["geometry"]) / window_s,
         "cpu_pct": 100 * cpu / window_s,
+        "memory_mib": memory,
+        "benchmark_thread_cpu_pct": {name: 100 * v / window_s for name, v in sorted(threads.items())},
         "published": sum(t0 <= s <= t1 for s in stamps),
         "received": received_n,
         "processed": processed,
@@ -254,6 +427,23 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--map", default="IMG_0479.jpg", help="the reference frame (%(default)s)")
     parser.add_argument("--min-inliers", type=int, default=30, help="query frames: inliers to the map (30)")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's own)")
+    parser.add_argument(
+        "--nodes",
+        choices=("process", "in-process"),
+        default="process",
+        help="the nodes as deployed (an fm-navigate process, default) or in this process",
+    )
+    parser.add_argument(
+        "--executor",
+        choices=("runner", "multi"),
+        default="runner",
+        help="--nodes in-process: fm-navigate's executor (single-threaded) or rclpy's MultiThreadedExecutor",
+    )
+    parser.add_argument(
+        "--default-dds",
+        action="store_true",
+        help="Fast DDS defaults, without the package's large-image profile (most frames are lost)",
+    )
     parser.add_argument("--debug", action="store_true", help="the nodes also publish debug pictures")
     parser.add_argument("--domain-id", type=int, default=random.SystemRandom().randint(101, 200))
     parser.add_argument("--out", type=Path, default=Path("out/ros_bench.json"))
@@ -329,7 +519,8 @@ def main() -> int:
 def print_report(r: dict, p95: float) -> None:
     ros, direct, m, s = r["ros"], r["direct"], r["machine"], r["settings"]
     print(
-        f"\n{s['matcher']} at {SIZE[0]}x{SIZE[1]}, {s['rate']} Hz input, map {s['map']}, {len(s['frames'])} "
+        f"\n{s['matcher']} at {SIZE[0]}x{SIZE[1]}, {s['rate']} Hz input, nodes: {ros['nodes']}, "
+        f"map {s['map']}, {len(s['frames'])} "
         f"query frames in a loop, {ros['window_s']:.1f} s measured; torch threads {m['torch_threads']}, "
         f"{m['cpu_count']} CPUs, load average {m['load_average_start'][0]:.2f} at start, "
         f"{m['load_average_end'][0]:.2f} at end\n"
@@ -361,11 +552,16 @@ def print_report(r: dict, p95: float) -> None:
         ),
         ("geometry / pose messages (stamps in window)", f"{ros['geometry_msgs']} / {ros['pose_msgs']}", ""),
         ("publisher lateness ms (median / p95 / max)", ms(ros["publish_lateness_ms"]), ""),
-        ("process CPU % (direct: before / after ROS)", f"{ros['cpu_pct']:.0f}", cpu_ab),
+        ("nodes' process CPU % (direct: before / after ROS)", f"{ros['cpu_pct']:.0f}", cpu_ab),
         (
-            "RSS MiB, whole process: peak / before ROS / end",
-            " / ".join(f"{v:.0f}" for v in r["rss_mib"].values()),
+            "benchmark process CPU % by thread",
+            ", ".join(f"{name} {v:.0f}" for name, v in ros["benchmark_thread_cpu_pct"].items() if v >= 0.5),
             "",
+        ),
+        (
+            "RSS MiB: nodes' process peak / end (direct: after its first phase)",
+            f"{ros['memory_mib']['VmHWM']:.0f} / {ros['memory_mib']['VmRSS']:.0f}",
+            f"{r['rss_mib']['before_ros']:.0f}",
         ),
     ]
     print("| metric | ROS (DDS) | direct core |\n|---|---|---|")

@@ -11,6 +11,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -157,3 +158,11 @@ def to_status(report: Report, name: str, hardware_id: str = "") -> object:
 
 def level_name(level: int) -> str:
     return _LEVEL_NAMES.get(level, str(level))
+
+
+def steady_timer(node: Any, period_s: float, callback: Callable[[], None]) -> Any:
+    """A timer on the steady clock: diagnostics and housekeeping keep running while a replayed
+    bag's /clock (use_sim_time) is paused or not yet started."""
+    from rclpy.clock import Clock, ClockType
+
+    return node.create_timer(period_s, callback, clock=Clock(clock_type=ClockType.STEADY_TIME))

@@ -20,6 +20,7 @@ from geometry_msgs.msg import PoseWithCovarianceStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.subscription import Subscription
 from sensor_msgs.msg import CameraInfo, Image
 
 from feature_matching_ros.core.errors import FeatureMatchingError
@@ -30,11 +31,12 @@ from feature_matching_ros.msg import GeometryEstimate, MatchArray
 
 from . import params, topics
 from .camera import CameraModel, camera_from_info
-from .diagnostics import Monitor, ThrottledLog, to_status
+from .diagnostics import Monitor, ThrottledLog, steady_timer, to_status
 from .images import array_to_image, image_to_core
 from .messages import MatchData, geometry_estimate, match_data, pose_message
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+LAZY_CHECK_PERIOD = 0.5  # seconds between checks for overlay subscribers
 
 
 class GeometryNode(Node):
@@ -55,9 +57,31 @@ class GeometryNode(Node):
         self.create_subscription(
             CameraInfo, topics.CAMERA_INFO, self._on_camera_info, qos_profile_sensor_data
         )
-        self.create_subscription(Image, topics.CAMERA_IMAGE, self._on_image, qos_profile_sensor_data)
+        self._image_sub: Subscription | None = None
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.create_timer(self.get_parameter("diagnostics_period").value, self._publish_diagnostics)
+        steady_timer(self, self.get_parameter("diagnostics_period").value, self._publish_diagnostics)
+        steady_timer(self, LAZY_CHECK_PERIOD, self._update_image_subscription)
+        self._update_image_subscription()
+
+    def _update_image_subscription(self) -> None:
+        """Take camera images only while the overlay is enabled and somebody subscribes to it.
+
+        A 30 Hz stream of full frames costs the executor thread CPU and GIL time the matcher needs.
+        """
+        wanted = self.get_parameter("publish_debug").value and self.overlay_pub.get_subscription_count() > 0
+        if wanted and self._image_sub is None:
+            self._image_sub = self.create_subscription(
+                Image, topics.CAMERA_IMAGE, self._on_image, qos_profile_sensor_data
+            )
+        elif not wanted and self._image_sub is not None:
+            self.destroy_subscription(self._image_sub)
+            self._image_sub = None
+            self._images.clear()
+
+    @property
+    def takes_images(self) -> bool:
+        """The camera image subscription exists (the overlay is wanted)."""
+        return self._image_sub is not None
 
     def _robust_params(self, changes: dict[str, Any]) -> RobustParams:
         value = {
@@ -92,8 +116,6 @@ class GeometryNode(Node):
             self._error("bad camera_info", str(exc))
 
     def _on_image(self, msg: Image) -> None:
-        if not self.get_parameter("publish_debug").value:
-            return
         self._images[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
         while len(self._images) > self.get_parameter("image_buffer").value:
             self._images.popitem(last=False)

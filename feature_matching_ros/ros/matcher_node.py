@@ -36,7 +36,7 @@ from feature_matching_ros.msg import GeometryEstimate, MatchArray
 
 from . import params, topics
 from .camera import camera_from_info
-from .diagnostics import Monitor, ThrottledLog, to_status
+from .diagnostics import Monitor, ThrottledLog, steady_timer, to_status
 from .images import array_to_image, compressed_to_array, image_to_core
 from .latest import LatestWorker
 from .messages import ReferenceInfo, match_array
@@ -107,7 +107,7 @@ class FeatureMatcherNode(Node):
         self._subscribe_camera()
         self.create_subscription(Image, topics.REFERENCE_IMAGE, self._on_reference, LATCHED)
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.create_timer(self.get_parameter("diagnostics_period").value, self._publish_diagnostics)
+        steady_timer(self, self.get_parameter("diagnostics_period").value, self._publish_diagnostics)
         self.worker: LatestWorker[Frame | None] = LatestWorker(
             self._process, self._on_worker_error, "feature-matcher"
         )
@@ -216,7 +216,7 @@ class FeatureMatcherNode(Node):
         self.monitor.done((time.monotonic() - frame.received) * 1e3)
         if len(result.matches) == 0:
             self.monitor.failure("no matches")
-        if self.get_parameter("publish_debug").value:
+        if self.get_parameter("publish_debug").value and self.debug_pub.get_subscription_count() > 0:
             self._remember_for_debug(
                 header.stamp, image, reference, result.matches.points0, result.matches.points1
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,11 @@ class ReferenceInfo:
     size: tuple[int, int]  # (width, height)
 
 
+def float32_array(values: np.ndarray) -> array:
+    """A float32[] field value; array.array is taken without a per-element conversion."""
+    return array("f", np.ascontiguousarray(values, np.float32).tobytes())
+
+
 def match_array(
     result: MatchResult,
     header: Header,
@@ -51,9 +57,9 @@ def match_array(
     msg.matcher = result.matcher
     msg.query_width, msg.query_height = (int(v) for v in query_size)
     msg.reference_width, msg.reference_height = (int(v) for v in reference.size)
-    msg.query_points = np.ascontiguousarray(m.points1, np.float32).ravel().tolist()
-    msg.reference_points = np.ascontiguousarray(m.points0, np.float32).ravel().tolist()
-    msg.confidence = np.ascontiguousarray(m.scores, np.float32).ravel().tolist()
+    msg.query_points = float32_array(m.points1)
+    msg.reference_points = float32_array(m.points0)
+    msg.confidence = float32_array(m.scores)
     msg.num_keypoints_query = len(result.features1)
     msg.num_keypoints_reference = len(result.features0)
     msg.extract_ms = float(result.times.extract_ms)

@@ -1,4 +1,4 @@
-"""Run nodes in one process on a multi-threaded executor: the node executables and ``fm-navigate``.
+"""Run nodes in one process on one executor: the node executables and ``fm-navigate``.
 
 ``fm-navigate --params config/navigation.yaml`` starts the frontend and the geometry node with the
 same parameter file the launch file uses; it is how the pipeline runs where ``ros2 launch`` is absent.
@@ -9,8 +9,26 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from feature_matching_ros.core.errors import FeatureMatchingError
+
+if TYPE_CHECKING:
+    from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
+
+
+def make_executor(context: Context | None = None) -> SingleThreadedExecutor:
+    """The executor the nodes run on: single-threaded, on purpose.
+
+    The callbacks are short (the matcher works in its own thread), and rclpy's
+    MultiThreadedExecutor spends about half a core in its Python wait loop at a 30 Hz camera,
+    contending for the GIL with the matcher: benchmarks/ros_pipeline.py measured 5.3 frames/s
+    with it against 16.4 with this one (xfeat, 640x480, 2 cores).
+    """
+    from rclpy.executors import SingleThreadedExecutor
+
+    return SingleThreadedExecutor(context=context)
 
 
 def run_nodes(classes: Sequence[type], args: list[str] | None = None) -> int:
@@ -19,15 +37,20 @@ def run_nodes(classes: Sequence[type], args: list[str] | None = None) -> int:
     Returns the exit code: 0 after Ctrl-C or an external shutdown, 2 on a configuration error.
     """
     import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from rclpy.executors import ExternalShutdownException
 
+    from .dds import use_large_image_profile
+
+    profile = use_large_image_profile()
     rclpy.init(args=args)
     nodes = []
     code = 0
     try:
         for node_class in classes:
             nodes.append(node_class())
-        executor = MultiThreadedExecutor(num_threads=max(2, len(nodes) + 1))
+        if profile:
+            nodes[0].get_logger().info(f"Fast DDS profile for camera images: {profile}")
+        executor = make_executor()
         for node in nodes:
             executor.add_node(node)
         executor.spin()

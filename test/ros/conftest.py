@@ -67,14 +67,14 @@ def running(ros_context):
     """Start nodes: ``running(matcher={...}, geometry={...})`` -> (harness, executor, nodes).
 
     Parameters not given default to fast diagnostics (0.2 s) for the tests."""
-    from rclpy.executors import MultiThreadedExecutor
     from rclpy.parameter import Parameter
 
     from feature_matching_ros.ros.geometry_node import GeometryNode
     from feature_matching_ros.ros.matcher_node import FeatureMatcherNode
+    from feature_matching_ros.ros.runner import make_executor
 
     made = []
-    executor = MultiThreadedExecutor(num_threads=3, context=ros_context)
+    executor = make_executor(ros_context)
 
     def start(matcher: dict | None = None, geometry: dict | None = None):
         nodes = {}
@@ -96,6 +96,20 @@ def running(ros_context):
             compressed=matcher.get("image_transport") == "compressed",
             info=matcher.get("use_camera_info", True) or geometry is not None,
         )
+        # The nodes draw debug pictures only for subscribers: wait until they see the harness's.
+        outputs = {topic.lstrip("/") for topic in harness.outputs}
+        publishers = [
+            pub for node in nodes.values() for pub in node.publishers if pub.topic_name.lstrip("/") in outputs
+        ]
+        spin_until(
+            executor,
+            lambda: all(pub.get_subscription_count() > 0 for pub in publishers),
+            what="the nodes to see the harness's subscriptions",
+        )
+        if geometry is not None and geometry.get("publish_debug", True):
+            spin_until(
+                executor, lambda: nodes["geometry"].takes_images, what="the overlay's image subscription"
+            )
         return harness, executor, nodes
 
     yield start

@@ -55,6 +55,7 @@ class Harness:
             topics.DEBUG_OVERLAY: Image,
             topics.DIAGNOSTICS: DiagnosticArray,
         }
+        self.outputs = tuple(outputs)
         for topic, msg_type in outputs.items():
             self.node.create_subscription(msg_type, topic, self.received[topic].append, reliable)
         self.image_pub = self.node.create_publisher(Image, topics.CAMERA_IMAGE, qos_profile_sensor_data)

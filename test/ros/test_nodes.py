@@ -181,3 +181,15 @@ def test_slow_matcher_at_30_hz_drops_stale_frames(running, graf, shared_data):
     assert monitor.dropped >= monitor.received - monitor.processed >= 15
     stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in harness.received["matches"]]
     assert stamps == sorted(stamps)
+
+
+def test_overlay_takes_camera_images_only_while_someone_watches(running):
+    from feature_matching_ros.ros import topics
+
+    harness, executor, nodes = running(geometry={})
+    geometry = nodes["geometry"]
+    assert geometry.takes_images  # the harness subscribes to the overlay
+    (overlay,) = [s for s in harness.node.subscriptions if s.topic_name.lstrip("/") == topics.DEBUG_OVERLAY]
+    harness.node.destroy_subscription(overlay)
+    spin_until(executor, lambda: not geometry.takes_images, what="the camera subscription to go")
+    assert all(s.topic_name.lstrip("/") != topics.CAMERA_IMAGE for s in geometry.subscriptions)
