@@ -20,3 +20,19 @@ REFERENCE_FRAME = "reference_optical"
 # Published by the navigation layer (georeferenced pose history and map markers), shown in RViz.
 PATH = "path"
 MARKERS = "markers"
+
+# Navigation inputs: attitude (sensor_msgs/Imu, or geometry_msgs/QuaternionStamped by parameter),
+# height above ground (sensor_msgs/Range), optional position priors, and a simulator's ground truth.
+ATTITUDE = "imu/data"
+ALTITUDE = "altitude"
+PRIOR_ODOMETRY = "prior/odometry"
+PRIOR_FIX = "prior/fix"
+GROUND_TRUTH_POSE = "ground_truth/pose"
+
+# Navigation outputs besides POSE and PATH.
+FIX = "fix"
+ODOMETRY = "odometry"
+
+MAP_FRAME = "map"
+ODOM_FRAME = "odom"
+BASE_FRAME = "base_link"

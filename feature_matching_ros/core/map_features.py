@@ -1,0 +1,157 @@
+"""Features of a large map, extracted once per tile and served for any window of it.
+
+Each tile owns a square of the map and is extracted with a margin of context around it, keeping
+only keypoints inside its own square, so overlapping tiles never duplicate a keypoint. Keypoints
+on or next to no-data pixels are dropped. Tiles are extracted on first use and then cached.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from .georef import GeoMap
+from .types import Features
+
+# Keypoints closer than this to missing map are dropped: their descriptors see the no-data edge.
+NODATA_MARGIN_PX = 4
+# Tiles with less map than this are not extracted.
+MIN_VALID_FRACTION = 0.05
+
+
+@dataclass(frozen=True)
+class Window:
+    """A map-pixel box [x0, x1) x [y0, y1)."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.x1 - self.x0, self.y1 - self.y0
+
+    @property
+    def offset(self) -> np.ndarray:
+        return np.array([self.x0, self.y0], np.float64)
+
+    @staticmethod
+    def around(centre: np.ndarray, half_width: float, half_height: float, bounds: tuple[int, int]) -> Window:
+        """The box around ``centre`` clipped to a map of ``bounds`` (width, height) pixels."""
+        cx, cy = float(centre[0]), float(centre[1])
+        x0, x1 = int(np.floor(cx - half_width)), int(np.ceil(cx + half_width))
+        y0, y1 = int(np.floor(cy - half_height)), int(np.ceil(cy + half_height))
+        return Window(max(x0, 0), max(y0, 0), min(max(x1, 0), bounds[0]), min(max(y1, 0), bounds[1]))
+
+    @property
+    def empty(self) -> bool:
+        return self.x1 <= self.x0 or self.y1 <= self.y0
+
+
+class MapFeatures:
+    """Lazily extracted, cached features of ``geomap`` in tiles of ``tile`` pixels."""
+
+    def __init__(
+        self, geomap: GeoMap, extract: Callable[[np.ndarray], Features], tile: int = 512, margin: int = 32
+    ) -> None:
+        self.geomap = geomap
+        self.extract = extract
+        self.tile = int(tile)
+        self.margin = int(margin)
+        width, height = geomap.size
+        self.grid = (-(-width // self.tile), -(-height // self.tile))
+        kernel = np.ones((2 * NODATA_MARGIN_PX + 1,) * 2, np.uint8)
+        self._usable = cv2.erode(geomap.valid.astype(np.uint8), kernel, borderValue=1).astype(bool)
+        self._tiles: dict[tuple[int, int], Features | None] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def extracted_tiles(self) -> int:
+        return sum(1 for f in self._tiles.values() if f is not None)
+
+    def window(self, window: Window) -> Features:
+        """Features inside ``window``, keypoints relative to its top-left corner, image size its size."""
+        parts = [self._tile(i, j) for i, j in self._tiles_touching(window)]
+        parts = [p for p in parts if p is not None and len(p)]
+        if not parts:
+            return _empty_like(window.size)
+        keypoints = torch.cat([p.keypoints for p in parts])
+        offset = torch.tensor([window.x0, window.y0], dtype=keypoints.dtype, device=keypoints.device)
+        inside = (
+            (keypoints[:, 0] >= window.x0)
+            & (keypoints[:, 0] < window.x1)
+            & (keypoints[:, 1] >= window.y0)
+            & (keypoints[:, 1] < window.y1)
+        )
+        extras = {
+            name: torch.cat([p.extras[name] for p in parts])[inside]
+            for name in parts[0].extras
+            if all(name in p.extras and p.extras[name].shape[0] == len(p) for p in parts)
+        }
+        return Features(
+            keypoints[inside] - offset,
+            torch.cat([p.descriptors for p in parts])[inside],
+            torch.cat([p.scores for p in parts])[inside],
+            window.size,
+            extras,
+        )
+
+    def warm(self, window: Window | None = None) -> None:
+        """Extract every tile of ``window`` (the whole map when None) now."""
+        window = window or Window(0, 0, *self.geomap.size)
+        for i, j in self._tiles_touching(window):
+            self._tile(i, j)
+
+    def _tiles_touching(self, window: Window) -> list[tuple[int, int]]:
+        if window.empty:
+            return []
+        i0, i1 = window.x0 // self.tile, (window.x1 - 1) // self.tile
+        j0, j1 = window.y0 // self.tile, (window.y1 - 1) // self.tile
+        return [(i, j) for j in range(j0, j1 + 1) for i in range(i0, i1 + 1)]
+
+    def _tile(self, i: int, j: int) -> Features | None:
+        with self._lock:
+            if (i, j) in self._tiles:
+                return self._tiles[i, j]
+        features = self._extract_tile(i, j)
+        with self._lock:
+            self._tiles[i, j] = features
+        return features
+
+    def _extract_tile(self, i: int, j: int) -> Features | None:
+        width, height = self.geomap.size
+        x0, y0 = i * self.tile, j * self.tile
+        x1, y1 = min(x0 + self.tile, width), min(y0 + self.tile, height)
+        if self._usable[y0:y1, x0:x1].mean() < MIN_VALID_FRACTION:
+            return None
+        cx0, cy0 = max(x0 - self.margin, 0), max(y0 - self.margin, 0)
+        cx1, cy1 = min(x1 + self.margin, width), min(y1 + self.margin, height)
+        crop = self.geomap.image[cy0:cy1, cx0:cx1]
+        if min(crop.shape[:2]) < 16:
+            return None
+        found = self.extract(np.ascontiguousarray(crop))
+        points = found.keypoints.detach().cpu().numpy().astype(np.float64) + [cx0, cy0]
+        col = np.clip(np.round(points[:, 0]).astype(int), 0, width - 1)
+        row = np.clip(np.round(points[:, 1]).astype(int), 0, height - 1)
+        own = (points[:, 0] >= x0 - 0.5) & (points[:, 0] < x1 - 0.5)
+        own &= (points[:, 1] >= y0 - 0.5) & (points[:, 1] < y1 - 0.5)
+        keep = torch.from_numpy(own & self._usable[row, col]).to(found.keypoints.device)
+        shift = torch.tensor([cx0, cy0], dtype=found.keypoints.dtype, device=found.keypoints.device)
+        extras = {k: v[keep] for k, v in found.extras.items() if v.shape[0] == len(found)}
+        return Features(
+            found.keypoints[keep] + shift,
+            found.descriptors[keep],
+            found.scores[keep],
+            self.geomap.size,
+            extras,
+        )
+
+
+def _empty_like(size: tuple[int, int]) -> Features:
+    return Features(torch.zeros((0, 2)), torch.zeros((0, 64)), torch.zeros((0,)), size)

@@ -1,0 +1,128 @@
+"""From map matches to an absolute fix, and the checks that keep a wrong fix from being published.
+
+The homography between map pixels and frame pixels is estimated robustly (MAGSAC by default);
+its inliers, taken to the map frame in metres, give the camera pose over the ground plane
+(``ground_pose``). A fix is accepted only if every check of ``FixGate`` passes; otherwise the
+result says which one failed, and nothing is published.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .frames import euler_from_rotation, wrap_angle
+from .geometry import GeometryResult, RobustParams, estimate
+from .georef import GeoReference
+from .ground_pose import GroundPose, solve_ground_pose
+
+
+@dataclass(frozen=True)
+class FixGate:
+    """Acceptance checks of a map fix.
+
+    min_inliers / min_inlier_ratio: homography support; height_range: plausible height above
+    ground (m); max_tilt_deg: optical axis from straight down; max_height_error: relative
+    disagreement with a measured height; max_yaw_error_deg: with a measured heading;
+    max_speed: m/s, bounds the jump from the previous accepted fix (plus ``jump_margin_m`` and
+    three standard deviations of both fixes); max_sigma_m: horizontal standard deviation.
+    """
+
+    min_inliers: int = 30
+    min_inlier_ratio: float = 0.25
+    height_range: tuple[float, float] = (5.0, 3000.0)
+    max_tilt_deg: float = 25.0
+    max_height_error: float = 0.25
+    max_yaw_error_deg: float = 15.0
+    max_speed: float = 60.0
+    jump_margin_m: float = 10.0
+    max_sigma_m: float = 5.0
+    max_residual_px: float = 4.0
+
+
+@dataclass(frozen=True, eq=False)
+class MapFix:
+    """accepted: the fix passed every check; reason: why not, else ''. ``pose`` is set whenever a
+    pose could be solved (also for a rejected fix, for diagnostics — never publish it then)."""
+
+    stamp: float
+    accepted: bool
+    reason: str
+    geometry: GeometryResult
+    pose: GroundPose | None
+
+    @property
+    def position(self) -> np.ndarray | None:
+        return None if self.pose is None else self.pose.position
+
+
+def estimate_fix(
+    map_points: np.ndarray,
+    image_points: np.ndarray,
+    georef: GeoReference,
+    K: np.ndarray,
+    stamp: float,
+    *,
+    dist: np.ndarray | None = None,
+    robust: RobustParams | None = None,
+    gate: FixGate | None = None,
+    previous: MapFix | None = None,
+    measured_height: float | None = None,
+    measured_R_map_body: np.ndarray | None = None,
+) -> MapFix:
+    """The fix of one frame from its map matches (map pixels <-> frame pixels)."""
+    gate = gate or FixGate()
+    geometry = estimate("Homography", map_points, image_points, robust or RobustParams())
+    if not geometry.success:
+        return MapFix(stamp, False, f"no homography: {geometry.reason}", geometry, None)
+    mask = np.asarray(geometry.inlier_mask, bool)
+    pose = solve_ground_pose(
+        georef.pixel_to_map(np.asarray(map_points)[mask]), np.asarray(image_points)[mask], K, dist
+    )
+    if pose is None:
+        return MapFix(stamp, False, "no camera pose above the ground fits the inliers", geometry, None)
+    reason = check(gate, geometry, pose, stamp, previous, measured_height, measured_R_map_body)
+    return MapFix(stamp, reason is None, reason or "", geometry, pose)
+
+
+def check(
+    gate: FixGate,
+    geometry: GeometryResult,
+    pose: GroundPose,
+    stamp: float,
+    previous: MapFix | None,
+    measured_height: float | None,
+    measured_R_map_body: np.ndarray | None,
+) -> str | None:
+    """The first failed check, in words, or None."""
+    if geometry.num_inliers < gate.min_inliers:
+        return f"too few inliers: {geometry.num_inliers} < {gate.min_inliers}"
+    if geometry.inlier_ratio < gate.min_inlier_ratio:
+        return f"inlier ratio {geometry.inlier_ratio:.2f} < {gate.min_inlier_ratio:.2f}"
+    if pose.residual_rms_px > gate.max_residual_px:
+        return f"pose residual {pose.residual_rms_px:.1f} px > {gate.max_residual_px:.1f} px"
+    lo, hi = gate.height_range
+    if not lo <= pose.height <= hi:
+        return f"implausible height {pose.height:.1f} m (allowed {lo:g}..{hi:g} m)"
+    if math.degrees(pose.tilt) > gate.max_tilt_deg:
+        return f"implausible tilt {math.degrees(pose.tilt):.1f}° > {gate.max_tilt_deg:g}°"
+    if measured_height is not None and measured_height > 0:
+        error = abs(pose.height - measured_height) / measured_height
+        if error > gate.max_height_error:
+            return f"height {pose.height:.1f} m disagrees with the measured {measured_height:.1f} m"
+    if measured_R_map_body is not None:
+        yaw_error = abs(wrap_angle(pose.yaw - euler_from_rotation(measured_R_map_body)[2]))
+        if math.degrees(yaw_error) > gate.max_yaw_error_deg:
+            return f"heading differs from the measured attitude by {math.degrees(yaw_error):.1f}°"
+    sigma = pose.horizontal_sigma
+    if sigma > gate.max_sigma_m:
+        return f"horizontal uncertainty {sigma:.1f} m > {gate.max_sigma_m:g} m"
+    if previous is not None and previous.accepted and previous.pose is not None:
+        dt = max(stamp - previous.stamp, 0.0)
+        jump = float(np.linalg.norm(pose.position[:2] - previous.pose.position[:2]))
+        bound = gate.max_speed * dt + gate.jump_margin_m + 3.0 * (sigma + previous.pose.horizontal_sigma)
+        if jump > bound:
+            return f"jump of {jump:.1f} m in {dt:.2f} s exceeds the motion bound {bound:.1f} m"
+    return None

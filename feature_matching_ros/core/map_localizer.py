@@ -1,0 +1,102 @@
+"""Absolute localisation of camera frames on a georeferenced map: search, match, fix, check.
+
+    localizer = MapLocalizer(build("xfeat(sparse)"), load_map("ortho.png"))
+    result = localizer.localize(frame, K, stamp, R_map_body=attitude, height=agl)
+    if result.fix.accepted: ...   # result.fix.pose.position: map metres, z = height above ground
+
+The ROS nodes split this in two (the frontend searches and matches, the geometry node estimates
+and checks); this class runs both halves in one place for evaluation and for tests.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .geometry import GeometryResult, RobustParams
+from .georef import GeoMap
+from .map_features import MapFeatures
+from .map_fix import FixGate, MapFix, estimate_fix
+from .map_search import MapMatch, MapSearch, Prior, SearchConfig
+from .pipeline import Pipeline
+
+
+@dataclass(frozen=True, eq=False)
+class Localization:
+    match: MapMatch
+    fix: MapFix
+    total_ms: float
+
+
+class MapLocalizer:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        geomap: GeoMap,
+        *,
+        search: SearchConfig | None = None,
+        gate: FixGate | None = None,
+        robust: RobustParams | None = None,
+        tile: int = 512,
+        warm: bool = True,
+    ) -> None:
+        self.features = MapFeatures(geomap, pipeline.extract, tile=tile)
+        if warm:
+            self.features.warm()  # map features once, up front, not during flight
+        self.search = MapSearch(pipeline, self.features, search)
+        self.gate = gate or FixGate()
+        self.robust = robust
+        self.last_fix: MapFix | None = None
+
+    @property
+    def geomap(self) -> GeoMap:
+        return self.features.geomap
+
+    def set_prior(self, prior: Prior) -> None:
+        """An external position prior (e.g. the last GNSS fix before it was lost)."""
+        self.search.set_prior(prior)
+
+    def localize(
+        self,
+        image: np.ndarray,
+        K: np.ndarray,
+        stamp: float,
+        *,
+        dist: np.ndarray | None = None,
+        R_map_body: np.ndarray | None = None,
+        height: float | None = None,
+    ) -> Localization:
+        start = time.perf_counter()
+        match = self.search.match(image, K, stamp, R_map_body, height)
+        if len(match) < 4:
+            geometry = GeometryResult.failure("Homography", "", f"no matches: {match.strategy}", len(match))
+            fix = MapFix(stamp, False, geometry.reason, geometry, None)
+        else:
+            fix = estimate_fix(
+                match.map_points,
+                match.image_points,
+                self.geomap.georef,
+                K,
+                stamp,
+                dist=dist,
+                robust=self.robust,
+                gate=self.gate,
+                previous=self.last_fix,
+                measured_height=height,
+                measured_R_map_body=R_map_body,
+            )
+        self.accept(fix)
+        return Localization(match, fix, (time.perf_counter() - start) * 1e3)
+
+    def accept(self, fix: MapFix) -> None:
+        """Update the search and the jump check with the outcome of a frame."""
+        if fix.accepted and fix.pose is not None:
+            self.last_fix = fix
+            pose = fix.pose
+            self.search.set_prior(
+                Prior(fix.stamp, pose.position[:2], pose.horizontal_sigma, pose.R_map_body, pose.height)
+            )
+        else:
+            self.search.record_failure()

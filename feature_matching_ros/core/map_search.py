@@ -1,0 +1,256 @@
+"""Where to look on the map, and matching a camera frame there.
+
+The search is centred on a position prior: the last accepted fix, or an external prior (odometry,
+GNSS before it was lost). Its radius grows with the time since that prior (a speed bound) and
+doubles with every frame that failed to give a fix. Without a prior, or when the radius outgrows
+the map, the whole map is swept window by window and the best window wins (global search).
+
+Before matching, the frame is rectified onto the map grid (``rectify``) with the best attitude
+at hand: the measured one, else the last fix's heading over level flight, else several heading
+hypotheses. Matched points come back in map pixels and in pixels of the original frame.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import FeatureMatchingError
+from .frames import camera_rotation, euler_from_rotation, rotation_from_euler
+from .geometry import RobustParams, estimate
+from .georef import GeoReference
+from .map_features import MapFeatures, Window
+from .map_refine import refine_on_map
+from .pipeline import Pipeline
+from .rectify import Rectified, rectify
+from .types import Features
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """margin_m: search radius around a fresh prior; max_speed: m/s, grows the radius with time;
+    widen: factor per failed frame; heading_hypotheses: headings tried with no attitude at all;
+    default_height: metres above ground when neither a measurement nor a fix gives one (0: none);
+    sweep_overlap: fraction by which windows of the global sweep overlap; refine: replace the
+    feature matches by sub-pixel direct alignment (``map_refine``) once they give a homography."""
+
+    margin_m: float = 40.0
+    max_speed: float = 40.0
+    widen: float = 2.0
+    heading_hypotheses: int = 4
+    default_height: float = 0.0
+    sweep_overlap: float = 0.5
+    min_matches: int = 12
+    refine: bool = True
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A horizontal position (map metres) known at ``stamp`` (s) with ``sigma`` (m) uncertainty,
+    optionally with attitude (R_map_body) and height above ground (m)."""
+
+    stamp: float
+    position: np.ndarray
+    sigma: float = 0.0
+    R_map_body: np.ndarray | None = None
+    height: float | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class MapMatch:
+    """Correspondences between the map and one frame.
+
+    map_points: [M x 2] map pixels; image_points: [M x 2] pixels of the original frame;
+    scores: [M]; window: the map box searched (the best one of a sweep); strategy: "prior",
+    "sweep" or the reason nothing was matched when ``map_points`` is empty.
+    """
+
+    map_points: np.ndarray
+    image_points: np.ndarray
+    scores: np.ndarray
+    window: Window | None
+    strategy: str
+    num_map_keypoints: int = 0
+    num_frame_keypoints: int = 0
+    times_ms: dict[str, float] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.map_points)
+
+
+class MapSearch:
+    """Matches frames against ``features`` (a tiled map), keeping the search state between frames."""
+
+    def __init__(self, pipeline: Pipeline, features: MapFeatures, config: SearchConfig | None = None) -> None:
+        self.pipeline = pipeline
+        self.features = features
+        self.config = config or SearchConfig()
+        self.prior: Prior | None = None
+        self.failures = 0
+
+    @property
+    def georef(self) -> GeoReference:
+        return self.features.geomap.georef
+
+    def set_prior(self, prior: Prior | None) -> None:
+        """A fix or an external position; resets the failure count."""
+        self.prior = prior
+        self.failures = 0
+
+    def record_failure(self) -> None:
+        self.failures += 1
+
+    def radius(self, stamp: float) -> float | None:
+        """Search radius in metres at ``stamp``; None means search the whole map."""
+        if self.prior is None:
+            return None
+        c = self.config
+        elapsed = max(stamp - self.prior.stamp, 0.0)
+        grown = (
+            c.margin_m * c.widen ** min(self.failures, 30) + c.max_speed * elapsed + 3.0 * self.prior.sigma
+        )
+        lo, hi = self.features.geomap.extent()
+        return None if grown > float(np.max(hi - lo)) else grown
+
+    def match(
+        self,
+        image: np.ndarray,
+        K: np.ndarray,
+        stamp: float,
+        R_map_body: np.ndarray | None = None,
+        height: float | None = None,
+    ) -> MapMatch:
+        """Match ``image`` (taken at ``stamp`` s by a camera with intrinsics K) against the map."""
+        height = height if height is not None else (self.prior.height if self.prior else None)
+        height = height or self.config.default_height or None
+        if height is None:
+            return _nothing("no height above ground: no altitude input, no previous fix, no default_height")
+        radius = self.radius(stamp)
+        best: MapMatch | None = None
+        for attitude in self._attitudes(R_map_body):
+            found = self._match_one(image, K, attitude, height, stamp, radius)
+            if best is None or len(found) > len(best):
+                best = found
+        return best
+
+    def _attitudes(self, R_map_body: np.ndarray | None) -> list[np.ndarray]:
+        if R_map_body is not None:
+            return [np.asarray(R_map_body, np.float64)]
+        if self.prior is not None and self.prior.R_map_body is not None:
+            yaw = euler_from_rotation(self.prior.R_map_body)[2]
+            return [rotation_from_euler(0.0, 0.0, yaw)]
+        n = max(self.config.heading_hypotheses, 1)
+        return [rotation_from_euler(0.0, 0.0, 2 * math.pi * k / n) for k in range(n)]
+
+    def _match_one(
+        self,
+        image: np.ndarray,
+        K: np.ndarray,
+        R_map_body: np.ndarray,
+        height: float,
+        stamp: float,
+        radius: float | None,
+    ) -> MapMatch:
+        times: dict[str, float] = {}
+        start = time.perf_counter()
+        try:
+            view = rectify(image, K, camera_rotation(R_map_body), height, self.georef.affine[:, :2])
+        except FeatureMatchingError as exc:
+            return _nothing(str(exc))
+        times["rectify"] = (time.perf_counter() - start) * 1e3
+        start = time.perf_counter()
+        query = self.pipeline.extract(view.image)
+        times["extract"] = (time.perf_counter() - start) * 1e3
+        if len(query) < self.config.min_matches:
+            return _nothing(f"only {len(query)} keypoints in the frame", times)
+        size = self.features.geomap.size
+        half = np.array(view.image.shape[1::-1], np.float64) / 2
+        start = time.perf_counter()
+        if radius is not None:
+            centre = self.georef.map_to_pixel(self.prior.position[:2])[0]
+            extra = radius / self.georef.ground_sample_distance
+            windows = [Window.around(centre, half[0] + extra, half[1] + extra, size)]
+            strategy = "prior"
+        else:
+            windows = self._sweep(half, size)
+            strategy = "sweep"
+        best = None
+        for window in windows:
+            found = self._match_window(query, view, window, strategy)
+            if found is not None and (best is None or found[0] > best[0]):
+                best = found
+        times["match"] = (time.perf_counter() - start) * 1e3
+        if best is None:
+            return _nothing(f"no map features in the searched area ({strategy})", times)
+        _, result = best
+        map_points, image_points, scores = result.map_points, result.image_points, result.scores
+        if self.config.refine and len(map_points) >= 4:
+            start = time.perf_counter()
+            refined = self._refine(image, K, height, map_points, image_points)
+            times["refine"] = (time.perf_counter() - start) * 1e3
+            if refined is not None:
+                map_points, image_points = refined
+                scores = np.ones(len(map_points))
+                strategy += "+refined"
+        return MapMatch(
+            map_points,
+            image_points,
+            scores,
+            result.window,
+            strategy,
+            result.num_map_keypoints,
+            len(query),
+            times,
+        )
+
+    def _refine(
+        self,
+        image: np.ndarray,
+        K: np.ndarray,
+        height: float,
+        map_points: np.ndarray,
+        image_points: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        coarse = estimate("Homography", map_points, image_points, RobustParams())
+        if not coarse.success:
+            return None
+        camera_gsd = height / float(K[0, 0])
+        ratio = self.georef.ground_sample_distance / camera_gsd
+        blur = 0.5 * math.sqrt(ratio * ratio - 1.0) if ratio > 1.0 else 0.0
+        geomap = self.features.geomap
+        refined = refine_on_map(geomap.image, geomap.valid, image, coarse.model, blur_frame=blur)
+        return refined if len(refined[0]) >= self.config.min_matches else None
+
+    def _sweep(self, half: np.ndarray, size: tuple[int, int]) -> list[Window]:
+        """Windows twice the footprint, overlapping by ``sweep_overlap``, covering the map."""
+        span = 4 * half
+        step = np.maximum(span * (1.0 - self.config.sweep_overlap), 16)
+        xs = np.arange(span[0] / 2, max(size[0] - span[0] / 2, 0) + step[0], step[0])
+        ys = np.arange(span[1] / 2, max(size[1] - span[1] / 2, 0) + step[1], step[1])
+        return [Window.around(np.array([x, y]), span[0] / 2, span[1] / 2, size) for y in ys for x in xs]
+
+    def _match_window(
+        self, query: Features, view: Rectified, window: Window, strategy: str
+    ) -> tuple[int, MapMatch] | None:
+        reference = self.features.window(window)
+        if len(reference) < self.config.min_matches:
+            return None
+        result = self.pipeline.match(reference, query, geometry=None)
+        matches = result.matches
+        map_points = matches.points0.astype(np.float64) + window.offset
+        image_points = view.to_original(matches.points1)
+        support = len(matches)
+        if strategy == "sweep" and support >= 4:
+            # Across windows, inlier support of a quick homography says more than raw match counts.
+            quick = estimate("Homography", map_points, matches.points1, RobustParams(max_iter=2000))
+            support = quick.num_inliers
+        found = MapMatch(map_points, image_points, matches.scores, window, strategy, len(reference))
+        return support, found
+
+
+def _nothing(reason: str, times: dict[str, float] | None = None) -> MapMatch:
+    empty = np.zeros((0, 2))
+    return MapMatch(empty, empty, np.zeros(0), None, reason, times_ms=times or {})
