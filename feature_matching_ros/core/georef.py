@@ -221,6 +221,22 @@ def find_georeference(image_path: str | Path) -> Path | None:
     return None
 
 
+def georeference_for(
+    image_path: str | Path, georef: str | Path | None = None
+) -> tuple[GeoReference, tuple[int, int, int] | None]:
+    """The georeference of a map image (``georef`` file, else the one beside the image), without
+    reading the image; ConfigError when there is none."""
+    source = Path(georef) if georef else find_georeference(image_path)
+    if source is None:
+        raise ConfigError(
+            f"map {image_path} has no georeference: put {Path(image_path).stem}.yaml or a world file "
+            f"({', '.join(WORLD_FILE_SUFFIXES[:3])}) beside it, or pass one"
+        )
+    if not source.is_file():
+        raise ConfigError(f"georeference file not found: {source}")
+    return read_georeference(source)
+
+
 def load_map(
     image_path: str | Path,
     georef: GeoReference | str | Path | None = None,
@@ -235,13 +251,7 @@ def load_map(
     if raw is None or raw.size == 0:
         raise ImageError(f"cannot decode map image (corrupt or unsupported format): {image_path}")
     if not isinstance(georef, GeoReference):
-        source = Path(georef) if georef is not None else find_georeference(image_path)
-        if source is None:
-            raise ConfigError(
-                f"map {image_path} has no georeference: put {image_path.stem}.yaml or a world file "
-                f"({', '.join(WORLD_FILE_SUFFIXES[:3])}) beside it, or pass one"
-            )
-        georef, stated = read_georeference(source)
+        georef, stated = georeference_for(image_path, georef)
         nodata = nodata if nodata is not None else stated
     valid = np.ones(raw.shape[:2], bool)
     if raw.ndim == 3 and raw.shape[2] == 4:

@@ -17,23 +17,35 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseWithCovarianceStamped
+from nav_msgs.msg import Path
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.subscription import Subscription
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, Image, NavSatFix
 
 from feature_matching_ros.core.errors import FeatureMatchingError
 from feature_matching_ros.core.geometry import ROBUST_METHODS, GeometryResult, RobustParams, estimate
+from feature_matching_ros.core.georef import GeoReference, georeference_for
+from feature_matching_ros.core.map_fix import FixGate, MapFix, estimate_fix
 from feature_matching_ros.core.pose import pose_covariance, pose_from_geometry
 from feature_matching_ros.core.visualize import draw_overlay
 from feature_matching_ros.msg import GeometryEstimate, MatchArray
 
 from . import params, topics
+from .aids import NavigationAids, stamp_seconds
 from .camera import CameraModel, camera_from_info
 from .diagnostics import Monitor, ThrottledLog, steady_timer, to_status
 from .images import array_to_image, image_to_core
-from .messages import MatchData, geometry_estimate, match_data, pose_message
+from .messages import (
+    MatchData,
+    geometry_estimate,
+    ground_pose_message,
+    match_data,
+    navsatfix_message,
+    pose_message,
+    stamped_pose,
+)
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 LAZY_CHECK_PERIOD = 0.5  # seconds between checks for overlay subscribers
@@ -62,6 +74,46 @@ class GeometryNode(Node):
         steady_timer(self, self.get_parameter("diagnostics_period").value, self._publish_diagnostics)
         steady_timer(self, LAZY_CHECK_PERIOD, self._update_image_subscription)
         self._update_image_subscription()
+        self.mode = self.get_parameter("mode").value
+        self._georef: GeoReference | None = None
+        self._last_fix: MapFix | None = None
+        if self.mode == "map":
+            self._setup_map_mode()
+
+    def _setup_map_mode(self) -> None:
+        self.fix_pub = self.create_publisher(NavSatFix, topics.FIX, RELIABLE)
+        self.path_pub = self.create_publisher(Path, topics.PATH, RELIABLE)
+        self._path = Path()
+        self._path.header.frame_id = self.get_parameter("map_frame").value
+        self.aids = NavigationAids(
+            self,
+            self.get_parameter("attitude_input").value,
+            self.get_parameter("use_altitude").value,
+            self.get_parameter("aid_max_age").value,
+            self._error,
+        )
+        image = self.get_parameter("map_image").value
+        try:
+            if not image:
+                raise FeatureMatchingError("mode is 'map' but the map_image parameter is empty")
+            self._georef, _ = georeference_for(image, self.get_parameter("map_georef").value or None)
+        except FeatureMatchingError as exc:
+            self._error("map", str(exc))
+            self.monitor.set_persistent_error(f"map: {exc}")
+
+    def _gate(self) -> FixGate:
+        value = self.get_parameter
+        return FixGate(
+            min_inliers=value("fix_min_inliers").value,
+            min_inlier_ratio=value("fix_min_inlier_ratio").value,
+            height_range=(value("fix_min_height").value, value("fix_max_height").value),
+            max_tilt_deg=value("fix_max_tilt").value,
+            max_height_error=value("fix_max_height_error").value,
+            max_yaw_error_deg=value("fix_max_yaw_error").value,
+            max_speed=value("fix_max_speed").value,
+            max_sigma_m=value("fix_max_sigma").value,
+            max_residual_px=value("fix_max_residual").value,
+        )
 
     def _update_image_subscription(self) -> None:
         """Take camera images only while the overlay is enabled and somebody subscribes to it.
@@ -128,8 +180,11 @@ class GeometryNode(Node):
         except FeatureMatchingError as exc:
             self._error("bad matches", str(exc))
             return
-        model = self.get_parameter("model").value
         camera = self._camera
+        if self.mode == "map":
+            self._on_map_matches(msg, data, camera, start)
+            return
+        model = self.get_parameter("model").value
         try:
             result = self._estimate(model, data, camera)
         except FeatureMatchingError as exc:
@@ -143,6 +198,55 @@ class GeometryNode(Node):
         self.monitor.done((time.perf_counter() - start) * 1e3, result.inlier_ratio)
         if self.get_parameter("publish_debug").value:
             self._publish_overlay(msg, data, result)
+
+    def _on_map_matches(
+        self, msg: MatchArray, data: MatchData, camera: CameraModel | None, start: float
+    ) -> None:
+        """Map mode: an absolute fix from matches between map pixels and frame pixels, if it passes."""
+        if self._georef is None or camera is None:
+            self._error(
+                "map", "no georeference loaded" if self._georef is None else "no camera_info received yet"
+            )
+            return
+        stamp = stamp_seconds(msg.header.stamp)
+        attitude, height = self.aids.attitude_at(stamp), self.aids.height_at(stamp)
+        distortion = camera.D if camera.distortion_model in ("plumb_bob", "rational_polynomial", "") else None
+        fix = estimate_fix(
+            data.reference_points,
+            data.query_points,
+            self._georef,
+            camera.K,
+            stamp,
+            dist=distortion,
+            robust=self._robust,
+            gate=self._gate(),
+            previous=self._last_fix,
+            measured_height=height,
+            measured_R_map_body=attitude,
+        )
+        self.geometry_pub.publish(geometry_estimate(fix.geometry, msg.header, fix.accepted, fix.reason))
+        if fix.accepted:
+            self._last_fix = fix
+            self._publish_fix(fix, msg)
+        else:
+            self.monitor.failure(fix.reason)
+        self.monitor.done((time.perf_counter() - start) * 1e3, fix.geometry.inlier_ratio)
+        if self.get_parameter("publish_debug").value:
+            self._publish_overlay(msg, data, fix.geometry)
+
+    def _publish_fix(self, fix: MapFix, msg: MatchArray) -> None:
+        header = msg.header.__class__(stamp=msg.header.stamp, frame_id=self.get_parameter("map_frame").value)
+        pose_msg = ground_pose_message(fix.pose, header)
+        self.pose_pub.publish(pose_msg)
+        if self._georef.geodetic_origin is not None:
+            fix_header = msg.header.__class__(
+                stamp=msg.header.stamp, frame_id=self.get_parameter("base_frame").value
+            )
+            self.fix_pub.publish(navsatfix_message(fix.pose, self._georef, fix_header))
+        self._path.header.stamp = msg.header.stamp
+        self._path.poses.append(stamped_pose(pose_msg))
+        del self._path.poses[: -self.get_parameter("path_length").value]
+        self.path_pub.publish(self._path)
 
     def _estimate(self, model: str, data: MatchData, camera: CameraModel | None) -> GeometryResult:
         K = None
@@ -209,6 +313,7 @@ class GeometryNode(Node):
         report = self.monitor.report()
         report.values["model"] = self.get_parameter("model").value
         report.values["camera_info"] = "yes" if self._camera is not None else "no"
+        report.values["mode"] = self.mode
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.status = [to_status(report, f"{self.get_name()}: geometry", "")]

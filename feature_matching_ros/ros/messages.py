@@ -8,11 +8,15 @@ from dataclasses import dataclass
 
 import numpy as np
 from builtin_interfaces.msg import Time
-from geometry_msgs.msg import PoseWithCovarianceStamped
+from geometry_msgs.msg import PoseStamped, PoseWithCovarianceStamped
+from sensor_msgs.msg import NavSatFix, NavSatStatus
 from std_msgs.msg import Header
 
 from feature_matching_ros.core.errors import FeatureMatchingError
 from feature_matching_ros.core.geometry import GeometryResult
+from feature_matching_ros.core.georef import GeoReference
+from feature_matching_ros.core.ground_pose import GroundPose
+from feature_matching_ros.core.map_search import MapMatch
 from feature_matching_ros.core.pipeline import MatchResult
 from feature_matching_ros.core.pose import RelativePose, quaternion_from_matrix
 from feature_matching_ros.msg import GeometryEstimate, MatchArray
@@ -68,6 +72,31 @@ def match_array(
     return msg
 
 
+def map_match_array(
+    found: MapMatch,
+    header: Header,
+    reference: ReferenceInfo,
+    query_size: tuple[int, int],
+    matcher: str,
+    total_ms: float,
+) -> MatchArray:
+    """MatchArray of a map search: reference points in map pixels, query points in frame pixels."""
+    msg = MatchArray(header=header, reference_id=reference.id, reference_stamp=reference.stamp)
+    msg.reference_frame_id = reference.frame_id
+    msg.matcher = matcher
+    msg.query_width, msg.query_height = (int(v) for v in query_size)
+    msg.reference_width, msg.reference_height = (int(v) for v in reference.size)
+    msg.query_points = float32_array(found.image_points)
+    msg.reference_points = float32_array(found.map_points)
+    msg.confidence = float32_array(found.scores)
+    msg.num_keypoints_query = int(found.num_frame_keypoints)
+    msg.num_keypoints_reference = int(found.num_map_keypoints)
+    msg.extract_ms = float(found.times_ms.get("extract", 0.0))
+    msg.match_ms = float(found.times_ms.get("match", 0.0) + found.times_ms.get("refine", 0.0))
+    msg.total_ms = float(total_ms)
+    return msg
+
+
 @dataclass(frozen=True)
 class MatchData:
     """The arrays of a validated MatchArray: [N x 2] float64 points and [N] confidences."""
@@ -99,7 +128,9 @@ def match_data(msg: MatchArray) -> MatchData:
     return MatchData(q.reshape(n, 2), r.reshape(n, 2), c, (msg.query_width, msg.query_height), sizes[2:])
 
 
-def geometry_estimate(result: GeometryResult, header: Header) -> GeometryEstimate:
+def geometry_estimate(
+    result: GeometryResult, header: Header, pose_published: bool = False, pose_status: str = ""
+) -> GeometryEstimate:
     msg = GeometryEstimate(header=header, model_type=result.model_type)
     if result.success and result.model is not None:
         msg.model = np.asarray(result.model, np.float64).reshape(9).tolist()
@@ -112,6 +143,8 @@ def geometry_estimate(result: GeometryResult, header: Header) -> GeometryEstimat
         setattr(msg, name, value if math.isfinite(value) else 0.0)
     msg.success = bool(result.success)
     msg.failure_reason = "" if result.success else result.reason
+    msg.pose_published = bool(pose_published)
+    msg.pose_status = "" if pose_published else pose_status
     return msg
 
 
@@ -123,4 +156,29 @@ def pose_message(pose: RelativePose, header: Header, covariance: np.ndarray) -> 
     p.x, p.y, p.z = (float(v) for v in position)
     q.x, q.y, q.z, q.w = (float(v) for v in quaternion_from_matrix(orientation))
     msg.pose.covariance = np.asarray(covariance, np.float64).reshape(36).tolist()
+    return msg
+
+
+def ground_pose_message(pose: GroundPose, header: Header) -> PoseWithCovarianceStamped:
+    """The body pose of a map fix in the map frame (header.frame_id), REP 103 axes."""
+    msg = PoseWithCovarianceStamped(header=header)
+    p, q = msg.pose.pose.position, msg.pose.pose.orientation
+    p.x, p.y, p.z = (float(v) for v in pose.position)
+    q.x, q.y, q.z, q.w = (float(v) for v in quaternion_from_matrix(pose.R_map_body))
+    msg.pose.covariance = np.asarray(pose.covariance, np.float64).reshape(36).tolist()
+    return msg
+
+
+def stamped_pose(msg: PoseWithCovarianceStamped) -> PoseStamped:
+    return PoseStamped(header=msg.header, pose=msg.pose.pose)
+
+
+def navsatfix_message(pose: GroundPose, georef: GeoReference, header: Header) -> NavSatFix:
+    """WGS84 position of a map fix; needs the map's geodetic origin. Covariance in ENU, m^2."""
+    lat, lon, alt = georef.to_geodetic(*(float(v) for v in pose.position))
+    msg = NavSatFix(header=header, latitude=lat, longitude=lon, altitude=alt)
+    msg.status.status = NavSatStatus.STATUS_FIX
+    msg.status.service = 0
+    msg.position_covariance = np.asarray(pose.covariance[:3, :3], np.float64).reshape(9).tolist()
+    msg.position_covariance_type = NavSatFix.COVARIANCE_TYPE_KNOWN
     return msg

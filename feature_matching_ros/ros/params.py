@@ -34,6 +34,32 @@ DEVICES = ("cpu", "cuda", "auto")
 REFERENCE_MODES = ("map", "keyframe", "topic")
 TRANSPORTS = ("raw", "compressed")
 GEOMETRY_MODELS = ("Homography", "Fundamental", "Essential")
+ATTITUDE_INPUTS = ("imu", "quaternion", "none")
+PRIOR_INPUTS = ("none", "odometry", "navsatfix")
+GEOMETRY_MODES = ("relative", "map", "odometry")
+
+# Navigation aids and the map, read by both nodes (the same names in both parameter sections).
+NAVIGATION_INPUTS = (
+    ParamSpec(
+        "map_georef",
+        "",
+        "georeference of map_image: YAML or world file ('' = the one beside the image; none = no navigation)",
+    ),
+    ParamSpec(
+        "attitude_input",
+        "imu",
+        "attitude aid on imu/data: sensor_msgs/Imu, geometry_msgs/QuaternionStamped, or none",
+        choices=ATTITUDE_INPUTS,
+        read_only=True,
+    ),
+    ParamSpec("use_altitude", True, "height above ground from sensor_msgs/Range on altitude", read_only=True),
+    ParamSpec(
+        "aid_max_age",
+        0.1,
+        "largest stamp difference between a frame and its attitude/altitude, s",
+        range=(0.0, 10.0),
+    ),
+)
 
 COMMON = (
     ParamSpec("publish_debug", True, "publish the debug picture topics"),
@@ -65,6 +91,33 @@ MATCHER_NODE = (
     ),
     ParamSpec("map_image", "", "map image file for reference_mode=map"),
     ParamSpec("map_frame_id", "map_image", "frame_id reported for the map image"),
+    *NAVIGATION_INPUTS,
+    ParamSpec(
+        "map_tile_size",
+        512,
+        "map features are extracted and cached per tile of this many px",
+        range=(64, 8192),
+    ),
+    ParamSpec(
+        "search_margin", 40.0, "map search radius around a fresh position prior, m", range=(0.0, 100000.0)
+    ),
+    ParamSpec(
+        "search_max_speed", 40.0, "speed bound growing the search radius with time, m/s", range=(0.0, 1000.0)
+    ),
+    ParamSpec(
+        "default_height",
+        0.0,
+        "height above ground without altitude input or fix, m (0 = none)",
+        range=(0.0, 100000.0),
+    ),
+    ParamSpec("map_refine", True, "refine map matches to sub-pixel by direct alignment"),
+    ParamSpec(
+        "prior_input",
+        "none",
+        "external position prior: nav_msgs/Odometry on prior/odometry (map frame) or NavSatFix on prior/fix",
+        choices=PRIOR_INPUTS,
+        read_only=True,
+    ),
     ParamSpec(
         "keyframe_min_inliers", 50, "renew the keyframe below this many homography inliers", range=(0, 100000)
     ),
@@ -110,6 +163,51 @@ GEOMETRY_NODE = (
     ParamSpec("min_inlier_ratio", 0.0, "report failure below this inlier ratio", range=(0.0, 1.0)),
     ParamSpec("publish_pose", True, "publish the relative pose (needs camera_info)"),
     ParamSpec("image_buffer", 8, "camera images kept for the debug overlay", range=(1, 100), read_only=True),
+    ParamSpec(
+        "mode",
+        "relative",
+        "relative: two-view pose to the reference; map: absolute fixes on map_image; odometry: keyframe VO",
+        choices=GEOMETRY_MODES,
+        read_only=True,
+    ),
+    ParamSpec("map_image", "", "map image whose georeference turns map matches into fixes (mode=map)"),
+    *NAVIGATION_INPUTS,
+    ParamSpec("map_frame", "map", "frame of absolute poses and the path (REP 105)"),
+    ParamSpec("odom_frame", "odom", "frame of keyframe odometry (REP 105)"),
+    ParamSpec("base_frame", "base_link", "the aircraft's body frame (child of poses and odometry)"),
+    ParamSpec("fix_min_inliers", 30, "reject a fix with fewer homography inliers", range=(4, 100000)),
+    ParamSpec("fix_min_inlier_ratio", 0.25, "reject a fix below this inlier ratio", range=(0.0, 1.0)),
+    ParamSpec("fix_max_tilt", 25.0, "reject a fix whose camera tilts more, degrees", range=(0.0, 90.0)),
+    ParamSpec("fix_min_height", 5.0, "reject a fix lower above ground, m", range=(0.0, 100000.0)),
+    ParamSpec("fix_max_height", 3000.0, "reject a fix higher above ground, m", range=(0.0, 100000.0)),
+    ParamSpec(
+        "fix_max_height_error",
+        0.25,
+        "reject a fix whose height disagrees more with the altitude input (relative)",
+        range=(0.0, 10.0),
+    ),
+    ParamSpec(
+        "fix_max_yaw_error",
+        15.0,
+        "reject a fix whose heading disagrees more with the attitude input, degrees",
+        range=(0.0, 180.0),
+    ),
+    ParamSpec(
+        "fix_max_speed",
+        60.0,
+        "reject a fix further from the previous one than this speed allows, m/s",
+        range=(0.0, 10000.0),
+    ),
+    ParamSpec(
+        "fix_max_sigma",
+        5.0,
+        "reject a fix whose horizontal standard deviation is larger, m",
+        range=(0.0, 100000.0),
+    ),
+    ParamSpec(
+        "fix_max_residual", 4.0, "reject a fix whose reprojection RMS is larger, px", range=(0.0, 1000.0)
+    ),
+    ParamSpec("path_length", 2000, "poses kept in the published path", range=(1, 1000000)),
     *COMMON,
 )
 
