@@ -18,22 +18,17 @@ import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import PoseWithCovarianceStamped
-from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, NavSatFix
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from feature_matching_ros.core import registry
 from feature_matching_ros.core.errors import FeatureMatchingError
-from feature_matching_ros.core.georef import find_georeference, load_map
+from feature_matching_ros.core.georef import find_georeference
 from feature_matching_ros.core.image import as_rgb, load_image
 from feature_matching_ros.core.keyframe import KeyframePolicy
-from feature_matching_ros.core.map_features import MapFeatures
-from feature_matching_ros.core.map_search import MapSearch, Prior, SearchConfig
 from feature_matching_ros.core.pipeline import Pipeline
-from feature_matching_ros.core.pose import matrix_from_quaternion
 from feature_matching_ros.core.synthetic import procedural_texture
 from feature_matching_ros.core.types import Features
 from feature_matching_ros.core.visualize import draw_matches
@@ -41,11 +36,12 @@ from feature_matching_ros.core.zoo import load_zoo
 from feature_matching_ros.msg import GeometryEstimate, MatchArray
 
 from . import params, topics
-from .aids import NavigationAids, stamp_seconds
+from .aids import stamp_seconds
 from .camera import camera_from_info
 from .diagnostics import Monitor, ThrottledLog, steady_timer, to_status
 from .images import array_to_image, compressed_to_array, image_to_core
 from .latest import LatestWorker
+from .map_inputs import MapInputs
 from .messages import ReferenceInfo, map_match_array, match_array
 from .sync import subscribe_synchronised
 
@@ -74,10 +70,6 @@ REFERENCE_PARAMS = (
     "default_height",
     "map_refine",
 )
-# An external position prior replaces the search's own (last fix) only when this much newer, s.
-EXTERNAL_PRIOR_AFTER = 1.0
-# How long the worker waits for a frame's attitude/altitude to arrive, s.
-AID_WAIT = 0.05
 
 
 @dataclass
@@ -112,7 +104,6 @@ class FeatureMatcherNode(Node):
         self._pending_reference: Image | CompressedImage | None = None
         self._pipeline: Pipeline | None = None
         self._reference: Reference | None = None
-        self._map_search: MapSearch | None = None
         self._debug_cache: OrderedDict[tuple[int, int], tuple[np.ndarray, Reference, np.ndarray, np.ndarray]]
         self._debug_cache = OrderedDict()
 
@@ -128,19 +119,7 @@ class FeatureMatcherNode(Node):
         self.create_subscription(GeometryEstimate, topics.GEOMETRY, self._on_geometry, RELIABLE)
         self._subscribe_camera()
         self.create_subscription(Image, topics.REFERENCE_IMAGE, self._on_reference, LATCHED)
-        self.create_subscription(PoseWithCovarianceStamped, topics.POSE, self._on_fix, RELIABLE)
-        self.aids = NavigationAids(
-            self,
-            self.get_parameter("attitude_input").value,
-            self.get_parameter("use_altitude").value,
-            self.get_parameter("aid_max_age").value,
-            self._error,
-        )
-        prior = self.get_parameter("prior_input").value
-        if prior == "odometry":
-            self.create_subscription(Odometry, topics.PRIOR_ODOMETRY, self._on_prior_odometry, RELIABLE)
-        elif prior == "navsatfix":
-            self.create_subscription(NavSatFix, topics.PRIOR_FIX, self._on_prior_fix, qos_profile_sensor_data)
+        self.map_inputs = MapInputs(self, self._error)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         steady_timer(self, self.get_parameter("diagnostics_period").value, self._publish_diagnostics)
         self.worker: LatestWorker[Frame | None] = LatestWorker(
@@ -242,7 +221,7 @@ class FeatureMatcherNode(Node):
                 self.monitor.failure("no reference image yet")
             return
         reference = self._reference
-        if self._map_search is not None:
+        if self.map_inputs.search is not None:
             self._process_on_map(frame, image, reference)
             return
         start = time.perf_counter()
@@ -279,16 +258,8 @@ class FeatureMatcherNode(Node):
             self.monitor.drop()
             self._error("map", "map navigation needs camera_info (use_camera_info: true)")
             return
-        K = camera_from_info(frame.info).K
-        stamp = stamp_seconds(header.stamp)
-        attitude, height = self.aids.attitude_at(stamp), self.aids.height_at(stamp)
-        deadline = time.monotonic() + AID_WAIT
-        while (attitude is None or height is None) and time.monotonic() < deadline:
-            time.sleep(0.005)  # the aids of this frame may still be in flight
-            attitude = attitude if attitude is not None else self.aids.attitude_at(stamp)
-            height = height if height is not None else self.aids.height_at(stamp)
         start = time.perf_counter()
-        found = self._map_search.match(image, K, stamp, attitude, height)
+        found = self.map_inputs.match(image, camera_from_info(frame.info).K, stamp_seconds(header.stamp))
         total_ms = (time.perf_counter() - start) * 1e3
         query_size = (image.shape[1], image.shape[0])
         msg = map_match_array(found, header, reference.info, query_size, self._pipeline.name, total_ms)
@@ -298,42 +269,6 @@ class FeatureMatcherNode(Node):
             self.monitor.failure(found.strategy)
         if self.get_parameter("publish_debug").value and self.debug_pub.get_subscription_count() > 0:
             self._remember_for_debug(header.stamp, image, reference, found.map_points, found.image_points)
-
-    def _on_fix(self, msg: PoseWithCovarianceStamped) -> None:
-        """An accepted map fix (our geometry node's): the next search centres on it."""
-        search = self._map_search
-        if search is None:
-            return
-        p, q = msg.pose.pose.position, msg.pose.pose.orientation
-        covariance = np.asarray(msg.pose.covariance, np.float64).reshape(6, 6)
-        sigma = float(np.sqrt(max(np.linalg.eigvalsh(covariance[:2, :2]).max(), 0.0)))
-        attitude = matrix_from_quaternion(np.array([q.x, q.y, q.z, q.w]))
-        search.set_prior(Prior(stamp_seconds(msg.header.stamp), np.array([p.x, p.y]), sigma, attitude, p.z))
-
-    def _on_prior_odometry(self, msg: Odometry) -> None:
-        p = msg.pose.pose.position
-        covariance = np.asarray(msg.pose.covariance, np.float64).reshape(6, 6)
-        sigma = float(np.sqrt(max(covariance[0, 0], covariance[1, 1], 0.0)))
-        self._external_prior(stamp_seconds(msg.header.stamp), np.array([p.x, p.y]), sigma)
-
-    def _on_prior_fix(self, msg: NavSatFix) -> None:
-        search = self._map_search
-        if search is None or search.georef.geodetic_origin is None:
-            self._error("prior", "a NavSatFix prior needs a map georeference with a geodetic_origin")
-            return
-        if not all(np.isfinite([msg.latitude, msg.longitude, msg.altitude])):
-            self._error("prior", "NavSatFix prior with non-finite latitude/longitude/altitude")
-            return
-        east, north, _ = search.georef.from_geodetic(msg.latitude, msg.longitude, msg.altitude)
-        sigma = float(np.sqrt(max(msg.position_covariance[0], msg.position_covariance[4], 0.0)))
-        self._external_prior(stamp_seconds(msg.header.stamp), np.array([east, north]), sigma)
-
-    def _external_prior(self, stamp: float, position: np.ndarray, sigma: float) -> None:
-        search = self._map_search
-        if search is None:
-            return
-        if search.prior is None or stamp - search.prior.stamp > EXTERNAL_PRIOR_AFTER:
-            search.set_prior(Prior(stamp, position, sigma))
 
     def _decode(self, frame: Frame) -> np.ndarray:
         msg = frame.image
@@ -397,14 +332,22 @@ class FeatureMatcherNode(Node):
     def _load_reference(self, pending: Image | CompressedImage | None) -> None:
         mode = self.get_parameter("reference_mode").value
         self._reference = None
-        self._map_search = None
+        self.map_inputs.search = None
         try:
             if mode == "map":
                 path = self.get_parameter("map_image").value
                 if not path:
                     raise FeatureMatchingError("reference_mode is 'map' but the map_image parameter is empty")
                 if find_georeference(path) or self.get_parameter("map_georef").value:
-                    self._load_georeferenced_map(path)
+                    geomap, tiles, seconds = self.map_inputs.load(self._pipeline, path, self)
+                    info = ReferenceInfo(
+                        geomap.name, Time(), self.get_parameter("map_frame_id").value, geomap.size
+                    )
+                    self._reference = Reference(info, geomap.image, None)
+                    self.get_logger().info(
+                        f"map {path} ({geomap.size[0]}x{geomap.size[1]} px, "
+                        f"{geomap.georef.ground_sample_distance:.3f} m/px): {tiles} tiles in {seconds:.1f} s"
+                    )
                 else:
                     self.get_logger().info(f"map {path} has no georeference: matching the whole image")
                     image = load_image(path)
@@ -420,28 +363,6 @@ class FeatureMatcherNode(Node):
             return
         if mode == "map":
             self.monitor.set_persistent_error(None)
-
-    def _load_georeferenced_map(self, path: str) -> None:
-        value = self.get_parameter
-        geomap = load_map(path, value("map_georef").value or None)
-        features = MapFeatures(geomap, self._pipeline.extract, tile=value("map_tile_size").value)
-        start = time.perf_counter()
-        features.warm()
-        config = SearchConfig(
-            margin_m=value("search_margin").value,
-            max_speed=value("search_max_speed").value,
-            default_height=value("default_height").value,
-            refine=value("map_refine").value,
-        )
-        self._map_search = MapSearch(self._pipeline, features, config)
-        self._reference = Reference(
-            ReferenceInfo(geomap.name, Time(), value("map_frame_id").value, geomap.size), geomap.image, None
-        )
-        self.get_logger().info(
-            f"map {path} ({geomap.size[0]}x{geomap.size[1]} px, "
-            f"{geomap.georef.ground_sample_distance:.3f} m/px): features of {features.extracted_tiles} tiles "
-            f"in {time.perf_counter() - start:.1f} s"
-        )
 
     def _make_reference(self, image: np.ndarray, stamp: Time, frame_id: str, ref_id: str) -> Reference:
         features = self._pipeline.extract(image)
@@ -472,9 +393,7 @@ class FeatureMatcherNode(Node):
                 self._debug_cache.popitem(last=False)
 
     def _on_geometry(self, msg: GeometryEstimate) -> None:
-        search = self._map_search
-        if search is not None and not msg.pose_published:
-            search.record_failure()  # the next search looks wider
+        self.map_inputs.on_geometry(msg)
         if not self.get_parameter("publish_debug").value:
             return
         with self._lock:

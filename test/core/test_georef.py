@@ -32,14 +32,18 @@ def test_world_file_matches_the_yaml_form(tmp_path):
     (tmp_path / "m.pgw").write_text("0.5\n0.0\n0.0\n-0.5\n350000.25\n4500000.75\n")
     g, nodata = read_georeference(tmp_path / "m.pgw")
     assert nodata is None
-    assert np.allclose(g.pixel_to_map([[0, 0], [10, 4]]), [[350000.25, 4500000.75], [350005.25, 4500000.75 - 2]])
+    assert np.allclose(
+        g.pixel_to_map([[0, 0], [10, 4]]), [[350000.25, 4500000.75], [350005.25, 4500000.75 - 2]]
+    )
     (tmp_path / "m.png").write_bytes(b"")
     assert find_georeference(tmp_path / "m.png") == tmp_path / "m.pgw"
 
 
 def test_yaml_with_geodetic_origin_round_trips_wgs84(tmp_path):
     path = tmp_path / "map.yaml"
-    path.write_text("origin: [-50.0, 40.0]\nground_sample_distance: 0.25\ngeodetic_origin: [41.0, -81.5, 250.0]\n")
+    path.write_text(
+        "origin: [-50.0, 40.0]\nground_sample_distance: 0.25\ngeodetic_origin: [41.0, -81.5, 250.0]\n"
+    )
     g, _ = read_georeference(path)
     lat, lon, alt = g.to_geodetic(300.0, -400.0, 120.0)
     # 400 m south and 300 m east of 41 N: about 0.0036 deg of latitude, 0.0036 deg of longitude

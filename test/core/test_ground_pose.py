@@ -15,7 +15,9 @@ def _observations(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Pixels spread over the frame and the ground points they see (z = 0)."""
     rng = np.random.default_rng(seed)
     pixels = rng.uniform([0, 0], [640, 480], (n, 2))
-    rays = (camera_rotation(rotation_from_euler(*ATTITUDE)) @ np.linalg.inv(K) @ np.c_[pixels, np.ones(n)].T).T
+    rays = (
+        camera_rotation(rotation_from_euler(*ATTITUDE)) @ np.linalg.inv(K) @ np.c_[pixels, np.ones(n)].T
+    ).T
     ground = POSITION[:2] + (POSITION[2] / -rays[:, 2])[:, None] * rays[:, :2]
     return ground, pixels
 

@@ -1,0 +1,124 @@
+"""The frontend's map navigation: the map search, and the inputs that steer it.
+
+Those inputs: attitude and altitude aids for each frame, the geometry node's accepted fixes (the
+next search centres on them), its rejections (the next search looks wider), and an optional
+external position prior (odometry in the map frame, or NavSatFix).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from geometry_msgs.msg import PoseWithCovarianceStamped
+from nav_msgs.msg import Odometry
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import NavSatFix
+
+from feature_matching_ros.core.georef import GeoMap, load_map
+from feature_matching_ros.core.map_features import MapFeatures
+from feature_matching_ros.core.map_search import MapMatch, MapSearch, Prior, SearchConfig
+from feature_matching_ros.core.pipeline import Pipeline
+from feature_matching_ros.core.pose import matrix_from_quaternion
+from feature_matching_ros.msg import GeometryEstimate
+
+from . import topics
+from .aids import NavigationAids, stamp_seconds
+
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+# An external position prior replaces the search's own (the last fix) only when this much newer, s.
+EXTERNAL_PRIOR_AFTER = 1.0
+# How long to wait for a frame's attitude/altitude to arrive after the frame itself, s.
+AID_WAIT = 0.05
+
+
+class MapInputs:
+    """Subscriptions of ``node`` that feed map navigation; ``search`` is set once a map is loaded."""
+
+    def __init__(self, node: Any, on_error: Callable[[str, str], None]) -> None:
+        value = node.get_parameter
+        self._on_error = on_error
+        self.search: MapSearch | None = None
+        self.aids = NavigationAids(
+            node,
+            value("attitude_input").value,
+            value("use_altitude").value,
+            value("aid_max_age").value,
+            on_error,
+        )
+        node.create_subscription(PoseWithCovarianceStamped, topics.POSE, self._on_fix, RELIABLE)
+        prior = value("prior_input").value
+        if prior == "odometry":
+            node.create_subscription(Odometry, topics.PRIOR_ODOMETRY, self._on_prior_odometry, RELIABLE)
+        elif prior == "navsatfix":
+            node.create_subscription(NavSatFix, topics.PRIOR_FIX, self._on_prior_fix, qos_profile_sensor_data)
+
+    def load(self, pipeline: Pipeline, path: str, node: Any) -> tuple[GeoMap, int, float]:
+        """Load the georeferenced map, extract its tile features; (map, tiles, seconds)."""
+        value = node.get_parameter
+        geomap = load_map(path, value("map_georef").value or None)
+        features = MapFeatures(geomap, pipeline.extract, tile=value("map_tile_size").value)
+        start = time.perf_counter()
+        features.warm()
+        config = SearchConfig(
+            margin_m=value("search_margin").value,
+            max_speed=value("search_max_speed").value,
+            default_height=value("default_height").value,
+            refine=value("map_refine").value,
+        )
+        self.search = MapSearch(pipeline, features, config)
+        return geomap, features.extracted_tiles, time.perf_counter() - start
+
+    def match(self, image: np.ndarray, K: np.ndarray, stamp: float) -> MapMatch:
+        """Search the map for a frame taken at ``stamp`` (s), with the aids of that moment."""
+        attitude, height = self.aids.attitude_at(stamp), self.aids.height_at(stamp)
+        deadline = time.monotonic() + AID_WAIT
+        while (attitude is None or height is None) and time.monotonic() < deadline:
+            time.sleep(0.005)  # published with the frame, they may still be in flight
+            attitude = attitude if attitude is not None else self.aids.attitude_at(stamp)
+            height = height if height is not None else self.aids.height_at(stamp)
+        return self.search.match(image, K, stamp, attitude, height)
+
+    def on_geometry(self, msg: GeometryEstimate) -> None:
+        if self.search is not None and not msg.pose_published:
+            self.search.record_failure()  # the next search looks wider
+
+    def _on_fix(self, msg: PoseWithCovarianceStamped) -> None:
+        if self.search is None:
+            return
+        p, q = msg.pose.pose.position, msg.pose.pose.orientation
+        covariance = np.asarray(msg.pose.covariance, np.float64).reshape(6, 6)
+        sigma = float(np.sqrt(max(np.linalg.eigvalsh(covariance[:2, :2]).max(), 0.0)))
+        attitude = matrix_from_quaternion(np.array([q.x, q.y, q.z, q.w]))
+        self.search.set_prior(
+            Prior(stamp_seconds(msg.header.stamp), np.array([p.x, p.y]), sigma, attitude, p.z)
+        )
+
+    def _on_prior_odometry(self, msg: Odometry) -> None:
+        p = msg.pose.pose.position
+        covariance = np.asarray(msg.pose.covariance, np.float64).reshape(6, 6)
+        if not np.isfinite([p.x, p.y]).all() or not np.isfinite(covariance).all():
+            self._on_error("prior", "odometry prior with non-finite position or covariance")
+            return
+        sigma = float(np.sqrt(max(covariance[0, 0], covariance[1, 1], 0.0)))
+        self._external(stamp_seconds(msg.header.stamp), np.array([p.x, p.y]), sigma)
+
+    def _on_prior_fix(self, msg: NavSatFix) -> None:
+        if self.search is None:
+            return
+        if self.search.georef.geodetic_origin is None:
+            self._on_error("prior", "a NavSatFix prior needs a map georeference with a geodetic_origin")
+            return
+        if not np.isfinite([msg.latitude, msg.longitude, msg.altitude]).all():
+            self._on_error("prior", "NavSatFix prior with non-finite latitude/longitude/altitude")
+            return
+        east, north, _ = self.search.georef.from_geodetic(msg.latitude, msg.longitude, msg.altitude)
+        sigma = float(np.sqrt(max(msg.position_covariance[0], msg.position_covariance[4], 0.0)))
+        self._external(stamp_seconds(msg.header.stamp), np.array([east, north]), sigma)
+
+    def _external(self, stamp: float, position: np.ndarray, sigma: float) -> None:
+        search = self.search
+        if search is not None and (search.prior is None or stamp - search.prior.stamp > EXTERNAL_PRIOR_AFTER):
+            search.set_prior(Prior(stamp, position, sigma))
