@@ -23,12 +23,15 @@ FORWARDED = (
     "matcher",
     "mode",
     "map_image",
+    "map_georef",
     "map_frame_id",
     "device",
     "model",
     "image_topic",
     "compressed_topic",
     "camera_info_topic",
+    "attitude_topic",
+    "altitude_topic",
 )
 
 
@@ -59,6 +62,8 @@ def generate_launch_description() -> LaunchDescription:
         "image_topic": "/camera/image_raw",
         "compressed_topic": "/camera/image_raw/compressed",
         "camera_info_topic": "/camera/camera_info",
+        "attitude_topic": "/imu/data",
+        "altitude_topic": "/altitude",
     }
     arguments = [
         DeclareLaunchArgument("bag", description="rosbag2 directory or file to play"),

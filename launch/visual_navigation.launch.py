@@ -1,7 +1,8 @@
 """Visual navigation: feature_matcher_node + geometry_node, optionally RViz.
 
     ros2 launch feature_matching_ros visual_navigation.launch.py \
-        matcher:=xfeat(sparse) mode:=map map_image:=/data/ortho.png image_topic:=/cam0/image_raw rviz:=true
+        matcher:=xfeat(sparse) mode:=map map_image:=/data/ortho.png map_georef:=/data/ortho.yaml \
+        image_topic:=/cam0/image_raw attitude_topic:=/mavros/imu/data altitude_topic:=/rangefinder rviz:=true
 
 Arguments left empty keep the value of the parameter file (config/navigation.yaml by default).
 Where `ros2 launch` is absent, `fm-navigate --params config/navigation.yaml` runs the same nodes.
@@ -18,20 +19,28 @@ from launch_ros.actions import Node
 from launch import LaunchContext, LaunchDescription
 
 PACKAGE = "feature_matching_ros"
-# launch argument -> (node, parameter) it sets when not empty
+# launch argument -> the (node, parameter) pairs it sets when not empty
 ARGUMENT_PARAMETERS = {
-    "matcher": ("feature_matcher", "matcher"),
-    "mode": ("feature_matcher", "reference_mode"),
-    "map_image": ("feature_matcher", "map_image"),
-    "map_frame_id": ("feature_matcher", "map_frame_id"),
-    "device": ("feature_matcher", "device"),
-    "model": ("geometry", "model"),
+    "matcher": (("feature_matcher", "matcher"),),
+    "map_image": (("feature_matcher", "map_image"), ("geometry", "map_image")),
+    "map_georef": (("feature_matcher", "map_georef"), ("geometry", "map_georef")),
+    "map_frame_id": (("feature_matcher", "map_frame_id"),),
+    "device": (("feature_matcher", "device"),),
+    "model": (("geometry", "model"),),
+}
+# mode:=VALUE -> the parameters of each node it sets
+MODES = {
+    "map": {"feature_matcher": {"reference_mode": "map"}, "geometry": {"mode": "map"}},
+    "keyframe": {"feature_matcher": {"reference_mode": "keyframe"}, "geometry": {"mode": "odometry"}},
+    "topic": {"feature_matcher": {"reference_mode": "topic"}, "geometry": {"mode": "relative"}},
 }
 # launch argument -> the node topic it remaps
 ARGUMENT_REMAPS = {
     "image_topic": "camera/image_raw",
     "compressed_topic": "camera/image_raw/compressed",
     "camera_info_topic": "camera/camera_info",
+    "attitude_topic": "imu/data",
+    "altitude_topic": "altitude",
 }
 EXECUTABLES = {"feature_matcher": "feature_matcher_node", "geometry": "geometry_node"}
 
@@ -41,13 +50,17 @@ def _nodes(context: LaunchContext, *args: object, **kwargs: object) -> list[Node
     use_sim_time = LaunchConfiguration("use_sim_time").perform(context).lower() in ("true", "1")
     remaps = [(topic, LaunchConfiguration(arg).perform(context)) for arg, topic in ARGUMENT_REMAPS.items()]
     namespace = LaunchConfiguration("namespace").perform(context)
+    mode = LaunchConfiguration("mode").perform(context)
+    if mode and mode not in MODES:
+        raise ValueError(f"mode:={mode} is not one of {', '.join(MODES)}")
     nodes = []
     for name, executable in EXECUTABLES.items():
-        overrides = {"use_sim_time": use_sim_time}
-        for arg, (node, parameter) in ARGUMENT_PARAMETERS.items():
+        overrides = {"use_sim_time": use_sim_time, **(MODES[mode][name] if mode else {})}
+        for arg, targets in ARGUMENT_PARAMETERS.items():
             value = LaunchConfiguration(arg).perform(context)
-            if node == name and value:
-                overrides[parameter] = value
+            for node, parameter in targets:
+                if node == name and value:
+                    overrides[parameter] = value
         nodes.append(
             Node(
                 package=PACKAGE,
@@ -75,14 +88,21 @@ def generate_launch_description() -> LaunchDescription:
         ),
         DeclareLaunchArgument("namespace", default_value="", description="namespace of both nodes"),
         DeclareLaunchArgument("matcher", default_value="", description="zoo name, e.g. xfeat(sparse)"),
-        DeclareLaunchArgument("mode", default_value="", description="reference: map | keyframe | topic"),
+        DeclareLaunchArgument(
+            "mode", default_value="", description="map (absolute fixes) | keyframe (odometry) | topic"
+        ),
         DeclareLaunchArgument("map_image", default_value="", description="map image file (mode:=map)"),
+        DeclareLaunchArgument(
+            "map_georef", default_value="", description="YAML or world file (default: beside map_image)"
+        ),
         DeclareLaunchArgument("map_frame_id", default_value="", description="frame_id of the map image"),
         DeclareLaunchArgument("device", default_value="", description="cpu | cuda | auto"),
         DeclareLaunchArgument("model", default_value="", description="Homography | Fundamental | Essential"),
         DeclareLaunchArgument("image_topic", default_value="/camera/image_raw"),
         DeclareLaunchArgument("compressed_topic", default_value="/camera/image_raw/compressed"),
         DeclareLaunchArgument("camera_info_topic", default_value="/camera/camera_info"),
+        DeclareLaunchArgument("attitude_topic", default_value="/imu/data", description="sensor_msgs/Imu"),
+        DeclareLaunchArgument("altitude_topic", default_value="/altitude", description="sensor_msgs/Range"),
     ]
     rviz = Node(
         package="rviz2",

@@ -57,12 +57,16 @@ def test_visual_navigation_names_only_what_exists():
     executables = _literal(path, "EXECUTABLES")
     assert set(executables) == set(params.NODES), "one launched node per parameter table"
     assert set(executables.values()) <= _installed_executables()
-    for argument, (node, parameter) in _literal(path, "ARGUMENT_PARAMETERS").items():
-        assert parameter in {s.name for s in params.NODES[node]}, f"{argument} -> {node}.{parameter}"
+    for argument, targets in _literal(path, "ARGUMENT_PARAMETERS").items():
+        for node, parameter in targets:
+            assert parameter in {s.name for s in params.NODES[node]}, f"{argument} -> {node}.{parameter}"
+    for mode, per_node in _literal(path, "MODES").items():
+        for node, values in per_node.items():
+            assert params.check_all(params.NODES[node], values) is None, f"mode:={mode} sets {node} {values}"
     for argument, topic in _literal(path, "ARGUMENT_REMAPS").items():
         assert topic in NODE_TOPICS, f"{argument} remaps {topic}, which no node uses"
     declared = _declared_arguments(path)
-    needed = {"params_file", "use_sim_time", "rviz"} | set(_literal(path, "ARGUMENT_PARAMETERS"))
+    needed = {"params_file", "use_sim_time", "rviz", "mode"} | set(_literal(path, "ARGUMENT_PARAMETERS"))
     assert needed | set(_literal(path, "ARGUMENT_REMAPS")) <= declared
     text = path.read_text()
     for name in re.findall(r'"config", "([^"]+)"', text):
