@@ -82,6 +82,11 @@ class Monitor:
         with self._lock:
             self._persistent_error = message
 
+    @property
+    def persistent_error(self) -> str | None:
+        with self._lock:
+            return self._persistent_error
+
     def report(self) -> Report:
         with self._lock:
             now = self._clock()
