@@ -3,13 +3,24 @@ VENV ?= .venv
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 
-.PHONY: setup demo test lint format bench colcon-check
+.PHONY: setup demo match-demo test lint format bench colcon-check
 
 setup:
 	bash scripts/setup.sh
 
+# The main job: simulate a flight over a map, run both nodes over DDS on it, print the evaluation.
+# Overrides: make demo MATCHER=xfeat(sparse) MAP=../shared/data/maps/aukerman.png GSD=0.5 FRAMES=200
+MATCHER ?= sift
+FRAMES ?= 150
+MAP ?=
+GSD ?= 0.5
+SIM_MAP = $(if $(MAP),--map "$(MAP)" --gsd $(GSD),)
 demo: setup
-	fm-match --demo --out-dir out/demo
+	OMP_WAIT_POLICY=PASSIVE fm-simulate --out out/demo/flight --frames $(FRAMES) $(SIM_MAP) --appearance strong --tilt 10 --altitude-variation 0.3
+	OMP_WAIT_POLICY=PASSIVE fm-eval out/demo/flight --matcher "$(MATCHER)" --out out/demo/eval
+
+match-demo: setup
+	fm-match --demo --out-dir out/match-demo
 
 lint: setup
 	ruff check .

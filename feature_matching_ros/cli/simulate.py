@@ -1,0 +1,180 @@
+"""fm-simulate: render a nadir camera flight over a georeferenced map into a rosbag2.
+
+Written into --out: bag/ (camera image and camera_info, imu/data attitude, altitude Range,
+ground_truth/pose), map.png + map.yaml (the map flown over, georeferenced), ground_truth.csv and
+simulation.yaml (every setting). Without --map it flies over the built-in procedural map.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from feature_matching_ros.core.aerial_texture import procedural_map, save_map
+from feature_matching_ros.core.errors import FeatureMatchingError
+from feature_matching_ros.core.flight_sim import (
+    APPEARANCES,
+    CameraSpec,
+    FlightPlan,
+    fly,
+    random_waypoints,
+    render,
+)
+from feature_matching_ros.core.frames import euler_from_rotation, rotation_from_euler
+from feature_matching_ros.core.georef import GeoMap, GeoReference, load_map
+
+EPOCH_NS = 1_700_000_000 * 10**9
+# Flights whose frames see less map than this are refused (the camera left the map).
+MIN_VALID_FRACTION = 0.98
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fm-simulate", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", required=True, type=Path, help="output folder (replaced)")
+    p.add_argument("--map", type=Path, help="georeferenced map image (default: the procedural map)")
+    p.add_argument("--gsd", type=float, help="m/px of a --map without georeference file (north-up)")
+    p.add_argument("--map-size", type=int, default=2048, help="procedural map edge, px (default 2048)")
+    p.add_argument("--seed", type=int, default=0, help="seed of map, flight and appearance")
+    p.add_argument("--frames", type=int, default=100, help="frames to render (default 100)")
+    p.add_argument("--rate", type=float, default=5.0, help="camera rate, Hz (default 5)")
+    p.add_argument("--speed", type=float, default=15.0, help="ground speed, m/s (default 15)")
+    p.add_argument("--altitude", type=float, default=120.0, help="height above ground, m (default 120)")
+    p.add_argument("--altitude-variation", type=float, default=0.1, help="fraction of --altitude (0.1)")
+    p.add_argument("--tilt", type=float, default=5.0, help="roll/pitch amplitude, degrees (default 5)")
+    p.add_argument("--yaw", default="random", help="track | random | a fixed yaw in degrees (default random)")
+    p.add_argument("--waypoints", help="x1,y1;x2,y2;... map metres (default: random on the map)")
+    p.add_argument("--width", type=int, default=640)
+    p.add_argument("--height", type=int, default=480)
+    p.add_argument("--hfov", type=float, default=60.0, help="horizontal field of view, degrees")
+    p.add_argument("--appearance", choices=sorted(APPEARANCES), default="moderate")
+    p.add_argument("--attitude-noise", type=float, default=0.0, help="attitude noise, degrees (1 sigma)")
+    p.add_argument("--altitude-noise", type=float, default=0.0, help="altitude noise, metres (1 sigma)")
+    p.add_argument("--storage", choices=("sqlite3", "mcap"), default="sqlite3")
+    return p
+
+
+def _check(options: argparse.Namespace) -> None:
+    positive = {"frames": options.frames, "rate": options.rate, "speed": options.speed}
+    positive |= {"altitude": options.altitude, "width": options.width, "height": options.height}
+    for name, value in positive.items():
+        if not value > 0:
+            raise FeatureMatchingError(f"--{name} must be positive, got {value}")
+    if not 1.0 <= options.hfov < 170.0:
+        raise FeatureMatchingError(f"--hfov must be within [1, 170) degrees, got {options.hfov}")
+    if not 0.0 <= options.altitude_variation < 1.0 or not 0.0 <= options.tilt < 45.0:
+        raise FeatureMatchingError("--altitude-variation must be in [0, 1) and --tilt in [0, 45) degrees")
+
+
+def _load(options: argparse.Namespace) -> GeoMap:
+    if options.map is None:
+        return procedural_map(options.map_size, options.map_size, 0.5, options.seed)
+    georef = GeoReference.north_up((0.0, 0.0), options.gsd) if options.gsd else None
+    return load_map(options.map, georef)
+
+
+def _waypoints(options: argparse.Namespace, geomap: GeoMap, camera: CameraSpec) -> np.ndarray:
+    if options.waypoints:
+        try:
+            return np.array([[float(v) for v in pair.split(",")] for pair in options.waypoints.split(";")])
+        except ValueError:
+            raise FeatureMatchingError(f"--waypoints must be x,y;x,y;... got {options.waypoints!r}") from None
+    highest = options.altitude * (1 + options.altitude_variation)
+    try:
+        return random_waypoints(geomap, camera, highest, options.tilt, 8, options.seed)
+    except ValueError as exc:
+        raise FeatureMatchingError(str(exc)) from None
+
+
+def simulate(options: argparse.Namespace) -> dict:
+    from tqdm import tqdm
+
+    from .flight_bag_writer import FlightBagWriter
+
+    _check(options)
+    geomap = _load(options)
+    camera = CameraSpec(options.width, options.height, options.hfov)
+    yaw: str | float = options.yaw if options.yaw in ("track", "random") else float(options.yaw)
+    plan = FlightPlan(
+        _waypoints(options, geomap, camera),
+        options.speed,
+        options.altitude,
+        options.altitude_variation,
+        options.tilt,
+        yaw,
+        options.rate,
+        options.seed,
+    )
+    states = fly(plan, options.frames)
+    out: Path = options.out
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    save_map(geomap, out / "map.png")
+    rng = np.random.default_rng(options.seed + 1)
+    appearance = APPEARANCES[options.appearance]
+    rows = []
+    with FlightBagWriter(out / "bag", options.storage) as writer:
+        for state in tqdm(states, desc="fm-simulate", unit="frame", file=sys.stderr):
+            frame, seen = render(geomap, camera, state, appearance, rng)
+            if seen < MIN_VALID_FRACTION:
+                raise FeatureMatchingError(
+                    f"at t={state.t:.1f} s the camera sees only {seen:.0%} map: the flight leaves the map"
+                )
+            stamp = EPOCH_NS + int(round(state.t * 1e9))
+            attitude = state.R_map_body
+            if options.attitude_noise > 0:
+                noise = np.radians(rng.normal(0.0, options.attitude_noise, 3))
+                attitude = attitude @ rotation_from_euler(*noise)
+            height = state.position[2] + (
+                rng.normal(0.0, options.altitude_noise) if options.altitude_noise else 0
+            )
+            writer.write_frame(stamp, frame, camera.K, attitude, float(height), state, options)
+            roll, pitch, yaw_angle = euler_from_rotation(state.R_map_body)
+            rows.append([state.t, *state.position, roll, pitch, yaw_angle])
+    np.savetxt(
+        out / "ground_truth.csv",
+        np.array(rows),
+        delimiter=",",
+        header="t_s,x_m,y_m,z_m,roll_rad,pitch_rad,yaw_rad",
+        comments="",
+        fmt="%.6f",
+    )
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(options).items()}
+    length = float(np.sum(np.linalg.norm(np.diff([s.position[:2] for s in states], axis=0), axis=1)))
+    summary = {
+        "frames": len(states),
+        "duration_s": states[-1].t,
+        "path_m": length,
+        "map": geomap.name,
+        "map_size_px": list(geomap.size),
+        "gsd_m": geomap.georef.ground_sample_distance,
+        "camera_K": camera.K.tolist(),
+    }
+    (out / "simulation.yaml").write_text(
+        yaml.safe_dump({"settings": settings, "summary": summary}, sort_keys=False)
+    )
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = _parser().parse_args(argv)
+    try:
+        summary = simulate(options)
+    except (FeatureMatchingError, OSError) as exc:
+        print(f"fm-simulate: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"fm-simulate: {summary['frames']} frames, {summary['duration_s']:.1f} s, {summary['path_m']:.0f} m "
+        f"over {summary['map']} ({summary['map_size_px'][0]}x{summary['map_size_px'][1]} px at "
+        f"{summary['gsd_m']:.2f} m/px) -> {options.out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
