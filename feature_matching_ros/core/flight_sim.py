@@ -172,10 +172,10 @@ def random_waypoints(
             f"at {altitude:.0f} m (radius {margin:.0f} m): fly lower or use a larger map"
         )
     rng = np.random.default_rng(seed)
-    kernel = np.ones((3, 3), np.uint8)
-    valid = cv2.erode(geomap.valid.astype(np.uint8), kernel)
-    radius_px = int(margin / geomap.georef.ground_sample_distance)
-    inside = cv2.erode(valid, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius_px + 1,) * 2))
+    radius_px = int(math.ceil(margin / geomap.georef.ground_sample_distance))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius_px + 1,) * 2)
+    # Outside the image is no map: erode with a zero border.
+    inside = cv2.erode(geomap.valid.astype(np.uint8), disc, borderType=cv2.BORDER_CONSTANT, borderValue=0)
     rows, cols = np.nonzero(inside)
     if len(rows) == 0:
         raise ValueError(f"no place on the map keeps the whole footprint (radius {margin:.0f} m) on map data")

@@ -1,0 +1,85 @@
+"""Map localisation on a short simulated flight (real SIFT and XFeat, procedural map)."""
+
+import numpy as np
+import pytest
+
+from feature_matching_ros.core.aerial_texture import procedural_map
+from feature_matching_ros.core.flight_sim import (
+    APPEARANCES,
+    CameraSpec,
+    FlightPlan,
+    fly,
+    random_waypoints,
+    render,
+)
+from feature_matching_ros.core.map_fix import FixGate
+from feature_matching_ros.core.map_localizer import MapLocalizer
+from feature_matching_ros.core.map_search import Prior
+from feature_matching_ros.core.registry import build
+
+CAMERA = CameraSpec(640, 480, 60.0)
+
+
+@pytest.fixture(scope="module")
+def flight():
+    geomap = procedural_map(1024, 1024, 0.5, seed=11)
+    waypoints = random_waypoints(geomap, CAMERA, 120.0, 10.0, 4, seed=11)
+    plan = FlightPlan(
+        waypoints, speed=25.0, altitude=100.0, altitude_variation=0.2, tilt_deg=10.0, yaw="random"
+    )
+    rng = np.random.default_rng(11)
+    frames = [(s, render(geomap, CAMERA, s, APPEARANCES["strong"], rng)[0]) for s in fly(plan, 10)]
+    return geomap, frames
+
+
+@pytest.mark.parametrize("matcher", ["sift", "xfeat(sparse)"])
+def test_a_short_flight_is_localised_within_loose_bounds(flight, matcher):
+    geomap, frames = flight
+    localizer = MapLocalizer(build(matcher, {}), geomap)
+    errors, accepted = [], 0
+    for state, image in frames:
+        result = localizer.localize(
+            image, CAMERA.K, state.t, R_map_body=state.R_map_body, height=state.position[2]
+        )
+        if result.fix.accepted:
+            accepted += 1
+            errors.append(np.linalg.norm(result.fix.pose.position[:2] - state.position[:2]))
+            assert abs(result.fix.pose.height - state.position[2]) < 2.0
+            assert np.all(np.linalg.eigvalsh(result.fix.pose.covariance) > 0)
+    assert accepted >= 8, f"{matcher}: {accepted}/10 fixes"
+    assert np.median(errors) < 0.5
+    assert max(errors) < 5.0
+
+
+def test_without_attitude_the_heading_hypotheses_still_find_the_first_fix(flight):
+    geomap, frames = flight
+    localizer = MapLocalizer(build("sift", {}), geomap)
+    state, image = frames[0]
+    result = localizer.localize(image, CAMERA.K, state.t, height=state.position[2])  # global, no heading
+    assert result.fix.accepted, result.fix.reason
+    assert np.linalg.norm(result.fix.pose.position[:2] - state.position[:2]) < 1.0
+
+
+def test_a_frame_from_elsewhere_gives_no_fix(flight):
+    geomap, frames = flight
+    other = procedural_map(1024, 1024, 0.5, seed=99)  # different farmland: nothing matches
+    localizer = MapLocalizer(build("sift", {}), other)
+    state, _ = frames[0]
+    wrong_image = render(geomap, CAMERA, state, APPEARANCES["none"], np.random.default_rng(0))[0]
+    localizer.set_prior(Prior(state.t, state.position[:2], 5.0))
+    result = localizer.localize(
+        wrong_image, CAMERA.K, state.t, R_map_body=state.R_map_body, height=state.position[2]
+    )
+    assert not result.fix.accepted
+    assert result.fix.reason
+
+
+def test_the_gate_rejects_a_jump_beyond_the_motion_bound(flight):
+    geomap, frames = flight
+    localizer = MapLocalizer(build("sift", {}), geomap, gate=FixGate(max_speed=1.0, jump_margin_m=1.0))
+    (s0, i0), (s1, i1) = frames[0], frames[3]  # 0.6 s apart, some 15 m
+    first = localizer.localize(i0, CAMERA.K, s0.t, R_map_body=s0.R_map_body, height=s0.position[2])
+    assert first.fix.accepted
+    second = localizer.localize(i1, CAMERA.K, s1.t, R_map_body=s1.R_map_body, height=s1.position[2])
+    assert not second.fix.accepted
+    assert "motion bound" in second.fix.reason
