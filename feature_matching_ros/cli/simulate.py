@@ -29,8 +29,6 @@ from feature_matching_ros.core.frames import euler_from_rotation, rotation_from_
 from feature_matching_ros.core.georef import GeoMap, GeoReference, load_map
 
 EPOCH_NS = 1_700_000_000 * 10**9
-# Flights whose frames see less map than this are refused (the camera left the map).
-MIN_VALID_FRACTION = 0.98
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--appearance", choices=sorted(APPEARANCES), default="moderate")
     p.add_argument("--attitude-noise", type=float, default=0.0, help="attitude noise, degrees (1 sigma)")
     p.add_argument("--altitude-noise", type=float, default=0.0, help="altitude noise, metres (1 sigma)")
+    p.add_argument(
+        "--min-map-fraction",
+        type=float,
+        default=0.98,
+        help="refuse a flight whose frames see less map data than this (default 0.98)",
+    )
     p.add_argument("--storage", choices=("sqlite3", "mcap"), default="sqlite3")
     return p
 
@@ -85,7 +89,8 @@ def _waypoints(options: argparse.Namespace, geomap: GeoMap, camera: CameraSpec) 
             raise FeatureMatchingError(f"--waypoints must be x,y;x,y;... got {options.waypoints!r}") from None
     highest = options.altitude * (1 + options.altitude_variation)
     try:
-        return random_waypoints(geomap, camera, highest, options.tilt, 8, options.seed)
+        coverage = 1.0 if options.min_map_fraction >= 0.98 else 0.5
+        return random_waypoints(geomap, camera, highest, options.tilt, 8, options.seed, coverage)
     except ValueError as exc:
         raise FeatureMatchingError(str(exc)) from None
 
@@ -121,7 +126,7 @@ def simulate(options: argparse.Namespace) -> dict:
     with FlightBagWriter(out / "bag", options.storage) as writer:
         for state in tqdm(states, desc="fm-simulate", unit="frame", file=sys.stderr):
             frame, seen = render(geomap, camera, state, appearance, rng)
-            if seen < MIN_VALID_FRACTION:
+            if seen < options.min_map_fraction:
                 raise FeatureMatchingError(
                     f"at t={state.t:.1f} s the camera sees only {seen:.0%} map: the flight leaves the map"
                 )

@@ -161,11 +161,18 @@ def render(
 
 
 def random_waypoints(
-    geomap: GeoMap, camera: CameraSpec, altitude: float, tilt_deg: float, count: int, seed: int
+    geomap: GeoMap,
+    camera: CameraSpec,
+    altitude: float,
+    tilt_deg: float,
+    count: int,
+    seed: int,
+    coverage: float = 1.0,
 ) -> np.ndarray:
-    """``count`` waypoints whose whole camera footprint (at ``altitude``, tilted) lies on the map."""
+    """``count`` waypoints whose camera footprint (at ``altitude``, tilted) lies on map data out
+    to ``coverage`` of its radius (1: the whole footprint)."""
     lo, hi = geomap.extent()
-    margin = camera.footprint_radius(altitude, tilt_deg) + 2 * geomap.georef.ground_sample_distance
+    margin = coverage * camera.footprint_radius(altitude, tilt_deg) + 2 * geomap.georef.ground_sample_distance
     if np.any(hi - lo <= 2 * margin):
         raise ValueError(
             f"the map ({hi[0] - lo[0]:.0f} x {hi[1] - lo[1]:.0f} m) is too small for the camera footprint "

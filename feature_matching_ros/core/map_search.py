@@ -16,6 +16,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from .errors import FeatureMatchingError
@@ -35,7 +36,9 @@ class SearchConfig:
     widen: factor per failed frame; heading_hypotheses: headings tried with no attitude at all;
     default_height: metres above ground when neither a measurement nor a fix gives one (0: none);
     sweep_overlap: fraction by which windows of the global sweep overlap; refine: replace the
-    feature matches by sub-pixel direct alignment (``map_refine``) once they give a homography."""
+    feature matches by sub-pixel direct alignment (``map_refine``) once they give a homography;
+    equalize: stretch the frame's local contrast (CLAHE) before extraction, so haze, dusk or
+    overexposure leave the detector enough contrast to find keypoints."""
 
     margin_m: float = 40.0
     max_speed: float = 40.0
@@ -45,6 +48,7 @@ class SearchConfig:
     sweep_overlap: float = 0.5
     min_matches: int = 12
     refine: bool = True
+    equalize: bool = True
 
 
 @dataclass(frozen=True)
@@ -162,7 +166,7 @@ class MapSearch:
             return _nothing(str(exc))
         times["rectify"] = (time.perf_counter() - start) * 1e3
         start = time.perf_counter()
-        query = self.pipeline.extract(view.image)
+        query = self.pipeline.extract(_equalized(view.image) if self.config.equalize else view.image)
         times["extract"] = (time.perf_counter() - start) * 1e3
         if len(query) < self.config.min_matches:
             return _nothing(f"only {len(query)} keypoints in the frame", times)
@@ -249,6 +253,13 @@ class MapSearch:
             support = quick.num_inliers
         found = MapMatch(map_points, image_points, matches.scores, window, strategy, len(reference))
         return support, found
+
+
+def _equalized(image: np.ndarray) -> np.ndarray:
+    """Local contrast equalised on the lightness channel; colours kept."""
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
+    lab[:, :, 0] = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(lab[:, :, 0])
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 
 def _nothing(reason: str, times: dict[str, float] | None = None) -> MapMatch:
