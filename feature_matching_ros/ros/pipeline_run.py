@@ -67,6 +67,9 @@ def run_on_bag(
             if time.monotonic() > deadline:
                 raise FeatureMatchingError(f"the matcher node was not ready after {READY_TIMEOUT:.0f} s")
             time.sleep(0.1)
+        reason = nodes[1].monitor.persistent_error
+        if reason:
+            raise FeatureMatchingError(f"the geometry node cannot run: {reason}")
         lonely = player.wait_for_subscribers(10.0)
         if any("image_raw" in topic for topic in lonely):
             raise FeatureMatchingError(f"nobody subscribes the camera topics {lonely}")

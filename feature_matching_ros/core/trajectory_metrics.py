@@ -1,0 +1,344 @@
+"""Trajectory accuracy: similarity alignment, absolute and relative errors, map-fix and latency summaries.
+
+Positions are float64 arrays [N x 3] (x east, y north, z up; metres, map frame, see ``frames``)
+or [N x 2] (x, y only); row i of an estimate and of the ground truth belong to the same frame.
+A row holding NaN means "no estimate for this frame"; statistics leave such rows out.
+Errors are metres, latencies milliseconds, times seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+WRONG_FIX_BOUND_M = 15.0
+MIN_TRACK_FRAMES = 3
+_DEGENERATE_TOL = 1e-10
+
+
+def _points(values: np.ndarray, name: str) -> np.ndarray:
+    p = np.asarray(values, np.float64)
+    if p.ndim != 2 or p.shape[1] not in (2, 3):
+        raise ValueError(f"{name} must be an [N x 2] or [N x 3] array of positions, got shape {p.shape}")
+    return p
+
+
+def _pair(estimate: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    e, t = _points(estimate, "estimate"), _points(truth, "truth")
+    if e.shape != t.shape:
+        raise ValueError(f"estimate {e.shape} and truth {t.shape} must have the same shape")
+    return e, t
+
+
+@dataclass(frozen=True, eq=False)
+class Similarity:
+    """x -> scale * rotation @ x + translation (rotation 2x2 or 3x3, det +1; translation in metres)."""
+
+    scale: float
+    rotation: np.ndarray
+    translation: np.ndarray
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        """The transformed points [N x d]."""
+        p = np.asarray(points, np.float64)
+        return self.scale * p @ self.rotation.T + self.translation
+
+    @property
+    def yaw_deg(self) -> float:
+        """Rotation about the z axis in degrees, counter-clockwise."""
+        return float(np.degrees(np.arctan2(self.rotation[1, 0], self.rotation[0, 0])))
+
+
+def align_similarity(estimate: np.ndarray, truth: np.ndarray, with_scale: bool = True) -> Similarity:
+    """The similarity (or rigid motion, ``with_scale=False``) T minimising sum |T(estimate_i) - truth_i|^2.
+
+    Closed form of Umeyama (1991). Needs finite rows: at least 2 distinct points in 2-D, at least
+    3 points not on one line in 3-D; otherwise ValueError.
+    """
+    x, y = _pair(estimate, truth)
+    if not np.isfinite(x).all() or not np.isfinite(y).all():
+        raise ValueError("align_similarity needs finite positions (drop frames without an estimate first)")
+    d = x.shape[1]
+    if len(x) < d:
+        raise ValueError(f"aligning {d}-D points needs at least {d} of them, got {len(x)}")
+    mx, my = x.mean(axis=0), y.mean(axis=0)
+    xc, yc = x - mx, y - my
+    var_x, var_y = float((xc**2).sum(axis=1).mean()), float((yc**2).sum(axis=1).mean())
+    shape = "distinct" if d == 2 else "non-collinear"
+    if var_x <= 0.0 or var_y <= 0.0:
+        raise ValueError(f"cannot align: the points must be {shape}, but they all coincide")
+    u, sv, vt = np.linalg.svd(yc.T @ xc / len(x))
+    if sv[d - 2] <= _DEGENERATE_TOL * np.sqrt(var_x * var_y):
+        raise ValueError(f"cannot align: the {d}-D points are degenerate (need {shape} points)")
+    s = np.ones(d)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        s[-1] = -1.0
+    rotation = u @ np.diag(s) @ vt
+    scale = float((sv * s).sum() / var_x) if with_scale else 1.0
+    return Similarity(scale, rotation, my - scale * rotation @ mx)
+
+
+def absolute_errors(estimate: np.ndarray, truth: np.ndarray, horizontal: bool = True) -> np.ndarray:
+    """Per-frame Euclidean distance [N] (m); horizontal: x and y only. NaN where a row holds NaN."""
+    e, t = _pair(estimate, truth)
+    if horizontal:
+        e, t = e[:, :2], t[:, :2]
+    return np.linalg.norm(e - t, axis=1)
+
+
+@dataclass(frozen=True)
+class ErrorStats:
+    """Summary of errors (m, or the unit of the input). count: finite values used; NaN when 0."""
+
+    count: int
+    mean: float
+    median: float
+    rmse: float
+    p95: float
+    max: float
+
+
+def error_stats(errors: np.ndarray | Sequence[float]) -> ErrorStats:
+    """Statistics over the finite values of ``errors`` (p95: numpy's linear percentile)."""
+    e = np.asarray(errors, np.float64).reshape(-1)
+    e = e[np.isfinite(e)]
+    if e.size == 0:
+        nan = float("nan")
+        return ErrorStats(0, nan, nan, nan, nan, nan)
+    return ErrorStats(
+        int(e.size),
+        float(e.mean()),
+        float(np.median(e)),
+        float(np.sqrt(np.mean(e**2))),
+        float(np.percentile(e, 95)),
+        float(e.max()),
+    )
+
+
+def track_length(positions: np.ndarray) -> float:
+    """Sum of the step lengths between consecutive finite rows (m)."""
+    p = _points(positions, "positions")
+    p = p[np.isfinite(p).all(axis=1)]
+    return float(np.linalg.norm(np.diff(p, axis=0), axis=1).sum()) if len(p) > 1 else 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class AteResult:
+    """Absolute trajectory error after aligning the estimate to the truth.
+
+    errors: statistics of the aligned per-frame distances; per_frame [N]: those distances (NaN for
+    frames without an estimate); aligned [N x d]: the aligned estimate; track_length: ground-truth
+    length over the same frames (m); rmse_percent: RMSE / track_length * 100 (NaN for length 0).
+    """
+
+    errors: ErrorStats
+    alignment: Similarity
+    per_frame: np.ndarray
+    aligned: np.ndarray
+    track_length: float
+    rmse_percent: float
+
+    @property
+    def rmse(self) -> float:
+        return self.errors.rmse
+
+    @property
+    def median(self) -> float:
+        return self.errors.median
+
+    @property
+    def max(self) -> float:
+        return self.errors.max
+
+
+def ate(estimate: np.ndarray, truth: np.ndarray, with_scale: bool = True) -> AteResult:
+    """Align on the frames where both rows are finite, then measure the full-dimensional distances.
+
+    Pass [N x 2] arrays for a horizontal ATE. ValueError when those frames are degenerate.
+    """
+    e, t = _pair(estimate, truth)
+    ok = np.isfinite(e).all(axis=1) & np.isfinite(t).all(axis=1)
+    alignment = align_similarity(e[ok], t[ok], with_scale)
+    aligned = np.full_like(e, np.nan)
+    aligned[ok] = alignment.apply(e[ok])
+    per_frame = np.linalg.norm(aligned - t, axis=1)
+    stats = error_stats(per_frame)
+    length = track_length(t[ok])
+    percent = 100.0 * stats.rmse / length if length > 0 else float("nan")
+    return AteResult(stats, alignment, per_frame, aligned, length, percent)
+
+
+def rpe_errors(
+    estimate: np.ndarray, truth: np.ndarray, delta: int = 1, alignment: Similarity | None = None
+) -> np.ndarray:
+    """|R' (est[i+delta] - est[i]) - (truth[i+delta] - truth[i])| for each i [N - delta] (m).
+
+    Choice: with ``alignment`` the estimated displacements are first scaled and rotated by that
+    similarity (pass ``ate(...).alignment``; its translation cancels), which measures drift of the
+    shape; without it (default) they are compared as estimated, so scale and heading errors count.
+    NaN where either frame of a pair has no estimate.
+    """
+    if delta < 1:
+        raise ValueError(f"rpe delta must be >= 1 frame, got {delta}")
+    e, t = _pair(estimate, truth)
+    de, dt = e[delta:] - e[:-delta], t[delta:] - t[:-delta]
+    if alignment is not None:
+        de = alignment.scale * de @ alignment.rotation.T
+    return np.linalg.norm(de - dt, axis=1)
+
+
+def rpe(
+    estimate: np.ndarray, truth: np.ndarray, delta: int = 1, alignment: Similarity | None = None
+) -> ErrorStats:
+    """Relative pose error on positions over ``delta`` frames; see ``rpe_errors``."""
+    return error_stats(rpe_errors(estimate, truth, delta, alignment))
+
+
+def split_tracks(track_ids: np.ndarray | Sequence[int]) -> list[np.ndarray]:
+    """Frame indices of each track: a maximal run of consecutive frames with the same id.
+
+    Negative ids mean "in no track" and start no track.
+    """
+    ids = np.asarray(track_ids).reshape(-1)
+    tracks: list[np.ndarray] = []
+    start = 0
+    for i in range(1, ids.size + 1):
+        if i == ids.size or ids[i] != ids[start]:
+            if ids[start] >= 0:
+                tracks.append(np.arange(start, i))
+            start = i
+    return tracks
+
+
+@dataclass(frozen=True, eq=False)
+class TrackAte:
+    """One track: its id, frame indices, frames with an estimate, and its ATE (None with a note why)."""
+
+    track_id: int
+    indices: np.ndarray
+    frames: int
+    result: AteResult | None
+    note: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class TrackAteSummary:
+    """Per-track ATE; median/worst of rmse_percent over evaluated tracks (NaN when none)."""
+
+    tracks: tuple[TrackAte, ...]
+    evaluated: int
+    median_percent: float
+    worst_percent: float
+    median_rmse_m: float
+
+
+def track_ate(
+    estimate: np.ndarray,
+    truth: np.ndarray,
+    track_ids: np.ndarray | Sequence[int],
+    with_scale: bool = True,
+    min_frames: int = MIN_TRACK_FRAMES,
+) -> TrackAteSummary:
+    """ATE of each track aligned on its own; tracks with fewer than ``min_frames`` estimated frames,
+    or degenerate ones, are listed with a note but not summarised."""
+    e, t = _pair(estimate, truth)
+    ids = np.asarray(track_ids).reshape(-1)
+    if ids.size != len(e):
+        raise ValueError(f"{ids.size} track ids for {len(e)} frames")
+    tracks = []
+    for idx in split_tracks(ids):
+        frames = int((np.isfinite(e[idx]).all(axis=1) & np.isfinite(t[idx]).all(axis=1)).sum())
+        result, note = None, ""
+        if frames < min_frames:
+            note = f"{frames} frames with an estimate < {min_frames}"
+        else:
+            try:
+                result = ate(e[idx], t[idx], with_scale)
+            except ValueError as exc:
+                note = str(exc)
+        tracks.append(TrackAte(int(ids[idx[0]]), idx, frames, result, note))
+    done = [tr.result for tr in tracks if tr.result is not None]
+    percents = np.array([r.rmse_percent for r in done])
+    finite = percents[np.isfinite(percents)]
+    nan = float("nan")
+    return TrackAteSummary(
+        tuple(tracks),
+        len(done),
+        float(np.median(finite)) if finite.size else nan,
+        float(finite.max()) if finite.size else nan,
+        float(np.median([r.rmse for r in done])) if done else nan,
+    )
+
+
+def reason_category(reason: str) -> str:
+    """A rejection reason with its numbers replaced by '#', so that equal checks group together."""
+    text = re.sub(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", "#", reason.strip())
+    return text or "unknown"
+
+
+@dataclass(frozen=True)
+class MapSummary:
+    """Map-mode outcome. success_rate: accepted / frames; errors: horizontal error (m) of the accepted
+    fixes that have a ground truth; wrong_fixes: accepted fixes with error > wrong_fix_bound_m;
+    rejected: frame count by ``reason_category`` of the frames without an accepted fix."""
+
+    frames: int
+    accepted: int
+    success_rate: float
+    errors: ErrorStats
+    wrong_fixes: int
+    wrong_fix_bound_m: float
+    rejected: dict[str, int]
+
+
+def map_summary(
+    truth: np.ndarray,
+    estimate: np.ndarray,
+    accepted: np.ndarray | Sequence[bool],
+    reasons: Sequence[str],
+    wrong_fix_bound_m: float = WRONG_FIX_BOUND_M,
+) -> MapSummary:
+    """Summarise map fixes. ``estimate`` rows are NaN where nothing was localised; an accepted frame
+    must have an estimate (ValueError otherwise)."""
+    e, t = _pair(estimate, truth)
+    ok = np.asarray(accepted, bool).reshape(-1)
+    if ok.size != len(e) or len(reasons) != len(e):
+        raise ValueError(f"{len(e)} frames but {ok.size} accepted flags and {len(reasons)} reasons")
+    if not np.isfinite(e[ok, :2]).all():
+        raise ValueError("an accepted fix has no (finite) estimated position")
+    errors = absolute_errors(e[ok], t[ok], horizontal=True)
+    rejected = Counter(reason_category(r) for r, a in zip(reasons, ok, strict=True) if not a)
+    return MapSummary(
+        frames=len(e),
+        accepted=int(ok.sum()),
+        success_rate=float(ok.mean()) if ok.size else float("nan"),
+        errors=error_stats(errors),
+        wrong_fixes=int((errors[np.isfinite(errors)] > wrong_fix_bound_m).sum()),
+        wrong_fix_bound_m=float(wrong_fix_bound_m),
+        rejected=dict(rejected.most_common()),
+    )
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Per-frame processing time (ms) over the frames that have one; hz = 1000 / median_ms, the
+    typical rate when frames are processed back to back (1000 / mean_ms is the sustained rate)."""
+
+    count: int
+    mean_ms: float
+    median_ms: float
+    p95_ms: float
+    max_ms: float
+    hz: float
+
+
+def latency_stats(latency_ms: np.ndarray | Sequence[float | None]) -> LatencyStats:
+    """Latency statistics; None and NaN entries (no answer) are left out."""
+    values = np.array([np.nan if v is None else v for v in latency_ms], np.float64)
+    s = error_stats(values)
+    hz = 1000.0 / s.median if s.count and s.median > 0 else float("nan")
+    return LatencyStats(s.count, s.mean, s.median, s.p95, s.max, hz)

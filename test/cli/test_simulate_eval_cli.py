@@ -1,0 +1,89 @@
+"""fm-simulate writes a consistent flight; fm-eval scores it (the core path; the ROS path is in test/ros)."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from feature_matching_ros.cli import evaluate, simulate
+from feature_matching_ros.ros.flight_bag import read_flight, read_truth
+
+from ..conftest import require_file
+
+
+@pytest.fixture(scope="module")
+def flight(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sim") / "flight"
+    code = simulate.main(
+        ["--out", str(out), "--frames", "6", "--map-size", "1024", "--seed", "4", "--appearance", "strong"]
+        + ["--tilt", "10", "--altitude", "100", "--altitude-variation", "0.3", "--storage", "mcap"]
+    )
+    assert code == 0
+    return out
+
+
+def test_simulated_bag_holds_frames_aids_and_ground_truth(flight):
+    truth_csv = np.loadtxt(flight / "ground_truth.csv", delimiter=",", skiprows=1)
+    frames = list(read_flight(flight / "bag"))
+    assert len(frames) == len(truth_csv) == 6
+    for frame, row in zip(frames, truth_csv, strict=True):
+        assert frame.image.shape == (480, 640, 3)
+        assert np.allclose(frame.truth_position, row[1:4], atol=1e-5)
+        assert frame.height == pytest.approx(row[3], abs=1e-3)  # Range.range is float32
+        assert np.allclose(frame.R_map_body, frame.truth_R_map_body)
+        assert frame.K[0, 0] == pytest.approx(320 / np.tan(np.radians(30)))
+    truth = read_truth(flight / "bag")
+    assert np.allclose(np.diff(truth.stamps_ns), 0.2e9)  # 5 Hz
+    assert cv2.imread(str(flight / "map.png"), cv2.IMREAD_UNCHANGED).shape == (1024, 1024, 4)
+
+
+def test_eval_direct_scores_the_flight_and_writes_the_report(flight, tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert evaluate.main([str(flight), "--via", "direct", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "accepted fixes | 6 (100.0 %)" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert report["score"]["accepted"] == 6
+    assert report["score"]["horizontal"]["median"] < 0.5
+    assert report["score"]["wrong_fixes"] == 0
+    for name in ("trajectory.png", "errors.png"):
+        image = cv2.imread(str(out / name))
+        assert image is not None and image.std() > 10
+    rows = (out / "frames.csv").read_text().splitlines()
+    assert len(rows) == 7
+
+
+def test_aukerman_with_a_stated_gsd(shared_data, tmp_path):
+    auk = require_file(shared_data / "maps" / "aukerman.png")
+    out = tmp_path / "auk"
+    args = ["--out", str(out), "--map", str(auk), "--gsd", "0.5", "--frames", "3", "--altitude", "90"]
+    assert simulate.main([*args, "--min-map-fraction", "0.5"]) == 0
+    frames = list(read_flight(out / "bag"))
+    assert len(frames) == 3 and all(f.image.mean() > 20 for f in frames)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--frames", "0"], "--frames must be positive"),
+        (["--map", "/nonexistent/map.png"], "not found"),
+        (["--hfov", "180"], "--hfov"),
+        (["--altitude", "5000"], "too small"),
+        (["--waypoints", "1,2;x"], "--waypoints"),
+    ],
+)
+def test_simulate_refuses_bad_input_with_exit_2(tmp_path, capsys, args, message):
+    assert simulate.main(["--out", str(tmp_path / "o"), "--map-size", "512", *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_simulate_needs_a_georeference_or_gsd(shared_data, tmp_path, capsys):
+    auk = require_file(shared_data / "maps" / "aukerman.png")
+    assert simulate.main(["--out", str(tmp_path / "o"), "--map", str(auk)]) == 2
+    assert "no georeference" in capsys.readouterr().err
+
+
+def test_eval_refuses_a_missing_flight(tmp_path, capsys):
+    assert evaluate.main([str(tmp_path / "nothing")]) == 2
+    assert "no bag" in capsys.readouterr().err
