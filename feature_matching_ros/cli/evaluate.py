@@ -10,29 +10,14 @@ the core without ROS. Writes report.md, report.json, frames.csv, trajectory.png 
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from feature_matching_ros.core.errors import FeatureMatchingError
-from feature_matching_ros.core.nav_metrics import MapScore, error_stats, score_map_fixes
-
-
-@dataclass
-class FrameRecord:
-    """One frame: its time (s from the first), truth and estimate (map metres; NaN: no fix),
-    why no fix was published ('' if one was), and the latency (ms, NaN if no answer)."""
-
-    t: float
-    truth: np.ndarray
-    estimate: np.ndarray
-    reason: str
-    latency_ms: float
+from feature_matching_ros.core.report import FrameRecord, Run, write_report
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,7 +66,7 @@ def run_ros(
     t0 = outcomes[0].stamp_ns if outcomes else 0
     for outcome in outcomes[:limit]:
         true = truth.at(outcome.stamp_ns)
-        position = np.full(3, np.nan)
+        position = None
         if outcome.pose is not None:
             p = outcome.pose.pose.pose.position
             position = np.array([p.x, p.y, p.z])
@@ -89,9 +74,9 @@ def run_ros(
         reason = (
             "no answer" if geometry is None else ("" if outcome.pose is not None else geometry.pose_status)
         )
-        latency = outcome.latency_ms if outcome.latency_ms is not None else math.nan
-        truth_xyz = true[0] if true is not None else np.full(3, np.nan)
-        records.append(FrameRecord((outcome.stamp_ns - t0) / 1e9, truth_xyz, position, reason, latency))
+        t = (outcome.stamp_ns - t0) / 1e9
+        truth_xyz = true[0] if true is not None else None
+        records.append(FrameRecord(t, truth_xyz, position, position is not None, reason, outcome.latency_ms))
     return records
 
 
@@ -112,11 +97,10 @@ def run_direct(
             frame.image, frame.K, frame.stamp, dist=frame.D, R_map_body=frame.R_map_body, height=frame.height
         )
         fix = result.fix
-        position = fix.pose.position if fix.accepted else np.full(3, np.nan)
+        position = fix.pose.position if fix.accepted else None
+        t = frame.stamp - frames[0].stamp
         records.append(
-            FrameRecord(
-                frame.stamp - frames[0].stamp, frame.truth_position, position, fix.reason, result.total_ms
-            )
+            FrameRecord(t, frame.truth_position, position, fix.accepted, fix.reason, result.total_ms)
         )
         progress.frame(None)
     return records
@@ -140,80 +124,6 @@ class Progress:
             self.bar.close()
 
 
-def table(score: MapScore, latency: dict[str, float], matcher: str, via: str) -> str:
-    h = score.horizontal
-    rows = [
-        ("matcher", f"`{matcher}` via {via}"),
-        ("frames", f"{score.frames}"),
-        ("accepted fixes", f"{score.accepted} ({100 * score.success_rate:.1f} %)"),
-        ("horizontal error median / p95 / max", f"{h.median:.3f} / {h.p95:.3f} / {h.max:.3f} m"),
-        ("height error median / max", f"{score.vertical.median:.3f} / {score.vertical.max:.3f} m"),
-        (f"wrong fixes (> {score.wrong_bound_m:g} m)", f"{score.wrong_fixes}"),
-        ("rejected", ", ".join(f"{k}: {v}" for k, v in score.rejected.items()) or "none"),
-        (
-            "latency median / p95 / max",
-            f"{latency['median']:.1f} / {latency['p95']:.1f} / {latency['max']:.1f} ms",
-        ),
-        ("rate at median latency", f"{1000.0 / latency['median']:.1f} Hz" if latency["median"] > 0 else "-"),
-    ]
-    lines = ["| metric | value |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows)]
-    return "\n".join(lines)
-
-
-def write_report(
-    out: Path, records: list[FrameRecord], score: MapScore, latency: dict, text: str, meta: dict
-) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    report = {
-        "meta": meta,
-        "score": asdict(score) | {"success_rate": score.success_rate},
-        "latency_ms": latency,
-    }
-    (out / "report.json").write_text(json.dumps(report, indent=2, default=float))
-    (out / "report.md").write_text(f"# Map navigation evaluation\n\n{text}\n")
-    with (out / "frames.csv").open("w") as f:
-        f.write("t_s,truth_x,truth_y,truth_z,est_x,est_y,est_z,error_h_m,latency_ms,reason\n")
-        for r in records:
-            error = float(np.hypot(*(r.estimate[:2] - r.truth[:2])))
-            values = [r.t, *r.truth, *r.estimate, error, r.latency_ms]
-            f.write(",".join(f"{v:.4f}" for v in values) + f",{r.reason.replace(',', ';')}\n")
-    _plots(out, records, score)
-
-
-def _plots(out: Path, records: list[FrameRecord], score: MapScore) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    truth = np.array([r.truth for r in records])
-    estimate = np.array([r.estimate for r in records])
-    accepted = np.isfinite(estimate).all(axis=1)
-    fig, ax = plt.subplots(figsize=(7, 7))
-    ax.plot(truth[:, 0], truth[:, 1], "-", color="0.3", label="ground truth")
-    ax.plot(estimate[accepted, 0], estimate[accepted, 1], ".", color="tab:blue", ms=4, label="accepted fixes")
-    if (~accepted).any():
-        ax.plot(truth[~accepted, 0], truth[~accepted, 1], "x", color="tab:red", label="no fix")
-    ax.set_aspect("equal")
-    ax.set_xlabel("east (m)")
-    ax.set_ylabel("north (m)")
-    ax.legend()
-    ax.set_title(f"{score.accepted}/{score.frames} fixes, median error {score.horizontal.median:.2f} m")
-    fig.savefig(out / "trajectory.png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    t = np.array([r.t for r in records])
-    error = np.hypot(*(estimate[:, :2] - truth[:, :2]).T)
-    fig, ax = plt.subplots(figsize=(8, 3.5))
-    ax.semilogy(t[accepted], np.maximum(error[accepted], 1e-3), ".", color="tab:blue", label="accepted fix")
-    for x in t[~accepted]:
-        ax.axvline(x, color="tab:red", alpha=0.3)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("horizontal error (m)")
-    ax.set_title("error over time (red: no fix)")
-    fig.savefig(out / "errors.png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-
-
 def main(argv: list[str] | None = None) -> int:
     options = _parser().parse_args(argv)
     progress = Progress()
@@ -230,22 +140,14 @@ def main(argv: list[str] | None = None) -> int:
     if not records:
         print("fm-eval: the bag has no camera frames", file=sys.stderr)
         return 2
-    truth = np.array([r.truth for r in records])
-    score = score_map_fixes(
-        truth, np.array([r.estimate for r in records]), [r.reason for r in records], options.wrong_bound
-    )
-    latency = error_stats(np.array([r.latency_ms for r in records])).as_dict()
-    text = table(score, latency, options.matcher, options.via)
+    from feature_matching_ros.core.georef import load_map
+
     out = options.out or options.flight / f"eval-{options.matcher}-{options.via}"
-    meta = {
-        "flight": str(options.flight),
-        "map": str(map_path),
-        "matcher": options.matcher,
-        "via": options.via,
-    }
+    meta = {"flight": str(options.flight), "map": str(map_path), "via": options.via}
     meta["wall_s"] = time.perf_counter() - start
-    write_report(out, records, score, latency, text, meta)
-    print(text)
+    run = Run("map", options.matcher, records, meta, wrong_fix_bound_m=options.wrong_bound)
+    report = write_report(run, out, load_map(map_path))
+    print(report.summary)
     print(f"fm-eval: report in {out}")
     return 0
 

@@ -283,13 +283,15 @@ def reason_category(reason: str) -> str:
 @dataclass(frozen=True)
 class MapSummary:
     """Map-mode outcome. success_rate: accepted / frames; errors: horizontal error (m) of the accepted
-    fixes that have a ground truth; wrong_fixes: accepted fixes with error > wrong_fix_bound_m;
-    rejected: frame count by ``reason_category`` of the frames without an accepted fix."""
+    fixes that have a ground truth; vertical: their |z error| (m; count 0 for 2-D input);
+    wrong_fixes: accepted fixes with horizontal error > wrong_fix_bound_m; rejected: frame count by
+    ``reason_category`` of the frames without an accepted fix."""
 
     frames: int
     accepted: int
     success_rate: float
     errors: ErrorStats
+    vertical: ErrorStats
     wrong_fixes: int
     wrong_fix_bound_m: float
     rejected: dict[str, int]
@@ -317,6 +319,7 @@ def map_summary(
         accepted=int(ok.sum()),
         success_rate=float(ok.mean()) if ok.size else float("nan"),
         errors=error_stats(errors),
+        vertical=error_stats(np.abs(e[ok, 2] - t[ok, 2]) if e.shape[1] == 3 else []),
         wrong_fixes=int((errors[np.isfinite(errors)] > wrong_fix_bound_m).sum()),
         wrong_fix_bound_m=float(wrong_fix_bound_m),
         rejected=dict(rejected.most_common()),

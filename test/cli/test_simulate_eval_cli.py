@@ -42,11 +42,12 @@ def test_eval_direct_scores_the_flight_and_writes_the_report(flight, tmp_path, c
     out = tmp_path / "eval"
     assert evaluate.main([str(flight), "--via", "direct", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "accepted fixes | 6 (100.0 %)" in printed
+    assert "| accepted | 6 (100.0 %) |" in printed
     report = json.loads((out / "report.json").read_text())
-    assert report["score"]["accepted"] == 6
-    assert report["score"]["horizontal"]["median"] < 0.5
-    assert report["score"]["wrong_fixes"] == 0
+    assert report["map"]["accepted"] == 6
+    assert report["map"]["errors"]["median"] < 0.5
+    assert report["map"]["wrong_fixes"] == 0
+    assert report["metadata"]["via"] == "direct"
     for name in ("trajectory.png", "errors.png"):
         image = cv2.imread(str(out / name))
         assert image is not None and image.std() > 10

@@ -158,6 +158,8 @@ def test_geometry_estimate_round_trip(ros, context):
     msg.residual_mean_px, msg.residual_median_px, msg.residual_max_px = 0.75, 0.5, 1.25
     msg.success = True
     msg.failure_reason = ""
+    msg.pose_published = False
+    msg.pose_status = "jump of 40.0 m in 0.20 s exceeds the motion bound 22.0 m"
 
     got = _round_trip(ros["rclpy"], context, GeometryEstimate, msg)
 
@@ -171,6 +173,8 @@ def test_geometry_estimate_round_trip(ros, context):
     assert (got.residual_mean_px, got.residual_median_px, got.residual_max_px) == (0.75, 0.5, 1.25)
     assert got.success is True
     assert got.failure_reason == ""
+    assert got.pose_published is False
+    assert got.pose_status.startswith("jump of 40.0 m")
     assert got == msg
 
 
@@ -229,6 +233,8 @@ def test_interfaces(ros):
         "residual_max_px": "float",
         "success": "boolean",
         "failure_reason": "string",
+        "pose_published": "boolean",
+        "pose_status": "string",
     }
     assert (
         GeometryEstimate.MODEL_HOMOGRAPHY,

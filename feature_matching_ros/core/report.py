@@ -1,0 +1,445 @@
+"""The evaluation report of a navigation run: ``report.json``, ``report.md`` and PNG plots.
+
+A pipeline runner fills one ``FrameRecord`` per camera frame (times in seconds, positions in the
+map frame: east, north, up metres, see ``frames``) into a ``Run``; ``write_report`` scores it
+(``trajectory_metrics``) and writes the files. Only the estimates of accepted frames are scored.
+
+- map mode: success rate, horizontal error of the accepted fixes, wrong fixes, rejections by reason.
+- keyframe mode: every track (a run of frames with one ``track_id``) is aligned to the ground truth on
+  its own by a similarity (ATE, RPE over one frame with that alignment); consecutive frames are
+  classed overlapping / ambiguous / disjoint by their true distance, and frame i's outcome is
+  counted for the pair (i-1, i).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import trajectory_metrics as tm
+from .flight_log import AMBIGUOUS, DISJOINT, OVERLAPPING, classify_pairs
+from .georef import GeoMap
+
+MODES = ("map", "keyframe")
+
+
+def _position(value: Any, name: str) -> np.ndarray | None:
+    if value is None:
+        return None
+    p = np.asarray(value, np.float64).reshape(-1)
+    if p.size not in (2, 3):
+        raise ValueError(f"{name} must be [x, y] or [x, y, z] metres, got {p.size} values")
+    return np.append(p, np.nan) if p.size == 2 else p
+
+
+@dataclass(frozen=True, eq=False)
+class FrameRecord:
+    """One camera frame. t: s; truth / estimate: map-frame [x, y(, z)] m or None (unknown / not
+    localised); accepted: the pipeline published this estimate; reason: why not ('' if accepted);
+    latency_ms: image in -> answer out, None without an answer; track_id: keyframe-mode track (< 0:
+    none); name: image name or stamp, for the reader."""
+
+    t: float
+    truth: Any
+    estimate: Any = None
+    accepted: bool = False
+    reason: str = ""
+    latency_ms: float | None = None
+    track_id: int = 0
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "truth", _position(self.truth, "truth"))
+        object.__setattr__(self, "estimate", _position(self.estimate, "estimate"))
+        if self.accepted and self.estimate is None:
+            raise ValueError(f"frame {self.name or self.t}: accepted without an estimate")
+
+
+@dataclass(frozen=True, eq=False)
+class Run:
+    """A run to report: mode ('map' | 'keyframe'), matcher name, frames in time order, free JSON-able
+    metadata (bag, map, parameters...), and the evaluation settings: wrong_fix_bound_m (map mode);
+    overlapping_below_m / disjoint_above_m (keyframe pair classes); with_scale (similarity, not only
+    rigid, track alignment); horizontal (keyframe ATE and RPE on x, y only)."""
+
+    mode: str
+    matcher: str
+    frames: Sequence[FrameRecord]
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    wrong_fix_bound_m: float = tm.WRONG_FIX_BOUND_M
+    overlapping_below_m: float = 45.0
+    disjoint_above_m: float = 85.0
+    with_scale: bool = True
+    horizontal: bool = True
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        object.__setattr__(self, "frames", tuple(self.frames))
+        if not self.frames:
+            raise ValueError("a run needs at least one frame to report on")
+
+    def column(self, name: str) -> np.ndarray:
+        """[N x 3] positions of 'truth', or 'estimate' (NaN unless accepted)."""
+        out = np.full((len(self.frames), 3), np.nan)
+        for i, f in enumerate(self.frames):
+            p = f.truth if name == "truth" else (f.estimate if f.accepted else None)
+            if p is not None:
+                out[i] = p
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class Evaluation:
+    """Scores of a run. errors [N] m: per-frame error (map: horizontal; keyframe: track-aligned);
+    rejected: frames without an accepted estimate by ``reason_category``; map / tracks / rpe / pairs
+    are set for their mode; pairs: class -> {'pairs', 'accepted'}."""
+
+    run: Run
+    success_rate: float
+    errors: np.ndarray
+    latency: tm.LatencyStats
+    rejected: dict[str, int]
+    map: tm.MapSummary | None = None
+    tracks: tm.TrackAteSummary | None = None
+    rpe: tm.ErrorStats | None = None
+    pairs: dict[str, dict[str, int]] | None = None
+
+
+def evaluate(run: Run) -> Evaluation:
+    """Score a run (see the module docstring for what each mode measures)."""
+    truth, estimate = run.column("truth"), run.column("estimate")
+    accepted = np.array([f.accepted for f in run.frames], bool)
+    latency = tm.latency_stats([f.latency_ms for f in run.frames])
+    if run.mode == "map":
+        summary = tm.map_summary(
+            truth, estimate, accepted, [f.reason for f in run.frames], run.wrong_fix_bound_m
+        )
+        errors = tm.absolute_errors(estimate, truth, horizontal=True)
+        return Evaluation(run, summary.success_rate, errors, latency, summary.rejected, map=summary)
+    d = 2 if run.horizontal else 3
+    ids = [f.track_id for f in run.frames]
+    tracks = tm.track_ate(estimate[:, :d], truth[:, :d], ids, run.with_scale)
+    errors = np.full(len(run.frames), np.nan)
+    steps = []
+    for tr in tracks.tracks:
+        if tr.result is not None:
+            errors[tr.indices] = tr.result.per_frame
+            steps.append(
+                tm.rpe_errors(estimate[tr.indices, :d], truth[tr.indices, :d], 1, tr.result.alignment)
+            )
+    pairs = {label: {"pairs": 0, "accepted": 0} for label in (OVERLAPPING, AMBIGUOUS, DISJOINT)}
+    known = np.isfinite(truth[:, :2]).all(axis=1)
+    for pair in classify_pairs(truth[:, :2], run.overlapping_below_m, run.disjoint_above_m):
+        if known[pair.first] and known[pair.second]:
+            pairs[pair.label]["pairs"] += 1
+            pairs[pair.label]["accepted"] += int(accepted[pair.second])
+    rate = float(accepted.mean()) if accepted.size else float("nan")
+    rpe = tm.error_stats(np.concatenate(steps) if steps else [])
+    rejected = Counter(tm.reason_category(f.reason) for f in run.frames if not f.accepted)
+    return Evaluation(
+        run, rate, errors, latency, dict(rejected.most_common()), tracks=tracks, rpe=rpe, pairs=pairs
+    )
+
+
+def _f(value: float, digits: int = 2) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def summary_table(ev: Evaluation) -> str:
+    """The markdown summary table (errors in m with 2 decimals, rates in %, latency in ms)."""
+    run, n = ev.run, len(ev.run.frames)
+    done = sum(f.accepted for f in run.frames)
+    rows: list[tuple[str, str]] = [
+        ("frames", str(n)),
+        ("accepted", f"{done} ({_f(100 * ev.success_rate, 1)} %)"),
+    ]
+    if ev.map is not None:
+        e = ev.map.errors
+        rows += [
+            ("horizontal error median / p95 / max (m)", f"{_f(e.median)} / {_f(e.p95)} / {_f(e.max)}"),
+            ("horizontal RMSE (m)", _f(e.rmse)),
+            ("height error median / max (m)", f"{_f(ev.map.vertical.median)} / {_f(ev.map.vertical.max)}"),
+            (f"wrong fixes (> {ev.map.wrong_fix_bound_m:g} m)", str(ev.map.wrong_fixes)),
+            ("rejected", str(n - done)),
+        ]
+    if ev.tracks is not None and ev.rpe is not None and ev.pairs is not None:
+        tr = ev.tracks
+        rows += [
+            (f"tracks evaluated (>= {tm.MIN_TRACK_FRAMES} frames)", f"{tr.evaluated} of {len(tr.tracks)}"),
+            ("ATE % of track length median / worst", f"{_f(tr.median_percent)} / {_f(tr.worst_percent)}"),
+            ("ATE RMSE median over tracks (m)", _f(tr.median_rmse_m)),
+            ("RPE over 1 frame median / p95 (m)", f"{_f(ev.rpe.median)} / {_f(ev.rpe.p95)}"),
+        ]
+        rows += [(f"{k} pairs accepted", f"{v['accepted']} of {v['pairs']}") for k, v in ev.pairs.items()]
+    lat = ev.latency
+    rows.append(
+        (
+            "latency median / p95 / max (ms)",
+            f"{_f(lat.median_ms, 1)} / {_f(lat.p95_ms, 1)} / {_f(lat.max_ms, 1)}",
+        )
+    )
+    rows.append(("rate at median latency (Hz)", _f(lat.hz)))
+    return _table(rows, ("metric", "value"))
+
+
+def markdown(ev: Evaluation, plots: Sequence[Path] = ()) -> str:
+    run = ev.run
+    parts = [f"# Evaluation: {run.mode} mode, {run.matcher}", ""]
+    parts += [f"- {k}: {v}" for k, v in run.metadata.items()] + ["", "## Summary", "", summary_table(ev), ""]
+    if ev.rejected:
+        parts += ["## Rejections", "", _table(list(ev.rejected.items()), ("reason", "frames")), ""]
+    if ev.tracks is not None:
+        rows = []
+        for t in ev.tracks.tracks:
+            r = t.result
+            cells = ("n/a",) * 4 if r is None else (_f(r.rmse), _f(r.rmse_percent), _f(r.track_length, 1))
+            cells = cells if r is None else (*cells, _f(r.alignment.scale, 3))
+            rows.append((t.track_id, int(t.indices[0]), int(t.indices[-1]), t.frames, *cells, t.note))
+        header = ("track", "first", "last", "frames", "ATE RMSE (m)", "ATE %", "length (m)", "scale", "note")
+        parts += ["## Tracks", "", _table(rows, header), ""]
+    parts += [f"![{p.stem}]({p.name})" for p in plots]
+    return "\n".join(parts) + "\n"
+
+
+def _jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray | list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)  # paths and other metadata objects
+
+
+def report_dict(ev: Evaluation) -> dict[str, Any]:
+    """Everything of the report as JSON-ready values (NaN -> None, arrays -> lists)."""
+    skip = ("frames", "metadata", "mode", "matcher")
+    settings = {f.name: getattr(ev.run, f.name) for f in fields(ev.run) if f.name not in skip}
+    frames = [
+        {**_jsonable(f), "error_m": _jsonable(float(ev.errors[i]))} for i, f in enumerate(ev.run.frames)
+    ]
+    tracks = None
+    if ev.tracks is not None:
+        names = ("evaluated", "median_percent", "worst_percent", "median_rmse_m")
+        tracks = {k: _jsonable(getattr(ev.tracks, k)) for k in names}
+        keys = ("errors", "alignment", "track_length", "rmse_percent", "aligned")
+        tracks["tracks"] = [
+            {
+                "track_id": t.track_id,
+                "first": int(t.indices[0]),
+                "last": int(t.indices[-1]),
+                "frames": t.frames,
+                "note": t.note,
+                "ate": None if t.result is None else {k: _jsonable(getattr(t.result, k)) for k in keys},
+            }
+            for t in ev.tracks.tracks
+        ]
+    return {
+        "mode": ev.run.mode,
+        "matcher": ev.run.matcher,
+        "metadata": _jsonable(ev.run.metadata),
+        "settings": _jsonable(settings),
+        "success_rate": _jsonable(ev.success_rate),
+        "rejected": ev.rejected,
+        "latency": _jsonable(ev.latency),
+        "map": _jsonable(ev.map),
+        "tracks": tracks,
+        "rpe": _jsonable(ev.rpe),
+        "pairs": ev.pairs,
+        "frames": frames,
+    }
+
+
+def _figure(size: tuple[float, float], rows: int = 1, **kwargs: Any) -> tuple[Any, Any]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(rows, 1, **kwargs)
+
+
+def _frame_axes(ax: Any, points: np.ndarray, title: str) -> None:
+    """Equal-scale east/north axes around the finite ``points`` with a margin."""
+    p = points[np.isfinite(points).all(axis=1)]
+    if len(p):
+        lo, hi = p.min(axis=0), p.max(axis=0)
+        margin = max(0.08 * float((hi - lo).max()), 10.0)
+        ax.set_xlim(lo[0] - margin, hi[0] + margin)
+        ax.set_ylim(lo[1] - margin, hi[1] + margin)
+    ax.set_aspect("equal")
+    ax.set_xlabel("east (m)")
+    ax.set_ylabel("north (m)")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+
+
+def map_raster(
+    geomap: GeoMap, xlim: tuple[float, float], ylim: tuple[float, float], max_pixels: int = 1600
+) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """The map resampled north up over the map-frame box ``xlim`` x ``ylim`` (m): an RGBA image
+    (alpha 0 off the map or on no-data) and its imshow extent (left, right, bottom, top) in metres."""
+    import cv2
+
+    (x0, x1), (y0, y1) = xlim, ylim
+    g = max(geomap.georef.ground_sample_distance, max(x1 - x0, y1 - y0) / max_pixels)
+    w, h = max(1, math.ceil((x1 - x0) / g)), max(1, math.ceil((y1 - y0) / g))
+    a = geomap.georef.affine
+    inv = np.linalg.inv(a[:, :2])
+    # Raster pixel (c, r) -> map (x0 + (c + 0.5) g, y1 - (r + 0.5) g) -> map-image pixel.
+    to_map = np.array([[g, 0.0, x0 + 0.5 * g], [0.0, -g, y1 - 0.5 * g]])
+    m = np.hstack([inv @ to_map[:, :2], (inv @ (to_map[:, 2] - a[:, 2]))[:, None]])
+    flags = cv2.WARP_INVERSE_MAP
+    rgb = cv2.warpAffine(geomap.image, m, (w, h), flags=cv2.INTER_LINEAR | flags, borderValue=0)
+    alpha = cv2.warpAffine(geomap.valid.astype(np.uint8) * 255, m, (w, h), flags=cv2.INTER_NEAREST | flags)
+    return np.dstack([rgb, alpha]), (x0, x0 + w * g, y1 - h * g, y1)
+
+
+def plot_trajectory(ev: Evaluation, path: Path, geomap: GeoMap | None = None) -> Path:
+    """Ground truth and accepted estimates in the map frame; rejected frames marked at their truth."""
+    run = ev.run
+    truth, est = run.column("truth"), run.column("estimate")
+    accepted = np.array([f.accepted for f in run.frames], bool)
+    fig, ax = _figure((8.0, 8.0))
+    _frame_axes(ax, np.vstack([truth[:, :2], est[:, :2]]), f"{run.mode} mode, {run.matcher}: trajectory")
+    if geomap is not None:
+        xlim, ylim = ax.get_xlim(), ax.get_ylim()
+        rgba, extent = map_raster(geomap, xlim, ylim)
+        ax.imshow(rgba, extent=extent, origin="upper", zorder=0, interpolation="bilinear")
+        ax.set_xlim(*xlim)
+        ax.set_ylim(*ylim)
+    ax.plot(truth[:, 0], truth[:, 1], "-", color="0.15", lw=1.2, marker=".", ms=3, label="ground truth")
+    ax.plot(truth[:1, 0], truth[:1, 1], "^", color="0.15", ms=9, label="start")
+    ax.plot(est[:, 0], est[:, 1], ".-", color="tab:blue", lw=0.8, ms=5, label="estimate (accepted)")
+    if ev.map is not None:
+        wrong = np.nan_to_num(ev.errors, nan=0.0) > run.wrong_fix_bound_m
+        ax.plot(est[wrong, 0], est[wrong, 1], "o", mfc="none", color="tab:orange", ms=10, label="wrong fix")
+    rejected = ~accepted
+    ax.plot(truth[rejected, 0], truth[rejected, 1], "x", color="tab:red", ms=7, label="rejected (at truth)")
+    ax.legend(loc="best", fontsize=8)
+    fig.savefig(path)
+    return path
+
+
+def plot_errors(ev: Evaluation, path: Path) -> Path:
+    """Per-frame error over time, above a strip of the accepted/rejected state."""
+    run = ev.run
+    t = np.array([f.t for f in run.frames], np.float64)
+    t = t - t[0] if t.size else t
+    accepted = np.array([f.accepted for f in run.frames], bool)
+    fig, (ax, state) = _figure((10.0, 5.0), 2, sharex=True, gridspec_kw={"height_ratios": [4, 1]})
+    label = "horizontal error (m)" if ev.map is not None else "track-aligned error (m)"
+    ax.plot(t, ev.errors, ".-", color="tab:blue", label=label)
+    if ev.map is not None:
+        ax.axhline(run.wrong_fix_bound_m, ls="--", color="tab:orange", label="wrong-fix bound")
+    ax.set_ylabel(label)
+    ax.set_title(f"{run.mode} mode, {run.matcher}: error over time")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    state.plot(t[accepted], np.ones(accepted.sum()), "|", color="tab:green", ms=14)
+    state.plot(t[~accepted], np.zeros((~accepted).sum()), "|", color="tab:red", ms=14)
+    state.set_yticks([0, 1], ["rejected", "accepted"])
+    state.set_ylim(-0.6, 1.6)
+    state.set_xlabel("time since the first frame (s)")
+    fig.savefig(path)
+    return path
+
+
+def plot_tracks(ev: Evaluation, path: Path) -> Path:
+    """Keyframe mode: each evaluated track aligned to the ground truth on its own."""
+    truth = ev.run.column("truth")
+    fig, ax = _figure((8.0, 8.0))
+    _frame_axes(ax, truth[:, :2], f"keyframe mode, {ev.run.matcher}: tracks aligned by similarity")
+    ax.plot(truth[:, 0], truth[:, 1], "-", color="0.6", lw=2.0, label="ground truth")
+    done = [tr for tr in (ev.tracks.tracks if ev.tracks else ()) if tr.result is not None]
+    for k, tr in enumerate(done):
+        a = tr.result.aligned
+        label = f"track {tr.track_id}: ATE {_f(tr.result.rmse_percent, 1)} %" if k < 12 else None
+        ax.plot(a[:, 0], a[:, 1], ".-", lw=1.0, ms=4, color=f"C{k % 10}", label=label)
+    ax.legend(loc="best", fontsize=8)
+    fig.savefig(path)
+    return path
+
+
+@dataclass(frozen=True, eq=False)
+class Report:
+    """What ``write_report`` wrote; summary: the markdown summary table, for printing."""
+
+    folder: Path
+    json_path: Path
+    markdown_path: Path
+    csv_path: Path
+    plots: tuple[Path, ...]
+    summary: str
+    evaluation: Evaluation
+
+
+def write_report(run: Run, folder: str | Path, geomap: GeoMap | None = None) -> Report:
+    """Score ``run`` and write report.json, report.md, frames.csv and the plots into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    ev = evaluate(run)
+    plots = [plot_trajectory(ev, folder / "trajectory.png", geomap), plot_errors(ev, folder / "errors.png")]
+    if ev.tracks is not None:
+        plots.append(plot_tracks(ev, folder / "tracks.png"))
+    json_path, md_path, csv_path = folder / "report.json", folder / "report.md", folder / "frames.csv"
+    json_path.write_text(json.dumps(report_dict(ev), indent=1, allow_nan=False))
+    md_path.write_text(markdown(ev, plots))
+    write_frames_csv(ev, csv_path)
+    return Report(folder, json_path, md_path, csv_path, tuple(plots), summary_table(ev), ev)
+
+
+FRAME_COLUMNS = (
+    "name", "t_s", "truth_x", "truth_y", "truth_z", "est_x", "est_y", "est_z",
+    "accepted", "error_m", "latency_ms", "track_id", "reason",
+)  # fmt: skip
+
+
+def write_frames_csv(ev: Evaluation, path: Path) -> Path:
+    """One row per frame (m, s, ms; empty cells for unknown values; estimates of accepted frames)."""
+    truth, estimate = ev.run.column("truth"), ev.run.column("estimate")
+
+    def cell(v: float | None) -> str:
+        return "" if v is None or not math.isfinite(v) else repr(float(v))
+
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(FRAME_COLUMNS)
+        for i, r in enumerate(ev.run.frames):
+            numbers = [r.t, *truth[i], *estimate[i]]
+            writer.writerow(
+                [r.name, *map(cell, numbers), int(r.accepted), cell(ev.errors[i]), cell(r.latency_ms)]
+                + [r.track_id, r.reason]
+            )
+    return path
+
+
+def progress(total: int | None = None, desc: str = "frames", enabled: bool = True) -> Any:
+    """A tqdm bar on stderr counting frames: ``bar.update()`` per frame, ``bar.close()`` at the end."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total, desc=desc, unit="frame", disable=not enabled, file=sys.stderr, dynamic_ncols=True
+    )
