@@ -1,0 +1,289 @@
+"""Keyframe visual odometry over flat ground: chained homographies, metric from height above ground.
+
+Each frame is registered to the current keyframe by a homography; under the nadir-plane
+assumption its decomposition gives the relative rotation and a translation in units of the
+keyframe camera's distance to the ground, which is its height above ground (a measurement), so
+the chained trajectory is metric. The ``odom`` frame is x, y horizontal and z up with the ground at
+z = 0; a track starts level and heading east unless an attitude is given.
+
+A frame that does not register (no overlap: the aircraft turned; or an implausible motion) gets
+no pose, ever. The next frame that does register against a new keyframe starts a new track,
+anchored where the last one ended (its true offset is unknown: a map fix corrects it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .frames import camera_rotation, tilt
+from .geometry import GeometryResult
+from .ground_pose import solve_ground_pose
+from .keyframe import KeyframePolicy, overlap_fraction
+from .pipeline import MatchResult, Pipeline
+from .types import Features
+
+CACHE = 64  # keyframe poses remembered by stamp
+
+
+@dataclass(frozen=True)
+class OdometryConfig:
+    """Registration checks: min_inliers, min_inlier_ratio, min_overlap (of the frame covered by the
+    keyframe); plausible motion between keyframe and frame: max_tilt_change_deg, max_height_change
+    (relative)."""
+
+    min_inliers: int = 20
+    min_inlier_ratio: float = 0.3
+    min_overlap: float = 0.05
+    max_tilt_change_deg: float = 30.0
+    max_height_change: float = 0.35
+    keyframes: KeyframePolicy = field(
+        default_factory=lambda: KeyframePolicy(min_inliers=150, min_overlap=0.6)
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class OdometryStep:
+    """The outcome of one frame. ``position`` (odom metres, z = height above ground), ``R_odom_body``
+    and ``covariance`` (6x6, x y z and small rotations about odom x y z) are None when the frame
+    did not register; ``reason`` says why."""
+
+    stamp: float
+    registered: bool
+    reason: str
+    track: int
+    position: np.ndarray | None = None
+    R_odom_body: np.ndarray | None = None
+    covariance: np.ndarray | None = None
+    num_inliers: int = 0
+    inlier_ratio: float = 0.0
+    overlap: float = 0.0
+    origin: np.ndarray | None = None  # set on a track's first frame: where the track starts (not a fix)
+
+
+@dataclass(frozen=True, eq=False)
+class _Anchor:
+    position: np.ndarray
+    R_odom_camera: np.ndarray
+    covariance: np.ndarray
+    height: float
+    track: int
+
+
+class OdometryTracker:
+    """Chains registrations to keyframes identified by their stamps (as the ROS nodes exchange them)."""
+
+    def __init__(self, config: OdometryConfig | None = None) -> None:
+        self.config = config or OdometryConfig()
+        self.track = 0
+        self._anchors: OrderedDict[float, _Anchor] = OrderedDict()
+        self._last: _Anchor | None = None
+
+    def anchor(self, stamp: float, height: float, R_map_body: np.ndarray | None = None) -> None:
+        """Start a new track at the keyframe taken at ``stamp`` (``height`` m above ground)."""
+        self.track += 1
+        if self._last is not None:
+            position = np.array([*self._last.position[:2], height])
+            R = self._last.R_odom_camera if R_map_body is None else camera_rotation(R_map_body)
+            covariance = self._last.covariance
+        else:
+            position = np.array([0.0, 0.0, height])
+            R = camera_rotation(np.eye(3) if R_map_body is None else R_map_body)
+            covariance = np.zeros((6, 6))
+        self._remember(stamp, _Anchor(position, R, covariance, height, self.track))
+
+    def knows(self, stamp: float) -> bool:
+        return stamp in self._anchors
+
+    def origin(self, stamp: float) -> np.ndarray | None:
+        anchor = self._anchors.get(stamp)
+        return None if anchor is None else anchor.position.copy()
+
+    def register(
+        self,
+        stamp: float,
+        keyframe_stamp: float,
+        geometry: GeometryResult,
+        keyframe_points: np.ndarray,
+        frame_points: np.ndarray,
+        K: np.ndarray,
+        sizes: tuple[tuple[int, int], tuple[int, int]],
+        height: float | None = None,
+    ) -> OdometryStep:
+        """The pose of the frame at ``stamp`` from its homography to the keyframe at ``keyframe_stamp``."""
+        anchor = self._anchors.get(keyframe_stamp)
+        if anchor is None:
+            return OdometryStep(stamp, False, "keyframe unknown (its own registration failed)", self.track)
+        reason, step = self._check(geometry, sizes)
+        if reason:
+            return OdometryStep(stamp, False, reason, anchor.track, num_inliers=step[0], inlier_ratio=step[1])
+        mask = np.asarray(geometry.inlier_mask, bool)
+        c = anchor
+        # The keyframe's inliers lie on the ground plane seen from the keyframe pose: solve the
+        # frame's pose against those ground points (metric, with its own covariance).
+        ground = _ground_points(keyframe_points[mask], K, c.R_odom_camera, c.position)
+        pose = solve_ground_pose(ground, frame_points[mask], K) if ground is not None else None
+        if pose is None:
+            return OdometryStep(stamp, False, "no plausible motion over the ground plane", c.track)
+        position, R_odom_camera = pose.position.copy(), pose.R_map_camera
+        why = self._implausible(c, position, R_odom_camera, height)
+        if why:
+            return OdometryStep(stamp, False, why, c.track, num_inliers=geometry.num_inliers)
+        covariance = c.covariance + pose.covariance
+        if height is not None and height > 0:
+            position[2] = height  # the altimeter knows height better than the chain
+        self._remember(stamp, _Anchor(position, R_odom_camera, covariance, position[2], c.track))
+        return OdometryStep(
+            stamp,
+            True,
+            "",
+            c.track,
+            position.copy(),
+            R_odom_camera @ _camera_to_body(),
+            covariance,
+            geometry.num_inliers,
+            geometry.inlier_ratio,
+            step[2],
+        )
+
+    def _check(self, geometry: GeometryResult, sizes: tuple) -> tuple[str, tuple[int, float, float]]:
+        c = self.config
+        if not geometry.success:
+            return f"no homography: {geometry.reason}", (0, 0.0, 0.0)
+        stats = (geometry.num_inliers, geometry.inlier_ratio, overlap_fraction(geometry.model, *sizes))
+        if stats[0] < c.min_inliers:
+            return f"too few inliers: {stats[0]} < {c.min_inliers}", stats
+        if stats[1] < c.min_inlier_ratio:
+            return f"inlier ratio {stats[1]:.2f} < {c.min_inlier_ratio:.2f}", stats
+        if stats[2] < c.min_overlap:
+            return f"overlap {stats[2]:.2f} < {c.min_overlap:.2f}", stats
+        return "", stats
+
+    def _implausible(
+        self, keyframe: _Anchor, position: np.ndarray, R: np.ndarray, height: float | None
+    ) -> str:
+        c = self.config
+        change = abs(math.degrees(tilt(R) - tilt(keyframe.R_odom_camera)))
+        if change > c.max_tilt_change_deg:
+            return f"tilt changed by {change:.0f}° since the keyframe"
+        reference = height if height is not None and height > 0 else keyframe.height
+        if abs(position[2] - reference) > c.max_height_change * keyframe.height:
+            return f"height {position[2]:.0f} m is implausible (expected {reference:.0f} m)"
+        return ""
+
+    def _remember(self, stamp: float, anchor: _Anchor) -> None:
+        self._anchors[stamp] = anchor
+        self._last = anchor
+        while len(self._anchors) > CACHE:
+            self._anchors.popitem(last=False)
+
+
+def _camera_to_body() -> np.ndarray:
+    from .frames import R_BODY_CAMERA
+
+    return R_BODY_CAMERA.T
+
+
+def _ground_points(
+    pixels: np.ndarray, K: np.ndarray, R_odom_camera: np.ndarray, centre: np.ndarray
+) -> np.ndarray | None:
+    """Where the keyframe's pixels meet the ground (z = 0), [N x 2] odom metres; None if any looks up."""
+    rays = (R_odom_camera @ np.linalg.inv(K) @ np.c_[pixels, np.ones(len(pixels))].T).T
+    if len(rays) == 0 or np.any(rays[:, 2] >= -1e-6):
+        return None
+    scale = centre[2] / -rays[:, 2]
+    return centre[:2] + scale[:, None] * rays[:, :2]
+
+
+class KeyframeOdometry:
+    """Frames in, odometry out: matches each frame to the current keyframe with ``pipeline`` (and,
+    failing that, to the last registered frame), renews the keyframe by ``config.keyframes``, and
+    starts a new track when registration fails."""
+
+    def __init__(
+        self, pipeline: Pipeline, config: OdometryConfig | None = None, equalize: bool = True
+    ) -> None:
+        self.pipeline = pipeline
+        self.tracker = OdometryTracker(config)
+        self.equalize = equalize
+        self._keyframe: tuple[float, Features, tuple[int, int], int] | None = None
+        self._previous: tuple[float, Features, tuple[int, int]] | None = None
+
+    def step(
+        self,
+        image: np.ndarray,
+        stamp: float,
+        K: np.ndarray,
+        height: float,
+        R_map_body: np.ndarray | None = None,
+    ) -> OdometryStep:
+        """The odometry of the frame ``image`` taken at ``stamp`` (s), ``height`` m above ground."""
+        features = self.pipeline.extract(equalized(image) if self.equalize else image)
+        size = (int(image.shape[1]), int(image.shape[0]))
+        if self._keyframe is None:
+            return self._new_track(stamp, features, size, height, R_map_body, "first frame: a new track")
+        key_stamp, key_features, key_size, matched = self._keyframe
+        result, step = self._register(stamp, (key_stamp, key_features, key_size), features, size, K, height)
+        previous = self._previous
+        if not step.registered and previous is not None and previous[0] != key_stamp:
+            # the aircraft moved on faster than the keyframe policy expected: try the last registered frame
+            result, step = self._register(stamp, previous, features, size, K, height)
+            key_stamp, key_features, key_size, matched = (*previous, 0)
+        if not step.registered:
+            lost = self._new_track(stamp, features, size, height, R_map_body, "")
+            reason = f"track lost: {step.reason}"
+            return OdometryStep(
+                stamp, False, reason, lost.track, num_inliers=step.num_inliers, origin=lost.origin
+            )
+        self._previous = (stamp, features, size)
+        decision = self.tracker.config.keyframes.decide(result.geometry, key_size, size, matched + 1)
+        if decision.replace:
+            self._keyframe = (stamp, features, size, 0)
+        else:
+            self._keyframe = (key_stamp, key_features, key_size, matched + 1)
+        return step
+
+    def _register(
+        self,
+        stamp: float,
+        keyframe: tuple[float, Features, tuple[int, int]],
+        features: Features,
+        size: tuple[int, int],
+        K: np.ndarray,
+        height: float,
+    ) -> tuple[MatchResult, OdometryStep]:
+        key_stamp, key_features, key_size = keyframe
+        result = self.pipeline.match(key_features, features, geometry="Homography")
+        m = result.matches
+        step = self.tracker.register(
+            stamp, key_stamp, result.geometry, m.points0, m.points1, K, (key_size, size), height
+        )
+        return result, step
+
+    def _new_track(
+        self,
+        stamp: float,
+        features: Features,
+        size: tuple[int, int],
+        height: float,
+        R_map_body: np.ndarray | None,
+        reason: str,
+    ) -> OdometryStep:
+        self.tracker.anchor(stamp, height, R_map_body)
+        self._keyframe = (stamp, features, size, 0)
+        self._previous = (stamp, features, size)
+        return OdometryStep(stamp, False, reason, self.tracker.track, origin=self.tracker.origin(stamp))
+
+
+def equalized(image: np.ndarray) -> np.ndarray:
+    """Local contrast equalised on the lightness channel (CLAHE): bare fields show their texture."""
+    clahe = cv2.createCLAHE(clipLimit=4.0, tileGridSize=(8, 8))
+    if image.ndim == 2:
+        return clahe.apply(image)
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
+    lab[:, :, 0] = clahe.apply(lab[:, :, 0])
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
