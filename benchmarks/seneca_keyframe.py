@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from feature_matching_ros.core.image import load_image
-from feature_matching_ros.core.keyframe_odometry import KeyframeOdometry
+from feature_matching_ros.core.keyframe import KeyframePolicy
+from feature_matching_ros.core.keyframe_odometry import KeyframeOdometry, OdometryConfig
 from feature_matching_ros.core.registry import build
 from feature_matching_ros.core.trajectory_metrics import ate
 
@@ -29,10 +30,13 @@ DATA = Path(os.environ.get("FM_SHARED_DATA", Path(__file__).resolve().parents[2]
 K = np.array([[557.5, 0.0, 400.0], [0.0, 557.5, 300.0], [0.0, 0.0, 1.0]])
 
 
-def run(matcher: str, max_keypoints: int, ground: float, equalize: bool) -> dict:
+def run(
+    matcher: str, max_keypoints: int, ground: float, equalize: bool, keyframe_overlap: float = 0.6
+) -> dict:
     root = DATA / "flights" / "seneca"
     rows = list(csv.DictReader((root / "gps.csv").open()))
-    odometry = KeyframeOdometry(build(matcher, {"max_keypoints": max_keypoints}), equalize=equalize)
+    config = OdometryConfig(keyframes=KeyframePolicy(min_inliers=150, min_overlap=keyframe_overlap))
+    odometry = KeyframeOdometry(build(matcher, {"max_keypoints": max_keypoints}), config, equalize=equalize)
     steps, times = [], []
     for row in rows:
         image = load_image(root / "images" / row["image"])
@@ -71,6 +75,7 @@ def run(matcher: str, max_keypoints: int, ground: float, equalize: bool) -> dict
         "matcher": matcher,
         "max_keypoints": max_keypoints,
         "equalize": equalize,
+        "keyframe_overlap": keyframe_overlap,
         "overlapping_pairs": int(overlapping.sum()),
         "overlapping_registered": int((registered & overlapping).sum()),
         "disjoint_pairs": int(disjoint.sum()),
@@ -93,9 +98,18 @@ def main() -> None:
     parser.add_argument("--max-keypoints", type=int, default=8000)
     parser.add_argument("--ground", type=float, default=220.0, help="ground elevation, m above sea level")
     parser.add_argument("--no-equalize", action="store_true", help="no CLAHE before extraction")
+    parser.add_argument(
+        "--keyframe-overlap", type=float, default=0.6, help="renew the keyframe below this overlap"
+    )
     parser.add_argument("--out", type=Path, help="write the result as JSON")
     options = parser.parse_args()
-    result = run(options.matcher, options.max_keypoints, options.ground, not options.no_equalize)
+    result = run(
+        options.matcher,
+        options.max_keypoints,
+        options.ground,
+        not options.no_equalize,
+        options.keyframe_overlap,
+    )
     print("| matcher | overlapping registered | disjoint registered | ATE median / worst | ms/frame |")
     print("| --- | ---: | ---: | --- | ---: |")
     print(
