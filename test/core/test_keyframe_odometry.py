@@ -1,0 +1,72 @@
+"""Keyframe odometry on real Seneca survey frames (real SIFT, real GPS)."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from feature_matching_ros.core.image import load_image
+from feature_matching_ros.core.keyframe_odometry import KeyframeOdometry
+from feature_matching_ros.core.registry import build
+
+from ..conftest import require_file
+
+K = np.array([[557.5, 0.0, 400.0], [0.0, 557.5, 300.0], [0.0, 0.0, 1.0]])
+GROUND_M = 220.0  # terrain elevation of the survey area, m above sea level
+
+
+@pytest.fixture(scope="module")
+def seneca(shared_data):
+    root = shared_data / "flights" / "seneca"
+    rows = list(csv.DictReader(require_file(root / "gps.csv").open()))
+    return root, rows
+
+
+def _frame(root, row):
+    return (
+        load_image(require_file(root / "images" / row["image"])),
+        float(row["t_s"]),
+        float(row["alt_m"]) - GROUND_M,
+    )
+
+
+def _gps(row):
+    return np.array([float(row["east_m"]), float(row["north_m"])])
+
+
+def test_consecutive_survey_frames_register_with_metric_steps(seneca):
+    root, rows = seneca
+    odometry = KeyframeOdometry(build("sift", {"max_keypoints": 8000}))
+    steps = [odometry.step(*_frame(root, row)[:2], K, _frame(root, row)[2]) for row in rows[:5]]
+    assert not steps[0].registered and steps[0].origin is not None  # a track starts
+    for i in range(1, 5):
+        step = steps[i]
+        assert step.registered, step.reason
+        assert step.track == steps[0].track
+        assert np.all(np.linalg.eigvalsh(step.covariance) > 0)
+        previous = steps[i - 1].position if steps[i - 1].position is not None else steps[0].origin
+        moved = np.linalg.norm(step.position[:2] - previous[:2])
+        truth = np.linalg.norm(_gps(rows[i]) - _gps(rows[i - 1]))
+        assert moved == pytest.approx(truth, rel=0.25), f"frame {i}: {moved:.1f} m vs GPS {truth:.1f} m"
+
+
+def test_a_turn_loses_the_track_and_starts_a_new_one(seneca):
+    root, rows = seneca
+    gaps = [np.linalg.norm(_gps(rows[i]) - _gps(rows[i - 1])) for i in range(1, len(rows))]
+    turn = next(i + 1 for i, gap in enumerate(gaps) if gap > 85.0)  # consecutive frames that cannot overlap
+    odometry = KeyframeOdometry(build("sift", {"max_keypoints": 8000}))
+    first = odometry.step(*_frame(root, rows[turn - 1])[:2], K, _frame(root, rows[turn - 1])[2])
+    lost = odometry.step(*_frame(root, rows[turn])[:2], K, _frame(root, rows[turn])[2])
+    assert not lost.registered
+    assert lost.position is None and lost.covariance is None  # never a pose from a failed registration
+    assert lost.reason.startswith("track lost")
+    assert lost.track == first.track + 1
+
+
+def test_an_unrelated_image_gets_no_pose(seneca, shared_data):
+    root, rows = seneca
+    odometry = KeyframeOdometry(build("sift", {"max_keypoints": 8000}))
+    odometry.step(*_frame(root, rows[0])[:2], K, _frame(root, rows[0])[2])
+    graf = load_image(require_file(shared_data / "pairs" / "graf1.png"))
+    step = odometry.step(graf[:600, :800], 6.0, K, 60.0)
+    assert not step.registered and step.position is None
