@@ -46,6 +46,7 @@ from .messages import (
     pose_message,
     stamped_pose,
 )
+from .odometry_mode import OdometryMode
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 LAZY_CHECK_PERIOD = 0.5  # seconds between checks for overlay subscribers
@@ -79,6 +80,7 @@ class GeometryNode(Node):
         self._last_fix: MapFix | None = None
         if self.mode == "map":
             self._setup_map_mode()
+        self._odometry = OdometryMode(self) if self.mode == "odometry" else None
 
     def _setup_map_mode(self) -> None:
         self.fix_pub = self.create_publisher(NavSatFix, topics.FIX, RELIABLE)
@@ -183,6 +185,12 @@ class GeometryNode(Node):
         camera = self._camera
         if self.mode == "map":
             self._on_map_matches(msg, data, camera, start)
+            return
+        if self._odometry is not None:
+            step = self._odometry.on_matches(msg, data, camera)
+            if step is not None and not step.registered:
+                self.monitor.failure(step.reason)
+            self.monitor.done((time.perf_counter() - start) * 1e3, step.inlier_ratio if step else 0.0)
             return
         model = self.get_parameter("model").value
         try:

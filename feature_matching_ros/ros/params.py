@@ -208,6 +208,12 @@ GEOMETRY_NODE = (
         "fix_max_residual", 4.0, "reject a fix whose reprojection RMS is larger, px", range=(0.0, 1000.0)
     ),
     ParamSpec("path_length", 2000, "poses kept in the published path", range=(1, 1000000)),
+    ParamSpec(
+        "default_height",
+        0.0,
+        "height above ground for odometry without altitude input, m (0 = none)",
+        range=(0.0, 100000.0),
+    ),
     *COMMON,
 )
 
