@@ -104,6 +104,7 @@ class FeatureMatcherNode(Node):
         self._pending_reference: Image | CompressedImage | None = None
         self._pipeline: Pipeline | None = None
         self._reference: Reference | None = None
+        self._previous: Reference | None = None  # keyframe mode: the last frame matched
         self._debug_cache: OrderedDict[tuple[int, int], tuple[np.ndarray, Reference, np.ndarray, np.ndarray]]
         self._debug_cache = OrderedDict()
 
@@ -226,6 +227,12 @@ class FeatureMatcherNode(Node):
             return
         start = time.perf_counter()
         result = self._pipeline.match(reference.features, image, geometry="Homography" if keyframe else None)
+        previous = self._previous
+        if keyframe and previous is not None and result.num_inliers < self._policy().min_inliers:
+            # the keyframe slipped away faster than the policy expected: try the last frame instead
+            retry = self._pipeline.match(previous.features, result.features1, geometry="Homography")
+            if retry.num_inliers > result.num_inliers:
+                result, reference = retry, previous
         total_ms = (time.perf_counter() - start) * 1e3
         reference.frames_matched += 1
         msg = match_array(result, header, reference.info, query_size, total_ms)
@@ -238,6 +245,9 @@ class FeatureMatcherNode(Node):
                 header.stamp, image, reference, result.matches.points0, result.matches.points1
             )
         if keyframe:
+            self._previous = Reference(
+                ReferenceInfo("keyframe", header.stamp, header.frame_id, query_size), image, result.features1
+            )
             decision = self._policy().decide(
                 result.geometry, reference.info.size, query_size, reference.frames_matched
             )
@@ -250,6 +260,8 @@ class FeatureMatcherNode(Node):
                     image,
                     result.features1,
                 )
+            else:
+                self._reference = reference  # the last frame, when it stood in for a lost keyframe
 
     def _process_on_map(self, frame: Frame, image: np.ndarray, reference: Reference) -> None:
         """Georeferenced map: search around the prior, match, publish map <-> frame points."""
@@ -332,6 +344,7 @@ class FeatureMatcherNode(Node):
     def _load_reference(self, pending: Image | CompressedImage | None) -> None:
         mode = self.get_parameter("reference_mode").value
         self._reference = None
+        self._previous = None
         self.map_inputs.search = None
         try:
             if mode == "map":

@@ -58,3 +58,30 @@ def test_a_map_without_georeference_reports_the_error(ros_context, flight, tmp_p
     }
     with pytest.raises(FeatureMatchingError, match="georeference"):
         run_on_bag(flight / "bag", parameters, exclude=["ground_truth/pose"], answer_timeout=2.0)
+
+
+def test_keyframe_odometry_through_both_nodes(ros_context, flight):
+    from feature_matching_ros.ros.pipeline_run import run_on_bag
+
+    parameters = {
+        "feature_matcher": {"reference_mode": "keyframe", "matcher": "sift", "max_keypoints": 4000},
+        "geometry": {"mode": "odometry"},
+    }
+    # the first frame becomes the keyframe and gets no answer: do not wait long for it
+    outcomes = run_on_bag(flight / "bag", parameters, exclude=["ground_truth/pose"], answer_timeout=5.0)
+    truth = read_truth(flight / "bag")
+    assert outcomes[0].odometry is None  # the first frame is the keyframe: no motion to report
+    registered = [o for o in outcomes[1:] if o.odometry is not None]
+    assert len(registered) == len(outcomes) - 1, [o.geometry.pose_status for o in outcomes if o.geometry]
+    first, last = registered[0], registered[-1]
+    assert first.odometry.header.frame_id == "odom" and first.odometry.child_frame_id == "base_link"
+
+    def xy(o):
+        p = o.odometry.pose.pose.position
+        return np.array([p.x, p.y])
+
+    moved = np.linalg.norm(xy(last) - xy(first))
+    expected = np.linalg.norm(truth.at(last.stamp_ns)[0][:2] - truth.at(first.stamp_ns)[0][:2])
+    assert moved == pytest.approx(expected, rel=0.05)
+    heights = [o.odometry.pose.pose.position.z for o in registered]
+    assert np.allclose(heights, [truth.at(o.stamp_ns)[0][2] for o in registered], rtol=0.01)
