@@ -102,8 +102,10 @@ def test_rviz_config_shows_the_package_topics():
         topics.DEBUG_OVERLAY,
         topics.POSE,
         topics.PATH,
+        topics.ODOMETRY,
         topics.MARKERS,
     }
+    assert config["Visualization Manager"]["Global Options"]["Fixed Frame"] == topics.MAP_FRAME
 
 
 def test_launch_files_build_where_ros2_launch_is_installed():
