@@ -11,11 +11,11 @@ from feature_matching_ros.core.georef import GeoMap, GeoReference
 from feature_matching_ros.core.report import (
     FrameRecord,
     Run,
-    map_raster,
     progress,
     report_dict,
     write_report,
 )
+from feature_matching_ros.core.report_plots import map_raster
 
 # Matplotlib's default colours, as BGR (what cv2.imread gives).
 BLUE, RED, GREEN = (180, 119, 31), (40, 39, 214), (44, 160, 44)
