@@ -47,6 +47,28 @@ def float32_array(values: np.ndarray) -> array:
     return array("f", np.ascontiguousarray(values, np.float32).tobytes())
 
 
+def _match_array(
+    header: Header,
+    reference: ReferenceInfo,
+    query_size: tuple[int, int],
+    matcher: str,
+    points: tuple[np.ndarray, np.ndarray, np.ndarray],
+    keypoints: tuple[int, int],
+    times_ms: tuple[float, float, float],
+) -> MatchArray:
+    """points: (query [N x 2], reference [N x 2], confidence [N]); keypoints: (query, reference);
+    times_ms: (extract, match, total)."""
+    msg = MatchArray(header=header, reference_id=reference.id, reference_stamp=reference.stamp)
+    msg.reference_frame_id = reference.frame_id
+    msg.matcher = matcher
+    msg.query_width, msg.query_height = (int(v) for v in query_size)
+    msg.reference_width, msg.reference_height = (int(v) for v in reference.size)
+    msg.query_points, msg.reference_points, msg.confidence = (float32_array(p) for p in points)
+    msg.num_keypoints_query, msg.num_keypoints_reference = (int(k) for k in keypoints)
+    msg.extract_ms, msg.match_ms, msg.total_ms = (float(t) for t in times_ms)
+    return msg
+
+
 def match_array(
     result: MatchResult,
     header: Header,
@@ -55,21 +77,16 @@ def match_array(
     total_ms: float,
 ) -> MatchArray:
     """MatchArray of a pipeline call that matched the reference (image 0) to the query (image 1)."""
-    m = result.matches
-    msg = MatchArray(header=header, reference_id=reference.id, reference_stamp=reference.stamp)
-    msg.reference_frame_id = reference.frame_id
-    msg.matcher = result.matcher
-    msg.query_width, msg.query_height = (int(v) for v in query_size)
-    msg.reference_width, msg.reference_height = (int(v) for v in reference.size)
-    msg.query_points = float32_array(m.points1)
-    msg.reference_points = float32_array(m.points0)
-    msg.confidence = float32_array(m.scores)
-    msg.num_keypoints_query = len(result.features1)
-    msg.num_keypoints_reference = len(result.features0)
-    msg.extract_ms = float(result.times.extract_ms)
-    msg.match_ms = float(result.times.match_ms)
-    msg.total_ms = float(total_ms)
-    return msg
+    m, t = result.matches, result.times
+    return _match_array(
+        header,
+        reference,
+        query_size,
+        result.matcher,
+        (m.points1, m.points0, m.scores),
+        (len(result.features1), len(result.features0)),
+        (t.extract_ms, t.match_ms, total_ms),
+    )
 
 
 def map_match_array(
@@ -81,20 +98,16 @@ def map_match_array(
     total_ms: float,
 ) -> MatchArray:
     """MatchArray of a map search: reference points in map pixels, query points in frame pixels."""
-    msg = MatchArray(header=header, reference_id=reference.id, reference_stamp=reference.stamp)
-    msg.reference_frame_id = reference.frame_id
-    msg.matcher = matcher
-    msg.query_width, msg.query_height = (int(v) for v in query_size)
-    msg.reference_width, msg.reference_height = (int(v) for v in reference.size)
-    msg.query_points = float32_array(found.image_points)
-    msg.reference_points = float32_array(found.map_points)
-    msg.confidence = float32_array(found.scores)
-    msg.num_keypoints_query = int(found.num_frame_keypoints)
-    msg.num_keypoints_reference = int(found.num_map_keypoints)
-    msg.extract_ms = float(found.times_ms.get("extract", 0.0))
-    msg.match_ms = float(found.times_ms.get("match", 0.0) + found.times_ms.get("refine", 0.0))
-    msg.total_ms = float(total_ms)
-    return msg
+    times = found.times_ms
+    return _match_array(
+        header,
+        reference,
+        query_size,
+        matcher,
+        (found.image_points, found.map_points, found.scores),
+        (found.num_frame_keypoints, found.num_map_keypoints),
+        (times.get("extract", 0.0), times.get("match", 0.0) + times.get("refine", 0.0), total_ms),
+    )
 
 
 @dataclass(frozen=True)
