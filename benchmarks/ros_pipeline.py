@@ -420,7 +420,7 @@ def run_ros(args: argparse.Namespace, map_path: str, frames: list[np.ndarray], K
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--matcher", default=MATCHER["matcher"], help="zoo entry (%(default)s)")
+    parser.add_argument("--matcher", default="xfeat(sparse)", help="zoo entry (%(default)s)")
     parser.add_argument("--duration", type=float, default=30.0, help="measured seconds of ROS input (30)")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds after the first geometry (3)")
     parser.add_argument("--rate", type=float, default=30.0, help="camera rate, Hz (30)")

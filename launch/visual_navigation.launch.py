@@ -1,7 +1,7 @@
 """Visual navigation: feature_matcher_node + geometry_node, optionally RViz.
 
     ros2 launch feature_matching_ros visual_navigation.launch.py \
-        matcher:=xfeat(sparse) mode:=map map_image:=/data/ortho.png map_georef:=/data/ortho.yaml \
+        matcher:=sift mode:=map map_image:=/data/ortho.png map_georef:=/data/ortho.yaml \
         image_topic:=/cam0/image_raw attitude_topic:=/mavros/imu/data altitude_topic:=/rangefinder rviz:=true
 
 Arguments left empty keep the value of the parameter file (config/navigation.yaml by default).
@@ -87,7 +87,7 @@ def generate_launch_description() -> LaunchDescription:
             "rviz", default_value="false", description="start rviz2 with config/navigation.rviz"
         ),
         DeclareLaunchArgument("namespace", default_value="", description="namespace of both nodes"),
-        DeclareLaunchArgument("matcher", default_value="", description="zoo name, e.g. xfeat(sparse)"),
+        DeclareLaunchArgument("matcher", default_value="", description="zoo name, e.g. sift or xfeat(sparse)"),
         DeclareLaunchArgument(
             "mode", default_value="", description="map (absolute fixes) | keyframe (odometry) | topic"
         ),

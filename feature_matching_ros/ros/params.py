@@ -67,7 +67,11 @@ COMMON = (
 )
 
 MATCHER_NODE = (
-    ParamSpec("matcher", "xfeat(sparse)", "zoo name of the extractor+matcher (fm-match --list)"),
+    ParamSpec(
+        "matcher",
+        "sift",
+        "zoo name of the extractor+matcher (fm-match --list); sift measured best for both navigation modes",
+    ),
     ParamSpec("device", "cpu", "torch device for the networks", choices=DEVICES),
     ParamSpec("max_keypoints", 2000, "keypoints per image (0 = the zoo's default)", range=(0, 100000)),
     ParamSpec(

@@ -42,7 +42,9 @@ def test_runner_with_params_file_end_to_end(ros_context, shared_data, graf, tmp_
 
     params = yaml.safe_load(open(os.path.join(ROOT, "config", "navigation.yaml")))
     params["feature_matcher"]["ros__parameters"].update(
-        reference_mode="map", map_image=str(require_file(shared_data / "pairs" / "graf1.png"))
+        reference_mode="map",
+        map_image=str(require_file(shared_data / "pairs" / "graf1.png")),
+        matcher="xfeat(sparse)",  # the graf bound below is xfeat's (test/core/test_graf.py)
     )
     params["geometry"]["ros__parameters"]["reproj_threshold"] = 3.0
     params_file = tmp_path / "params.yaml"
