@@ -1,5 +1,5 @@
-"""The geometry node's odometry mode on exact correspondences of a simulated flight: odometry out,
-and the map -> odom correction when a map fix of the same moment arrives."""
+"""The geometry node on exact correspondences of a simulated flight: odometry and the map -> odom
+correction in odometry mode; bad aids refused in map mode while fixes go on."""
 
 import math
 
@@ -99,3 +99,53 @@ def test_odometry_and_map_to_odom_correction(running):
     assert np.linalg.norm(origin[:2] - states[0].position[:2]) < 0.5
     yaw = euler_from_rotation(R_map_odom)[2]
     assert math.degrees(yaw) == pytest.approx(35.0, abs=1.0)
+
+
+def test_map_mode_refuses_bad_aids_and_keeps_fixing(running, tmp_path):
+    """A broken attitude and altitude message each give a diagnostics ERROR naming the problem; the
+    next frame's matches still give a fix."""
+    from sensor_msgs.msg import Imu, Range
+
+    from feature_matching_ros.core.aerial_texture import save_map
+
+    geomap = procedural_map(1024, 1024, 0.5, seed=4)
+    map_path = save_map(geomap, tmp_path / "map.png")
+    harness, executor, nodes = running(geometry={"mode": "map", "map_image": str(map_path)})
+    imu_pub = harness.node.create_publisher(Imu, "imu/data", 10)
+    range_pub = harness.node.create_publisher(Range, "altitude", 10)
+    spin_until(
+        executor,
+        lambda: imu_pub.get_subscription_count() > 0 and range_pub.get_subscription_count() > 0,
+        what="the aid subscriptions",
+    )
+    bad_imu = Imu()
+    bad_imu.header.stamp = stamp(100.0)
+    bad_imu.orientation.w = 0.0  # all-zero quaternion (the default is the identity)
+    imu_pub.publish(bad_imu)
+    harness.wait_for_error(executor, "geometry", "not a unit quaternion")
+    range_pub.publish(Range(header=bad_imu.header, range=float("nan"), min_range=0.5, max_range=500.0))
+    harness.wait_for_error(executor, "geometry", "positive finite height")
+
+    plan = FlightPlan(np.array([[0.0, 0.0], [30.0, 10.0]]), altitude=110.0, tilt_deg=3.0, yaw=-60.0)
+    state = fly(plan, 1)[0]
+    harness.info_pub.publish(camera_info(CAMERA.width, CAMERA.height, stamp(100.0), CAMERA.K[0, 0]))
+    spin_until(executor, lambda: nodes["geometry"]._camera is not None, what="camera_info")
+    rng = np.random.default_rng(3)
+    frame_points = rng.uniform([20, 20], [620, 460], (200, 2))
+    map_points = warp_points(np.linalg.inv(map_to_image(geomap.georef, CAMERA.K, state)), frame_points)
+    from feature_matching_ros.msg import MatchArray
+
+    from feature_matching_ros.ros.messages import float32_array
+
+    msg = MatchArray(reference_id="map", matcher="exact")
+    msg.header.stamp = stamp(100.0)
+    msg.query_width, msg.query_height = CAMERA.width, CAMERA.height
+    msg.reference_width, msg.reference_height = geomap.size
+    msg.query_points = float32_array(frame_points + rng.normal(0, 0.3, frame_points.shape))
+    msg.reference_points = float32_array(map_points)
+    msg.confidence = float32_array(np.ones(200))
+    harness.matches_pub.publish(msg)
+    estimate = harness.wait_for(executor, "geometry", 1)
+    assert estimate.pose_published, estimate.pose_status
+    pose = harness.wait_for(executor, "pose", 1).pose.pose.position
+    assert np.hypot(pose.x - state.position[0], pose.y - state.position[1]) < 0.3
