@@ -87,7 +87,9 @@ def generate_launch_description() -> LaunchDescription:
             "rviz", default_value="false", description="start rviz2 with config/navigation.rviz"
         ),
         DeclareLaunchArgument("namespace", default_value="", description="namespace of both nodes"),
-        DeclareLaunchArgument("matcher", default_value="", description="zoo name, e.g. sift or xfeat(sparse)"),
+        DeclareLaunchArgument(
+            "matcher", default_value="", description="zoo name, e.g. sift or xfeat(sparse)"
+        ),
         DeclareLaunchArgument(
             "mode", default_value="", description="map (absolute fixes) | keyframe (odometry) | topic"
         ),

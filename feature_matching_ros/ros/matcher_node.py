@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,20 +25,20 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from feature_matching_ros.core import registry
 from feature_matching_ros.core.errors import FeatureMatchingError
 from feature_matching_ros.core.georef import find_georeference
-from feature_matching_ros.core.image import as_rgb, load_image
+from feature_matching_ros.core.image import load_image
 from feature_matching_ros.core.keyframe import KeyframePolicy
 from feature_matching_ros.core.pipeline import Pipeline
 from feature_matching_ros.core.synthetic import procedural_texture
 from feature_matching_ros.core.types import Features
-from feature_matching_ros.core.visualize import draw_matches
 from feature_matching_ros.core.zoo import load_zoo
 from feature_matching_ros.msg import GeometryEstimate, MatchArray
 
 from . import params, topics
 from .aids import stamp_seconds
 from .camera import camera_from_info
+from .debug_matches import DebugMatches
 from .diagnostics import Monitor, ThrottledLog, steady_timer, to_status
-from .images import array_to_image, compressed_to_array, image_to_core
+from .images import compressed_to_array, image_to_core
 from .latest import LatestWorker
 from .map_inputs import MapInputs
 from .messages import ReferenceInfo, map_match_array, match_array
@@ -87,10 +86,6 @@ class Reference:
     frames_matched: int = 0
 
 
-def _stamp_key(stamp: Time) -> tuple[int, int]:
-    return int(stamp.sec), int(stamp.nanosec)
-
-
 class FeatureMatcherNode(Node):
     def __init__(self, node_name: str = "feature_matcher", **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
@@ -105,8 +100,6 @@ class FeatureMatcherNode(Node):
         self._pipeline: Pipeline | None = None
         self._reference: Reference | None = None
         self._previous: Reference | None = None  # keyframe mode: the last frame matched
-        self._debug_cache: OrderedDict[tuple[int, int], tuple[np.ndarray, Reference, np.ndarray, np.ndarray]]
-        self._debug_cache = OrderedDict()
 
         threads = self.get_parameter("num_threads").value
         if threads:
@@ -116,6 +109,7 @@ class FeatureMatcherNode(Node):
 
         self.matches_pub = self.create_publisher(MatchArray, topics.MATCHES, RELIABLE)
         self.debug_pub = self.create_publisher(Image, topics.DEBUG_MATCHES, RELIABLE)
+        self.debug = DebugMatches(self, self.debug_pub)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, RELIABLE)
         self.create_subscription(GeometryEstimate, topics.GEOMETRY, self._on_geometry, RELIABLE)
         self._subscribe_camera()
@@ -240,9 +234,10 @@ class FeatureMatcherNode(Node):
         self.monitor.done((time.monotonic() - frame.received) * 1e3)
         if len(result.matches) == 0:
             self.monitor.failure("no matches")
-        if self.get_parameter("publish_debug").value and self.debug_pub.get_subscription_count() > 0:
-            self._remember_for_debug(
-                header.stamp, image, reference, result.matches.points0, result.matches.points1
+        if self.debug.wanted:
+            m = result.matches
+            self.debug.remember(
+                header.stamp, image, reference.image, reference.info.frame_id, m.points0, m.points1
             )
         if keyframe:
             self._previous = Reference(
@@ -279,8 +274,11 @@ class FeatureMatcherNode(Node):
         self.monitor.done((time.monotonic() - frame.received) * 1e3)
         if len(found) == 0:
             self.monitor.failure(found.strategy)
-        if self.get_parameter("publish_debug").value and self.debug_pub.get_subscription_count() > 0:
-            self._remember_for_debug(header.stamp, image, reference, found.map_points, found.image_points)
+        if self.debug.wanted:
+            frame_id = reference.info.frame_id
+            self.debug.remember(
+                header.stamp, image, reference.image, frame_id, found.map_points, found.image_points
+            )
 
     def _decode(self, frame: Frame) -> np.ndarray:
         msg = frame.image
@@ -393,52 +391,10 @@ class FeatureMatcherNode(Node):
             self.monitor.set_persistent_error(f"{category}: {message}")
         self._log(category, message)
 
-    # ---- debug pictures ----------------------------------------------------------------------
-    def _remember_for_debug(
-        self, stamp: Time, image: np.ndarray, reference: Reference, p0: np.ndarray, p1: np.ndarray
-    ) -> None:
-        if self.count_publishers(topics.GEOMETRY) == 0:
-            self._publish_debug(image, reference, p0, p1, None, None, stamp)
-            return
-        with self._lock:
-            self._debug_cache[_stamp_key(stamp)] = (image, reference, p0, p1)
-            while len(self._debug_cache) > 4:
-                self._debug_cache.popitem(last=False)
-
     def _on_geometry(self, msg: GeometryEstimate) -> None:
         self.map_inputs.on_geometry(msg)
-        if not self.get_parameter("publish_debug").value:
-            return
-        with self._lock:
-            entry = self._debug_cache.pop(_stamp_key(msg.header.stamp), None)
-        if entry is None:
-            return
-        image, reference, p0, p1 = entry
-        mask = np.asarray(msg.inlier_mask, bool)
-        if mask.size != len(p0):
-            mask = None
-        H = (
-            np.asarray(msg.model).reshape(3, 3)
-            if msg.success and msg.model_type == msg.MODEL_HOMOGRAPHY
-            else None
-        )
-        self._publish_debug(image, reference, p0, p1, mask, H, msg.header.stamp)
-
-    def _publish_debug(
-        self,
-        image: np.ndarray,
-        reference: Reference,
-        p0: np.ndarray,
-        p1: np.ndarray,
-        mask: np.ndarray | None,
-        H: np.ndarray | None,
-        stamp: Time,
-    ) -> None:
-        canvas = draw_matches(reference.image, as_rgb(image), p0, p1, mask, H)
-        out = array_to_image(canvas, "rgb8")
-        out.header.stamp = stamp
-        out.header.frame_id = reference.info.frame_id
-        self.debug_pub.publish(out)
+        if self.get_parameter("publish_debug").value:
+            self.debug.on_geometry(msg)
 
     # ---- diagnostics -------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
