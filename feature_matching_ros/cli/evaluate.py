@@ -131,14 +131,14 @@ def run_keyframe_ros(bag: Path, matcher: str, max_keypoints: int, progress: Prog
         "feature_matcher": {"reference_mode": "keyframe", "matcher": matcher, "max_keypoints": max_keypoints},
         "geometry": {"mode": "odometry"},
     }
-    # the first frame only becomes the keyframe and gets no answer: do not wait long for it
+    # the first frame only becomes the keyframe and gets no answer
     outcomes = run_on_bag(
         bag,
         parameters,
         exclude=["ground_truth/pose"],
         on_frame=progress.frame,
         on_ready=progress.start,
-        answer_timeout=10.0,
+        first_answered=False,
     )
     records, track = [], 0
     t0 = outcomes[0].stamp_ns if outcomes else 0

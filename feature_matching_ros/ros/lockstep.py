@@ -49,7 +49,9 @@ def _key(stamp: object) -> int:
 
 
 class LockstepPlayer:
-    """Plays ``bag`` through ``node``'s publishers; ``exclude`` topics (e.g. ground truth) stay unplayed."""
+    """Plays ``bag`` through ``node``'s publishers; ``exclude`` topics (e.g. ground truth) stay
+    unplayed. ``first_answered``: False when the first frame gets no answer (it becomes the
+    keyframe); the player then goes on at once (the matcher queues the next frame behind it)."""
 
     def __init__(
         self,
@@ -60,11 +62,14 @@ class LockstepPlayer:
         exclude: Iterable[str] = (),
         answer_timeout: float = 30.0,
         pose_grace: float = 1.0,
+        first_answered: bool = True,
     ) -> None:
         self.node = node
         self.reader = open_bag(bag)
         self.camera_topic = absolute_topic(camera_topic)
         self.answer_timeout = answer_timeout
+        # In keyframe mode the first frame only becomes the keyframe: nothing answers it.
+        self._unanswered = 0 if first_answered else 1
         self.pose_grace = pose_grace
         excluded = {absolute_topic(t) for t in exclude} | {absolute_topic(topics.CLOCK)}
         if self.camera_topic not in self.reader.topics:
@@ -129,7 +134,8 @@ class LockstepPlayer:
         with self._lock:
             self._outcomes[stamp] = outcome
         self._publishers[self.camera_topic].publish(data)
-        deadline = outcome.published + self.answer_timeout
+        deadline = outcome.published + (self.answer_timeout if self._unanswered == 0 else 0.0)
+        self._unanswered = max(self._unanswered - 1, 0)
         with self._answered:
             while outcome.geometry is None and time.monotonic() < deadline:
                 self._answered.wait(0.05)

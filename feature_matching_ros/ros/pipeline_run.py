@@ -27,6 +27,7 @@ def run_on_bag(
     on_frame: Callable[[FrameOutcome], None] | None = None,
     on_ready: Callable[[int], None] | None = None,
     answer_timeout: float = 30.0,
+    first_answered: bool = True,
 ) -> list[FrameOutcome]:
     """The outcome of every camera frame of ``bag``; ``parameters``: node name -> overrides.
 
@@ -57,7 +58,9 @@ def run_on_bag(
         for node in nodes:
             executor.add_node(node)
         spinner.start()
-        player = LockstepPlayer(driver, bag, exclude=exclude, answer_timeout=answer_timeout)
+        player = LockstepPlayer(
+            driver, bag, exclude=exclude, answer_timeout=answer_timeout, first_answered=first_answered
+        )
         matcher = nodes[0]
         deadline = time.monotonic() + READY_TIMEOUT
         while not matcher.ready:
