@@ -26,6 +26,7 @@ from . import topics
 from .bag import BagError, absolute_topic, import_message_class, open_bag
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+FIRST_FRAME_WAIT = 2.0  # s
 
 
 @dataclass
@@ -51,7 +52,8 @@ def _key(stamp: object) -> int:
 class LockstepPlayer:
     """Plays ``bag`` through ``node``'s publishers; ``exclude`` topics (e.g. ground truth) stay
     unplayed. ``first_answered``: False when the first frame gets no answer (it becomes the
-    keyframe); the player then goes on at once (the matcher queues the next frame behind it)."""
+    keyframe); the player then gives the matcher FIRST_FRAME_WAIT seconds to take it, not the
+    whole ``answer_timeout``."""
 
     def __init__(
         self,
@@ -134,7 +136,8 @@ class LockstepPlayer:
         with self._lock:
             self._outcomes[stamp] = outcome
         self._publishers[self.camera_topic].publish(data)
-        deadline = outcome.published + (self.answer_timeout if self._unanswered == 0 else 0.0)
+        # an unanswered first frame still needs the matcher to take it before the next one comes
+        deadline = outcome.published + (self.answer_timeout if self._unanswered == 0 else FIRST_FRAME_WAIT)
         self._unanswered = max(self._unanswered - 1, 0)
         with self._answered:
             while outcome.geometry is None and time.monotonic() < deadline:
