@@ -198,11 +198,14 @@ class GeometryNode(Node):
         except FeatureMatchingError as exc:
             self._error("geometry", str(exc))
             return
-        self.geometry_pub.publish(geometry_estimate(result, msg.header))
-        if result.success:
-            self._publish_pose(msg, data, result, camera)
-        else:
-            self.monitor.failure(result.reason)
+        pose, why = (
+            self._relative_pose(msg, data, result, camera) if result.success else (None, result.reason)
+        )
+        self.geometry_pub.publish(geometry_estimate(result, msg.header, pose is not None, why))
+        if pose is not None:
+            self.pose_pub.publish(pose)
+        elif not result.success or why.startswith("no physically"):
+            self.monitor.failure(why)
         self.monitor.done((time.perf_counter() - start) * 1e3, result.inlier_ratio)
         if self.get_parameter("publish_debug").value:
             self._publish_overlay(msg, data, result)
@@ -280,21 +283,22 @@ class GeometryNode(Node):
         """K of the reference when it is an image of this camera (same size), else None."""
         return camera.K if tuple(reference_size) == (camera.width, camera.height) else None
 
-    def _publish_pose(
+    def _relative_pose(
         self, msg: MatchArray, data: MatchData, result: GeometryResult, camera: CameraModel | None
-    ) -> None:
-        if not self.get_parameter("publish_pose").value or camera is None:
-            return
+    ) -> tuple[PoseWithCovarianceStamped | None, str]:
+        """The query camera's pose relative to the reference, or None and why not."""
+        if not self.get_parameter("publish_pose").value:
+            return None, "publish_pose is off"
+        if camera is None:
+            return None, "no camera_info received yet"
         K = self._camera_matrix(camera, data.reference_size)
         if K is None:
-            return
+            return None, "the reference is not an image of this camera"
         pose = pose_from_geometry(result, K, K, data.reference_points, data.query_points)
         if pose is None:
-            self.monitor.failure("no physically valid pose in the homography decomposition")
-            return
+            return None, "no physically valid pose in the homography decomposition"
         header = msg.header.__class__(stamp=msg.header.stamp, frame_id=msg.reference_frame_id)
-        covariance = pose_covariance(result, float(K[0, 0]))
-        self.pose_pub.publish(pose_message(pose, header, covariance))
+        return pose_message(pose, header, pose_covariance(result, float(K[0, 0]))), ""
 
     def _publish_overlay(self, msg: MatchArray, data: MatchData, result: GeometryResult) -> None:
         image_msg = self._images.get((msg.header.stamp.sec, msg.header.stamp.nanosec))
