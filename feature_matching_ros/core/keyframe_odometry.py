@@ -1,10 +1,11 @@
-"""Keyframe visual odometry over flat ground: chained homographies, metric from height above ground.
+"""Keyframe visual odometry over flat ground, metric from the height above ground.
 
-Each frame is registered to the current keyframe by a homography; under the nadir-plane
-assumption its decomposition gives the relative rotation and a translation in units of the
-keyframe camera's distance to the ground, which is its height above ground (a measurement), so
-the chained trajectory is metric. The ``odom`` frame is x, y horizontal and z up with the ground at
-z = 0; a track starts level and heading east unless an attitude is given.
+Each frame is registered to the current keyframe by a robust homography. The keyframe's inliers
+are put on the ground plane from the keyframe's pose (its height above ground is a measurement),
+and the frame's pose is solved against those ground points by planar PnP (``ground_pose``), so the
+chained trajectory is metric and each step has a covariance from its own geometry. The ``odom``
+frame is x, y horizontal and z up with the ground at z = 0; a track starts level and heading east
+unless an attitude is given.
 
 A frame that does not register (no overlap: the aircraft turned; or an implausible motion) gets
 no pose, ever. The next frame that does register against a new keyframe starts a new track,
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .frames import camera_rotation, tilt
+from .frames import body_rotation, camera_rotation, tilt
 from .geometry import GeometryResult
 from .ground_pose import solve_ground_pose
 from .keyframe import KeyframePolicy, overlap_fraction
@@ -143,7 +144,7 @@ class OdometryTracker:
             "",
             c.track,
             position.copy(),
-            R_odom_camera @ _camera_to_body(),
+            body_rotation(R_odom_camera),
             covariance,
             geometry.num_inliers,
             geometry.inlier_ratio,
@@ -180,12 +181,6 @@ class OdometryTracker:
         self._last = anchor
         while len(self._anchors) > CACHE:
             self._anchors.popitem(last=False)
-
-
-def _camera_to_body() -> np.ndarray:
-    from .frames import R_BODY_CAMERA
-
-    return R_BODY_CAMERA.T
 
 
 def _ground_points(
