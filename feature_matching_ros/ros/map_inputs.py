@@ -88,13 +88,12 @@ class MapInputs:
     def _on_fix(self, msg: PoseWithCovarianceStamped) -> None:
         if self.search is None:
             return
-        p, q = msg.pose.pose.position, msg.pose.pose.orientation
-        covariance = np.asarray(msg.pose.covariance, np.float64).reshape(6, 6)
-        sigma = float(np.sqrt(max(np.linalg.eigvalsh(covariance[:2, :2]).max(), 0.0)))
-        attitude = matrix_from_quaternion(np.array([q.x, q.y, q.z, q.w]))
-        self.search.set_prior(
-            Prior(stamp_seconds(msg.header.stamp), np.array([p.x, p.y]), sigma, attitude, p.z)
-        )
+        try:
+            prior = fix_prior(msg)
+        except ValueError as exc:
+            self._on_error("bad fix", f"fix on {topics.POSE} refused: {exc}")
+            return
+        self.search.set_prior(prior)
 
     def _on_prior_odometry(self, msg: Odometry) -> None:
         p = msg.pose.pose.position
@@ -102,7 +101,10 @@ class MapInputs:
         if not np.isfinite([p.x, p.y]).all() or not np.isfinite(covariance).all():
             self._on_error("prior", "odometry prior with non-finite position or covariance")
             return
-        sigma = float(np.sqrt(max(covariance[0, 0], covariance[1, 1], 0.0)))
+        if min(covariance[0, 0], covariance[1, 1]) < 0.0:
+            self._on_error("prior", "odometry prior with a negative horizontal variance")
+            return
+        sigma = float(np.sqrt(max(covariance[0, 0], covariance[1, 1])))
         self._external(stamp_seconds(msg.header.stamp), np.array([p.x, p.y]), sigma)
 
     def _on_prior_fix(self, msg: NavSatFix) -> None:
@@ -114,11 +116,52 @@ class MapInputs:
         if not np.isfinite([msg.latitude, msg.longitude, msg.altitude]).all():
             self._on_error("prior", "NavSatFix prior with non-finite latitude/longitude/altitude")
             return
+        covariance = np.asarray(msg.position_covariance, np.float64)
+        if not np.isfinite(covariance).all() or min(covariance[0], covariance[4]) < 0.0:
+            self._on_error(
+                "prior",
+                "NavSatFix prior with non-finite or negative position covariance "
+                f"(east/north variances must be finite and >= 0): {covariance.tolist()}",
+            )
+            return
         east, north, _ = self.search.georef.from_geodetic(msg.latitude, msg.longitude, msg.altitude)
-        sigma = float(np.sqrt(max(msg.position_covariance[0], msg.position_covariance[4], 0.0)))
+        sigma = float(np.sqrt(max(covariance[0], covariance[4])))
         self._external(stamp_seconds(msg.header.stamp), np.array([east, north]), sigma)
 
     def _external(self, stamp: float, position: np.ndarray, sigma: float) -> None:
         search = self.search
         if search is not None and (search.prior is None or stamp - search.prior.stamp > EXTERNAL_PRIOR_AFTER):
-            search.set_prior(Prior(stamp, position, sigma))
+            try:
+                prior = Prior(stamp, position, sigma)
+            except ValueError as exc:  # the core's own checks, should the ones above miss a case
+                self._on_error("prior", f"position prior refused: {exc}")
+                return
+            search.set_prior(prior)
+
+
+def fix_prior(msg: PoseWithCovarianceStamped) -> Prior:
+    """The search prior of an accepted fix, or ValueError saying why the message cannot be one.
+
+    Position, orientation and covariance must be finite, the orientation a unit quaternion, the
+    horizontal variances >= 0 and the height above ground (z) positive.
+    """
+    p, q = msg.pose.pose.position, msg.pose.pose.orientation
+    position = np.array([p.x, p.y, p.z], np.float64)
+    quaternion = np.array([q.x, q.y, q.z, q.w], np.float64)
+    covariance = np.asarray(msg.pose.covariance, np.float64).reshape(6, 6)
+    if not np.isfinite(position).all():
+        raise ValueError(f"non-finite position {position.tolist()}")
+    if not position[2] > 0.0:
+        raise ValueError(f"height above ground z = {position[2]:g} m is not positive")
+    norm = float(np.linalg.norm(quaternion))
+    if not np.isfinite(quaternion).all() or not 0.9 < norm < 1.1:
+        raise ValueError(f"orientation is not a unit quaternion: {quaternion.tolist()}")
+    if not np.isfinite(covariance).all():
+        raise ValueError("non-finite covariance (NaN or infinite entries)")
+    horizontal = covariance[:2, :2]
+    if min(horizontal[0, 0], horizontal[1, 1]) < 0.0:
+        raise ValueError(f"negative horizontal variance ({horizontal[0, 0]:g}, {horizontal[1, 1]:g}) m^2")
+    sigma = float(np.sqrt(max(np.linalg.eigvalsh(0.5 * (horizontal + horizontal.T)).max(), 0.0)))
+    attitude = matrix_from_quaternion(quaternion / norm)
+    # the core checks the prior once more (ValueError too)
+    return Prior(stamp_seconds(msg.header.stamp), position[:2], sigma, attitude, float(position[2]))
