@@ -27,8 +27,12 @@ CHANNELS_LAST = torch.channels_last
 
 
 class Extractor(Protocol):
+    """``rotation_invariant``: keypoints and descriptors survive any in-plane rotation, so a map
+    search needs no heading hypotheses."""
+
     name: str
     device: torch.device
+    rotation_invariant: bool
 
     def extract(self, image: np.ndarray) -> Features: ...
 
@@ -76,6 +80,7 @@ class OpenCVExtractor:
         if kind not in self.kinds:
             raise ConfigError(f"unknown OpenCV extractor {kind!r}; choose from {self.kinds}")
         self.name = kind
+        self.rotation_invariant = True
         self.max_keypoints = int(max_keypoints)
         self.device = torch.device(device)
         if kind == "sift":
@@ -120,6 +125,7 @@ class XFeatExtractor:
         weights_dir: str | Path | None = None,
     ) -> None:
         self.name = "xfeat_dense" if dense else "xfeat"
+        self.rotation_invariant = False
         self.dense = dense
         self.max_keypoints = int(max_keypoints)
         self.device = torch.device(device)
@@ -161,6 +167,7 @@ class ALIKEDExtractor:
         if variant not in self.variants:
             raise ConfigError(f"unknown ALIKED variant {variant!r}; choose from {self.variants}")
         self.name = variant
+        self.rotation_invariant = "rot" in variant
         self.device = torch.device(device)
         self.model = KF.ALIKED(
             variant,
@@ -191,6 +198,7 @@ class DISKExtractor:
         weights_dir: str | Path | None = None,
     ) -> None:
         self.name = "disk"
+        self.rotation_invariant = False
         self.max_keypoints = int(max_keypoints)
         self.keypoint_threshold = float(keypoint_threshold)
         self.device = torch.device(device)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .frames import body_rotation, camera_rotation, tilt
+from .frames import body_rotation, camera_rotation, euler_from_rotation, tilt
 from .geometry import GeometryResult
 from .ground_pose import solve_ground_pose
 from .keyframe import KeyframePolicy, overlap_fraction
@@ -103,6 +103,16 @@ class OdometryTracker:
     def origin(self, stamp: float) -> np.ndarray | None:
         anchor = self._anchors.get(stamp)
         return None if anchor is None else anchor.position.copy()
+
+    def covariance(self, stamp: float) -> np.ndarray | None:
+        """The 6x6 covariance of the keyframe taken at ``stamp`` (as its track carried it there)."""
+        anchor = self._anchors.get(stamp)
+        return None if anchor is None else anchor.covariance.copy()
+
+    def yaw(self, stamp: float) -> float | None:
+        """Body yaw of the keyframe taken at ``stamp``, radians counter-clockwise from odom x."""
+        anchor = self._anchors.get(stamp)
+        return None if anchor is None else euler_from_rotation(body_rotation(anchor.R_odom_camera))[2]
 
     def register(
         self,

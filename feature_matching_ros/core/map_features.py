@@ -3,6 +3,10 @@
 Each tile owns a square of the map and is extracted with a margin of context around it, keeping
 only keypoints inside its own square, so overlapping tiles never duplicate a keypoint. Keypoints
 on or next to no-data pixels are dropped. Tiles are extracted on first use and then cached.
+
+Features can be extracted from the map upsampled by ``scale``: a camera several times finer than
+the map keeps more of its detail when it is matched on a finer grid than the map's own. Windows,
+keypoints and sizes are then in pixels of that "search grid"; ``to_map``/``from_map`` convert.
 """
 
 from __future__ import annotations
@@ -55,21 +59,43 @@ class Window:
 
 
 class MapFeatures:
-    """Lazily extracted, cached features of ``geomap`` in tiles of ``tile`` pixels."""
+    """Lazily extracted, cached features of ``geomap`` upsampled by ``scale``, in tiles of ``tile``
+    search-grid pixels."""
 
     def __init__(
-        self, geomap: GeoMap, extract: Callable[[np.ndarray], Features], tile: int = 512, margin: int = 32
+        self,
+        geomap: GeoMap,
+        extract: Callable[[np.ndarray], Features],
+        tile: int = 512,
+        margin: int = 32,
+        scale: float = 1.0,
     ) -> None:
+        if not (np.isfinite(scale) and 1.0 <= scale <= 8.0):
+            raise ValueError(f"map upsampling must be between 1 and 8, got {scale}")
         self.geomap = geomap
         self.extract = extract
         self.tile = int(tile)
         self.margin = int(margin)
-        width, height = geomap.size
+        self.scale = float(scale)
+        width, height = self.size
         self.grid = (-(-width // self.tile), -(-height // self.tile))
         kernel = np.ones((2 * NODATA_MARGIN_PX + 1,) * 2, np.uint8)
         self._usable = cv2.erode(geomap.valid.astype(np.uint8), kernel, borderValue=1).astype(bool)
         self._tiles: dict[tuple[int, int], Features | None] = {}
         self._lock = threading.Lock()
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the search grid, pixels."""
+        width, height = self.geomap.size
+        return int(round(width * self.scale)), int(round(height * self.scale))
+
+    def to_map(self, points: np.ndarray) -> np.ndarray:
+        """Search-grid pixels -> map pixels (pixel centres stay pixel centres)."""
+        return (np.asarray(points, np.float64) + 0.5) / self.scale - 0.5
+
+    def from_map(self, points: np.ndarray) -> np.ndarray:
+        return (np.asarray(points, np.float64) + 0.5) * self.scale - 0.5
 
     @property
     def extracted_tiles(self) -> int:
@@ -104,7 +130,7 @@ class MapFeatures:
 
     def warm(self, window: Window | None = None) -> None:
         """Extract every tile of ``window`` (the whole map when None) now."""
-        window = window or Window(0, 0, *self.geomap.size)
+        window = window or Window(0, 0, *self.size)
         for i, j in self._tiles_touching(window):
             self._tile(i, j)
 
@@ -125,30 +151,39 @@ class MapFeatures:
         return features
 
     def _extract_tile(self, i: int, j: int) -> Features | None:
-        width, height = self.geomap.size
+        width, height = self.size
         x0, y0 = i * self.tile, j * self.tile
         x1, y1 = min(x0 + self.tile, width), min(y0 + self.tile, height)
-        if self._usable[y0:y1, x0:x1].mean() < MIN_VALID_FRACTION:
+        own_map = self.to_map(np.array([[x0, y0], [x1 - 1, y1 - 1]]))
+        mx0, my0 = np.floor(own_map[0]).astype(int).clip(0)
+        mx1, my1 = np.ceil(own_map[1]).astype(int) + 1
+        if self._usable[my0:my1, mx0:mx1].mean() < MIN_VALID_FRACTION:
             return None
-        cx0, cy0 = max(x0 - self.margin, 0), max(y0 - self.margin, 0)
-        cx1, cy1 = min(x1 + self.margin, width), min(y1 + self.margin, height)
+        map_w, map_h = self.geomap.size
+        margin = int(np.ceil(self.margin / self.scale))
+        cx0, cy0 = max(mx0 - margin, 0), max(my0 - margin, 0)
+        cx1, cy1 = min(mx1 + margin, map_w), min(my1 + margin, map_h)
         crop = self.geomap.image[cy0:cy1, cx0:cx1]
-        if min(crop.shape[:2]) < 16:
+        if min(crop.shape[:2]) * self.scale < 16:
             return None
+        if self.scale != 1.0:
+            crop = cv2.resize(crop, None, fx=self.scale, fy=self.scale, interpolation=cv2.INTER_CUBIC)
         found = self.extract(np.ascontiguousarray(crop))
-        points = found.keypoints.detach().cpu().numpy().astype(np.float64) + [cx0, cy0]
-        col = np.clip(np.round(points[:, 0]).astype(int), 0, width - 1)
-        row = np.clip(np.round(points[:, 1]).astype(int), 0, height - 1)
+        # crop pixel j is search-grid pixel cx0 * scale + j (cv2.resize keeps pixel centres aligned)
+        shift_np = np.array([cx0, cy0], np.float64) * self.scale
+        points = found.keypoints.detach().cpu().numpy().astype(np.float64) + shift_np
+        on_map = np.round(self.to_map(points)).astype(int)
+        col, row = np.clip(on_map[:, 0], 0, map_w - 1), np.clip(on_map[:, 1], 0, map_h - 1)
         own = (points[:, 0] >= x0 - 0.5) & (points[:, 0] < x1 - 0.5)
         own &= (points[:, 1] >= y0 - 0.5) & (points[:, 1] < y1 - 0.5)
         keep = torch.from_numpy(own & self._usable[row, col]).to(found.keypoints.device)
-        shift = torch.tensor([cx0, cy0], dtype=found.keypoints.dtype, device=found.keypoints.device)
+        shift = torch.tensor(shift_np, dtype=found.keypoints.dtype, device=found.keypoints.device)
         extras = {k: v[keep] for k, v in found.extras.items() if v.shape[0] == len(found)}
         return Features(
             found.keypoints[keep] + shift,
             found.descriptors[keep],
             found.scores[keep],
-            self.geomap.size,
+            self.size,
             extras,
         )
 

@@ -27,7 +27,9 @@ class FixGate:
     ground (m); max_tilt_deg: optical axis from straight down; max_height_error: relative
     disagreement with a measured height; max_yaw_error_deg: with a measured heading;
     max_speed: m/s, bounds the jump from the previous accepted fix (plus ``jump_margin_m`` and
-    three standard deviations of both fixes); max_sigma_m: horizontal standard deviation.
+    three standard deviations of both fixes); max_sigma_m: horizontal standard deviation;
+    max_innovation: Mahalanobis distance allowed between a fix and a navigation prediction (in
+    standard deviations of both combined).
     """
 
     min_inliers: int = 30
@@ -40,18 +42,29 @@ class FixGate:
     jump_margin_m: float = 10.0
     max_sigma_m: float = 5.0
     max_residual_px: float = 4.0
+    max_innovation: float = 4.0
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """Where the navigation solution expects the camera: map (x, y) metres and their 2x2 covariance."""
+
+    position: np.ndarray
+    covariance: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
 class MapFix:
-    """accepted: the fix passed every check; reason: why not, else ''. ``pose`` is set whenever a
-    pose could be solved (also for a rejected fix, for diagnostics — never publish it then)."""
+    """accepted: the fix passed every check; reason: why not, else ''; failed: the name of the
+    failed check ("inliers", "innovation", ...; '' if accepted or no pose). ``pose`` is set whenever
+    a pose could be solved (also for a rejected fix, for diagnostics — never publish it then)."""
 
     stamp: float
     accepted: bool
     reason: str
     geometry: GeometryResult
     pose: GroundPose | None
+    failed: str = ""
 
     @property
     def position(self) -> np.ndarray | None:
@@ -71,6 +84,7 @@ def estimate_fix(
     previous: MapFix | None = None,
     measured_height: float | None = None,
     measured_R_map_body: np.ndarray | None = None,
+    prediction: Prediction | None = None,
 ) -> MapFix:
     """The fix of one frame from its map matches (map pixels <-> frame pixels)."""
     gate = gate or FixGate()
@@ -83,8 +97,10 @@ def estimate_fix(
     )
     if pose is None:
         return MapFix(stamp, False, "no camera pose above the ground fits the inliers", geometry, None)
-    reason = check(gate, geometry, pose, stamp, previous, measured_height, measured_R_map_body)
-    return MapFix(stamp, reason is None, reason or "", geometry, pose)
+    failed = check(gate, geometry, pose, stamp, previous, measured_height, measured_R_map_body, prediction)
+    if failed is None:
+        return MapFix(stamp, True, "", geometry, pose)
+    return MapFix(stamp, False, failed[1], geometry, pose, failed[0])
 
 
 def check(
@@ -95,34 +111,49 @@ def check(
     previous: MapFix | None,
     measured_height: float | None,
     measured_R_map_body: np.ndarray | None,
-) -> str | None:
-    """The first failed check, in words, or None."""
+    prediction: Prediction | None = None,
+) -> tuple[str, str] | None:
+    """The first failed check: (its name, what failed in words), or None."""
+    if not (np.isfinite(pose.position).all() and np.isfinite(pose.covariance).all()):
+        return "finite", "the pose is not finite"
     if geometry.num_inliers < gate.min_inliers:
-        return f"too few inliers: {geometry.num_inliers} < {gate.min_inliers}"
+        return "inliers", f"too few inliers: {geometry.num_inliers} < {gate.min_inliers}"
     if geometry.inlier_ratio < gate.min_inlier_ratio:
-        return f"inlier ratio {geometry.inlier_ratio:.2f} < {gate.min_inlier_ratio:.2f}"
+        return "inlier_ratio", f"inlier ratio {geometry.inlier_ratio:.2f} < {gate.min_inlier_ratio:.2f}"
     if pose.residual_rms_px > gate.max_residual_px:
-        return f"pose residual {pose.residual_rms_px:.1f} px > {gate.max_residual_px:.1f} px"
+        return "residual", f"pose residual {pose.residual_rms_px:.1f} px > {gate.max_residual_px:.1f} px"
     lo, hi = gate.height_range
     if not lo <= pose.height <= hi:
-        return f"implausible height {pose.height:.1f} m (allowed {lo:g}..{hi:g} m)"
+        return "height", f"implausible height {pose.height:.1f} m (allowed {lo:g}..{hi:g} m)"
     if math.degrees(pose.tilt) > gate.max_tilt_deg:
-        return f"implausible tilt {math.degrees(pose.tilt):.1f}° > {gate.max_tilt_deg:g}°"
+        return "tilt", f"implausible tilt {math.degrees(pose.tilt):.1f}° > {gate.max_tilt_deg:g}°"
     if measured_height is not None and measured_height > 0:
         error = abs(pose.height - measured_height) / measured_height
         if error > gate.max_height_error:
-            return f"height {pose.height:.1f} m disagrees with the measured {measured_height:.1f} m"
+            return (
+                "altitude",
+                f"height {pose.height:.1f} m disagrees with the measured {measured_height:.1f} m",
+            )
     if measured_R_map_body is not None:
         yaw_error = abs(wrap_angle(pose.yaw - euler_from_rotation(measured_R_map_body)[2]))
         if math.degrees(yaw_error) > gate.max_yaw_error_deg:
-            return f"heading differs from the measured attitude by {math.degrees(yaw_error):.1f}°"
+            return "heading", f"heading differs from the measured attitude by {math.degrees(yaw_error):.1f}°"
     sigma = pose.horizontal_sigma
     if sigma > gate.max_sigma_m:
-        return f"horizontal uncertainty {sigma:.1f} m > {gate.max_sigma_m:g} m"
+        return "sigma", f"horizontal uncertainty {sigma:.1f} m > {gate.max_sigma_m:g} m"
     if previous is not None and previous.accepted and previous.pose is not None:
         dt = max(stamp - previous.stamp, 0.0)
         jump = float(np.linalg.norm(pose.position[:2] - previous.pose.position[:2]))
         bound = gate.max_speed * dt + gate.jump_margin_m + 3.0 * (sigma + previous.pose.horizontal_sigma)
         if jump > bound:
-            return f"jump of {jump:.1f} m in {dt:.2f} s exceeds the motion bound {bound:.1f} m"
+            return "jump", f"jump of {jump:.1f} m in {dt:.2f} s exceeds the motion bound {bound:.1f} m"
+    if prediction is not None:
+        d = pose.position[:2] - np.asarray(prediction.position, np.float64)[:2]
+        S = np.asarray(prediction.covariance, np.float64)[:2, :2] + pose.covariance[:2, :2]
+        distance = math.sqrt(max(float(d @ np.linalg.solve(S, d)), 0.0))
+        if distance > gate.max_innovation:
+            return "innovation", (
+                f"{np.linalg.norm(d):.1f} m from the navigation prediction "
+                f"({distance:.1f} σ > {gate.max_innovation:g} σ)"
+            )
     return None

@@ -17,8 +17,7 @@ import numpy as np
 
 from .geometry import GeometryResult, RobustParams
 from .georef import GeoMap
-from .map_features import MapFeatures
-from .map_fix import FixGate, MapFix, estimate_fix
+from .map_fix import FixGate, MapFix, Prediction, estimate_fix
 from .map_search import MapMatch, MapSearch, Prior, SearchConfig
 from .pipeline import Pipeline
 
@@ -42,10 +41,10 @@ class MapLocalizer:
         tile: int = 512,
         warm: bool = True,
     ) -> None:
-        self.features = MapFeatures(geomap, pipeline.extract, tile=tile)
+        self.search = MapSearch.over(pipeline, geomap, search, tile)
+        self.features = self.search.features
         if warm:
             self.features.warm()  # map features once, up front, not during flight
-        self.search = MapSearch(pipeline, self.features, search)
         self.gate = gate or FixGate()
         self.robust = robust
         self.last_fix: MapFix | None = None
@@ -67,7 +66,10 @@ class MapLocalizer:
         dist: np.ndarray | None = None,
         R_map_body: np.ndarray | None = None,
         height: float | None = None,
+        prediction: Prediction | None = None,
     ) -> Localization:
+        """Search, match and check one frame; ``prediction``: where a navigation solution expects it
+        (the fix must agree with it within their combined covariance)."""
         start = time.perf_counter()
         match = self.search.match(image, K, stamp, R_map_body, height)
         if len(match) < 4:
@@ -86,6 +88,7 @@ class MapLocalizer:
                 previous=self.last_fix,
                 measured_height=height,
                 measured_R_map_body=R_map_body,
+                prediction=prediction,
             )
         self.accept(fix)
         return Localization(match, fix, (time.perf_counter() - start) * 1e3)

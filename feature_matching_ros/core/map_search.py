@@ -5,9 +5,14 @@ GNSS before it was lost). Its radius grows with the time since that prior (a spe
 doubles with every frame that failed to give a fix. Without a prior, or when the radius outgrows
 the map, the whole map is swept window by window and the best window wins (global search).
 
-Before matching, the frame is rectified onto the map grid (``rectify``) with the best attitude
-at hand: the measured one, else the last fix's heading over level flight, else several heading
-hypotheses. Matched points come back in map pixels and in pixels of the original frame.
+Before matching, the frame is rectified onto the search grid (``rectify``): the map's pixel axes,
+at the map's ground sample distance divided by ``map_upsample`` (a camera much finer than the map
+loses its detail when shrunk all the way to map resolution). The attitude used is the best at
+hand: the measured one; else the prior's heading over level flight while the prior is fresh; else,
+once frames failed or the whole map is searched, every heading hypothesis (one suffices for a
+rotation-invariant extractor). The height is the measured one, else the prior's, else
+``default_height``, else each of ``height_hypotheses``. Matched points come back in map pixels and
+in pixels of the original frame.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import numpy as np
 from .errors import FeatureMatchingError
 from .frames import camera_rotation, euler_from_rotation, rotation_from_euler
 from .geometry import RobustParams, estimate
-from .georef import GeoReference
+from .georef import GeoMap, GeoReference
 from .map_features import MapFeatures, Window
 from .map_refine import refine_on_map
 from .pipeline import Pipeline
@@ -33,8 +38,10 @@ from .types import Features
 @dataclass(frozen=True)
 class SearchConfig:
     """margin_m: search radius around a fresh prior; max_speed: m/s, grows the radius with time;
-    widen: factor per failed frame; heading_hypotheses: headings tried with no attitude at all;
-    default_height: metres above ground when neither a measurement nor a fix gives one (0: none);
+    widen: factor per failed frame; heading_hypotheses: headings tried without a usable attitude;
+    default_height: metres above ground when neither a measurement nor a prior gives one (0: none);
+    height_hypotheses: heights tried when not even ``default_height`` is set (the fix then measures
+    the height itself); map_upsample: search-grid pixels per map pixel (1: match at map resolution);
     sweep_overlap: fraction by which windows of the global sweep overlap; refine: replace the
     feature matches by sub-pixel direct alignment (``map_refine``) once they give a homography;
     equalize: stretch the frame's local contrast (CLAHE) before extraction, so haze, dusk or
@@ -45,6 +52,8 @@ class SearchConfig:
     widen: float = 2.0
     heading_hypotheses: int = 4
     default_height: float = 0.0
+    height_hypotheses: tuple[float, ...] = (60.0, 150.0, 400.0)
+    map_upsample: float = 2.0
     sweep_overlap: float = 0.5
     min_matches: int = 12
     refine: bool = True
@@ -61,6 +70,18 @@ class Prior:
     sigma: float = 0.0
     R_map_body: np.ndarray | None = None
     height: float | None = None
+
+    def __post_init__(self) -> None:
+        position = np.asarray(self.position, np.float64).reshape(-1)
+        if position.size < 2 or not np.isfinite(position[:2]).all():
+            raise ValueError(f"a position prior needs a finite horizontal position, got {self.position}")
+        if not (math.isfinite(self.sigma) and self.sigma >= 0.0) or not math.isfinite(self.stamp):
+            raise ValueError(f"a position prior needs a finite stamp and sigma >= 0, got {self.sigma}")
+        if self.R_map_body is not None and not np.isfinite(self.R_map_body).all():
+            raise ValueError("a position prior's attitude must be finite")
+        if self.height is not None and not (math.isfinite(self.height) and self.height > 0):
+            raise ValueError(f"a position prior's height must be positive, got {self.height}")
+        object.__setattr__(self, "position", position[:2].copy())
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,6 +101,7 @@ class MapMatch:
     num_map_keypoints: int = 0
     num_frame_keypoints: int = 0
     times_ms: dict[str, float] = field(default_factory=dict)
+    support: int = 0  # inliers of a quick homography: how hypotheses and windows are ranked
 
     def __len__(self) -> int:
         return len(self.map_points)
@@ -94,6 +116,15 @@ class MapSearch:
         self.config = config or SearchConfig()
         self.prior: Prior | None = None
         self.failures = 0
+
+    @classmethod
+    def over(
+        cls, pipeline: Pipeline, geomap: GeoMap, config: SearchConfig | None = None, tile: int = 512
+    ) -> MapSearch:
+        """A search over ``geomap`` whose tile features are extracted on the configured search grid."""
+        config = config or SearchConfig()
+        features = MapFeatures(geomap, pipeline.extract, tile=tile, scale=config.map_upsample)
+        return cls(pipeline, features, config)
 
     @property
     def georef(self) -> GeoReference:
@@ -128,26 +159,35 @@ class MapSearch:
         height: float | None = None,
     ) -> MapMatch:
         """Match ``image`` (taken at ``stamp`` s by a camera with intrinsics K) against the map."""
-        height = height if height is not None else (self.prior.height if self.prior else None)
-        height = height or self.config.default_height or None
-        if height is None:
-            return _nothing("no height above ground: no altitude input, no previous fix, no default_height")
         radius = self.radius(stamp)
         best: MapMatch | None = None
-        for attitude in self._attitudes(R_map_body):
-            found = self._match_one(image, K, attitude, height, stamp, radius)
-            if best is None or len(found) > len(best):
-                best = found
+        for h in self._heights(height):
+            for attitude in self._attitudes(R_map_body, radius):
+                found = self._match_one(image, K, attitude, h, stamp, radius)
+                if best is None or found.support > best.support:
+                    best = found
         return best
 
-    def _attitudes(self, R_map_body: np.ndarray | None) -> list[np.ndarray]:
+    def _heights(self, height: float | None) -> list[float]:
+        for candidate in (height, self.prior.height if self.prior else None, self.config.default_height):
+            if candidate is not None and math.isfinite(candidate) and candidate > 0:
+                return [float(candidate)]
+        return [float(h) for h in self.config.height_hypotheses]
+
+    def _attitudes(self, R_map_body: np.ndarray | None, radius: float | None) -> list[np.ndarray]:
         if R_map_body is not None:
             return [np.asarray(R_map_body, np.float64)]
-        if self.prior is not None and self.prior.R_map_body is not None:
-            yaw = euler_from_rotation(self.prior.R_map_body)[2]
+        known = self.prior is not None and self.prior.R_map_body is not None
+        yaw = euler_from_rotation(self.prior.R_map_body)[2] if known else 0.0
+        if known and radius is not None and self.failures == 0:
             return [rotation_from_euler(0.0, 0.0, yaw)]
-        n = max(self.config.heading_hypotheses, 1)
-        return [rotation_from_euler(0.0, 0.0, 2 * math.pi * k / n) for k in range(n)]
+        n = (
+            1
+            if getattr(self.pipeline.extractor, "rotation_invariant", False)
+            else self.config.heading_hypotheses
+        )
+        n = max(n, 1)
+        return [rotation_from_euler(0.0, 0.0, yaw + 2 * math.pi * k / n) for k in range(n)]
 
     def _match_one(
         self,
@@ -161,21 +201,22 @@ class MapSearch:
         times: dict[str, float] = {}
         start = time.perf_counter()
         try:
-            view = rectify(image, K, camera_rotation(R_map_body), height, self.georef.affine[:, :2])
+            grid = self.georef.affine[:, :2] / self.features.scale
+            view = rectify(image, K, camera_rotation(R_map_body), height, grid)
         except FeatureMatchingError as exc:
             return _nothing(str(exc))
         times["rectify"] = (time.perf_counter() - start) * 1e3
         start = time.perf_counter()
-        query = self.pipeline.extract(_equalized(view.image) if self.config.equalize else view.image)
+        query = self.pipeline.extract(equalized(view.image) if self.config.equalize else view.image)
         times["extract"] = (time.perf_counter() - start) * 1e3
         if len(query) < self.config.min_matches:
             return _nothing(f"only {len(query)} keypoints in the frame", times)
-        size = self.features.geomap.size
+        size = self.features.size
         half = np.array(view.image.shape[1::-1], np.float64) / 2
         start = time.perf_counter()
         if radius is not None:
-            centre = self.georef.map_to_pixel(self.prior.position[:2])[0]
-            extra = radius / self.georef.ground_sample_distance
+            centre = self.features.from_map(self.georef.map_to_pixel(self.prior.position[:2])[0])
+            extra = radius / self.georef.ground_sample_distance * self.features.scale
             windows = [Window.around(centre, half[0] + extra, half[1] + extra, size)]
             strategy = "prior"
         else:
@@ -184,12 +225,12 @@ class MapSearch:
         best = None
         for window in windows:
             found = self._match_window(query, view, window, strategy)
-            if found is not None and (best is None or found[0] > best[0]):
+            if found is not None and (best is None or found.support > best.support):
                 best = found
         times["match"] = (time.perf_counter() - start) * 1e3
         if best is None:
             return _nothing(f"no map features in the searched area ({strategy})", times)
-        _, result = best
+        result = best
         map_points, image_points, scores = result.map_points, result.image_points, result.scores
         if self.config.refine and len(map_points) >= 4:
             start = time.perf_counter()
@@ -208,6 +249,7 @@ class MapSearch:
             result.num_map_keypoints,
             len(query),
             times,
+            result.support,
         )
 
     def _refine(
@@ -238,27 +280,36 @@ class MapSearch:
 
     def _match_window(
         self, query: Features, view: Rectified, window: Window, strategy: str
-    ) -> tuple[int, MapMatch] | None:
+    ) -> MapMatch | None:
         reference = self.features.window(window)
         if len(reference) < self.config.min_matches:
             return None
         result = self.pipeline.match(reference, query, geometry=None)
         matches = result.matches
-        map_points = matches.points0.astype(np.float64) + window.offset
-        image_points = view.to_original(matches.points1)
-        support = len(matches)
-        if strategy == "sweep" and support >= 4:
-            # Across windows, inlier support of a quick homography says more than raw match counts.
-            quick = estimate("Homography", map_points, matches.points1, RobustParams(max_iter=2000))
-            support = quick.num_inliers
-        found = MapMatch(map_points, image_points, matches.scores, window, strategy, len(reference))
-        return support, found
+        grid_points = matches.points0.astype(np.float64) + window.offset
+        support = 0
+        if len(matches) >= 4:
+            # Inlier support of a quick homography ranks windows and hypotheses better than match counts.
+            quick = estimate("Homography", grid_points, matches.points1, RobustParams(max_iter=2000))
+            support = quick.num_inliers if quick.success else 0
+        return MapMatch(
+            self.features.to_map(grid_points),
+            view.to_original(matches.points1),
+            matches.scores,
+            window,
+            strategy,
+            len(reference),
+            support=support,
+        )
 
 
-def _equalized(image: np.ndarray) -> np.ndarray:
-    """Local contrast equalised on the lightness channel; colours kept."""
+def equalized(image: np.ndarray) -> np.ndarray:
+    """Local contrast equalised on the lightness channel (CLAHE), colours kept; grey stays grey."""
+    clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
+    if image.ndim == 2 or image.shape[2] == 1:
+        return clahe.apply(np.ascontiguousarray(image.reshape(image.shape[:2])))
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
-    lab[:, :, 0] = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(lab[:, :, 0])
+    lab[:, :, 0] = clahe.apply(lab[:, :, 0])
     return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 

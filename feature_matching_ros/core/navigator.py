@@ -1,0 +1,327 @@
+"""A continuous navigation solution in the map frame: map fixes, carried between them by odometry.
+
+    navigator = Navigator(build("sift"), load_map("ortho.png"))
+    state = navigator.step(frame, K, stamp, height=agl)   # height and attitude inputs are optional
+    if state.position is not None: ...                    # map metres, with state.covariance
+
+Every frame is first registered to the keyframe odometry (``keyframe_odometry``), which moves the
+solution from its last reference (a fix, or the frame a track started from) by the odometry's
+displacement, rotated into the map. Its covariance grows with the odometry's own covariance and
+with a relative scale error and heading error of that displacement. A frame without odometry
+(turn, no texture) coasts on the last velocity, and the position uncertainty grows by
+``coast_speed_sigma`` per second. The map search then looks around that prediction; a fix that
+passes every check of ``FixGate`` (including agreement with the prediction within their combined
+covariance) is fused by a Kalman update, which collapses the covariance to the fix's own plus the
+map's georeference error. Before the first fix there is no solution; after ``max_sigma_m`` of
+uncertainty the solution is dropped and the search goes global again.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .frames import euler_from_rotation, rotation_from_euler
+from .geometry import RobustParams
+from .georef import GeoMap
+from .keyframe_odometry import KeyframeOdometry, OdometryConfig, OdometryStep
+from .map_fix import FixGate, MapFix, Prediction
+from .map_localizer import Localization, MapLocalizer
+from .map_search import Prior, SearchConfig
+from .pipeline import Pipeline
+
+
+@dataclass(frozen=True)
+class NavigatorConfig:
+    """odometry: carry the solution between fixes by keyframe odometry (else only coast);
+    odometry_scale_sigma: relative scale error of an odometry displacement (its metric scale comes
+    from the height above ground); odometry_heading_sigma_deg: heading error of a displacement;
+    coast_speed_sigma: m/s of position uncertainty per second without odometry; map_sigma_m:
+    horizontal accuracy of the map's georeference (added to every fix); max_sigma_m: beyond this
+    horizontal standard deviation the solution is dropped; reset_after: consecutive fixes that pass
+    every other check but disagree with the prediction before the solution is dropped (it is the
+    prediction that is wrong then)."""
+
+    odometry: bool = True
+    odometry_scale_sigma: float = 0.1
+    odometry_heading_sigma_deg: float = 3.0
+    coast_speed_sigma: float = 8.0
+    map_sigma_m: float = 1.0
+    max_sigma_m: float = 300.0
+    reset_after: int = 3
+    odometry_keypoints: int | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class NavigationState:
+    """The outcome of one frame.
+
+    position: map-frame (x, y, z) metres, z = height above ground, or None (no solution yet, or
+    lost); covariance: its 3x3 covariance; source: "fix", "odometry", "coast" or "none";
+    fix: this frame's map fix attempt (accepted or not); odometry: its odometry step, if run;
+    R_map_body: the attitude estimate (heading from the last fix carried by odometry; level).
+    """
+
+    stamp: float
+    position: np.ndarray | None
+    covariance: np.ndarray | None
+    source: str
+    fix: MapFix
+    odometry: OdometryStep | None
+    localization: Localization
+    R_map_body: np.ndarray | None = None
+
+    @property
+    def horizontal_sigma(self) -> float | None:
+        if self.covariance is None:
+            return None
+        return math.sqrt(max(float(np.linalg.eigvalsh(self.covariance[:2, :2]).max()), 0.0))
+
+
+@dataclass
+class _Reference:
+    """Where odometry displacements are measured from: a frame of odometry track ``track`` with odom
+    position ``odom`` (and covariance ``odom_cov``), whose navigation solution was ``position``,
+    ``covariance``; ``yaw_offset`` rotates odom into map."""
+
+    track: int
+    odom: np.ndarray
+    odom_cov: np.ndarray
+    position: np.ndarray
+    covariance: np.ndarray
+    yaw_offset: float
+    heading_known: bool = True
+
+
+@dataclass
+class _Solution:
+    stamp: float
+    position: np.ndarray
+    covariance: np.ndarray
+    yaw: float
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    reference: _Reference | None = None
+    coast: tuple[float, np.ndarray, np.ndarray] | None = None  # (stamp, position, covariance) at its start
+
+
+class Navigator:
+    """Map localisation and keyframe odometry fused into one solution (see the module docstring)."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        geomap: GeoMap,
+        config: NavigatorConfig | None = None,
+        *,
+        search: SearchConfig | None = None,
+        gate: FixGate | None = None,
+        robust: RobustParams | None = None,
+        odometry: OdometryConfig | None = None,
+        odometry_pipeline: Pipeline | None = None,
+        warm: bool = True,
+    ) -> None:
+        self.config = config or NavigatorConfig()
+        self.localizer = MapLocalizer(pipeline, geomap, search=search, gate=gate, robust=robust, warm=warm)
+        self.odometry = (
+            KeyframeOdometry(odometry_pipeline or pipeline, odometry) if self.config.odometry else None
+        )
+        self._solution: _Solution | None = None
+        self._disagreements = 0
+
+    @property
+    def geomap(self) -> GeoMap:
+        return self.localizer.geomap
+
+    def step(
+        self,
+        image: np.ndarray,
+        K: np.ndarray,
+        stamp: float,
+        *,
+        dist: np.ndarray | None = None,
+        R_map_body: np.ndarray | None = None,
+        height: float | None = None,
+    ) -> NavigationState:
+        """Navigate one frame taken at ``stamp`` (s); ``height`` (m above ground) and ``R_map_body``
+        are optional aids: without them the fix measures both."""
+        solution = self._solution
+        odometry = self._odometry(image, K, stamp, height, R_map_body)
+        prediction = self._predict(stamp, odometry, R_map_body is not None) if solution is not None else None
+        if prediction is not None and self._horizontal_sigma(prediction.covariance) > self.config.max_sigma_m:
+            prediction = self._drop()
+        if prediction is not None:
+            sigma = self._horizontal_sigma(prediction.covariance)
+            R_level = rotation_from_euler(0.0, 0.0, prediction.yaw)
+            self.localizer.set_prior(
+                Prior(stamp, prediction.position[:2], sigma, R_level, prediction.position[2])
+            )
+        expected = None
+        if prediction is not None:
+            map_error = self.config.map_sigma_m**2 * np.eye(2)
+            expected = Prediction(prediction.position[:2], prediction.covariance[:2, :2] + map_error)
+        result = self.localizer.localize(
+            image, K, stamp, dist=dist, R_map_body=R_map_body, height=height, prediction=expected
+        )
+        fix = result.fix
+        if fix.failed == "innovation":
+            self._disagreements += 1
+            if self._disagreements >= self.config.reset_after:
+                prediction = self._drop()  # the prediction, not the map, is wrong
+        elif fix.accepted:
+            self._disagreements = 0
+        if fix.accepted and fix.pose is not None:
+            self._solution = self._fused(stamp, prediction, fix, odometry)
+            source = "fix"
+        elif prediction is not None:
+            self._solution = prediction
+            source = "odometry" if prediction.coast is None else "coast"
+        else:
+            source = "none"
+        current = self._solution if source != "none" else None
+        return NavigationState(
+            stamp,
+            None if current is None else current.position.copy(),
+            None if current is None else current.covariance.copy(),
+            source,
+            fix,
+            odometry,
+            result,
+            None if current is None else rotation_from_euler(0.0, 0.0, current.yaw),
+        )
+
+    def _drop(self) -> None:
+        """Forget the solution: the next fix starts a new one, found by a search of the whole map."""
+        self._solution = None
+        self._disagreements = 0
+        self.localizer.last_fix = None
+        self.localizer.search.set_prior(None)
+        return None
+
+    def _odometry(
+        self,
+        image: np.ndarray,
+        K: np.ndarray,
+        stamp: float,
+        height: float | None,
+        R_map_body: np.ndarray | None,
+    ) -> OdometryStep | None:
+        solution = self._solution
+        if self.odometry is None:
+            return None
+        h = height if height is not None and height > 0 else (solution.position[2] if solution else None)
+        if h is None or not math.isfinite(h) or h <= 0:
+            return None  # no metric scale yet (and nothing to carry before the first fix)
+        attitude = R_map_body
+        if attitude is None and solution is not None:
+            attitude = rotation_from_euler(0.0, 0.0, solution.yaw)
+        return self.odometry.step(image, stamp, K, float(h), attitude)
+
+    def _predict(self, stamp: float, odometry: OdometryStep | None, attitude_input: bool) -> _Solution:
+        s = self._solution
+        c = self.config
+        reference = s.reference
+        if (
+            odometry is not None
+            and odometry.registered
+            and reference is not None
+            and odometry.track == reference.track
+        ):
+            rotation = _rot2(reference.yaw_offset)
+            displacement = rotation @ (odometry.position[:2] - reference.odom[:2])
+            position = reference.position.copy()
+            position[:2] += displacement
+            position[2] = odometry.position[2]
+            grown = odometry.covariance[:3, :3] - reference.odom_cov[:3, :3]
+            grown[:2, :2] = rotation @ grown[:2, :2] @ rotation.T
+            across = np.array([-displacement[1], displacement[0]])
+            grown[:2, :2] += c.odometry_scale_sigma**2 * np.outer(displacement, displacement)
+            if reference.heading_known:
+                grown[:2, :2] += math.radians(c.odometry_heading_sigma_deg) ** 2 * np.outer(across, across)
+            else:  # a track begun after a turn without a fix or attitude input: any direction
+                grown[:2, :2] += float(displacement @ displacement) * np.eye(2)
+            covariance = reference.covariance + _psd(grown)
+            yaw = euler_from_rotation(odometry.R_odom_body)[2] + reference.yaw_offset
+            dt = stamp - s.stamp
+            velocity = (position[:2] - s.position[:2]) / dt if dt > 0 else s.velocity
+            return _Solution(stamp, position, covariance, yaw, velocity, reference, None)
+        # No odometry for this frame: coast on the last velocity. The heading of a track that starts
+        # here is known only from an attitude input.
+        heading_known = attitude_input
+        start = s.coast or (s.stamp, s.position, s.covariance)
+        elapsed = max(stamp - start[0], 0.0)
+        position = start[1].copy()
+        position[:2] += s.velocity * elapsed
+        covariance = start[2].copy()
+        covariance[:2, :2] += (c.coast_speed_sigma * elapsed) ** 2 * np.eye(2)
+        covariance[2, 2] += (0.1 * c.coast_speed_sigma * elapsed) ** 2
+        coasting = _Solution(stamp, position, covariance, s.yaw, s.velocity, None, start)
+        if odometry is not None and (odometry.origin is not None or odometry.registered):
+            # an odometry track starts (or is first seen) at this frame: measure later displacements from here
+            coasting.reference = self._reference(odometry, position, covariance, s.yaw, heading_known)
+        return coasting
+
+    def _fused(
+        self, stamp: float, prediction: _Solution | None, fix: MapFix, odometry: OdometryStep | None
+    ) -> _Solution:
+        pose = fix.pose
+        z = pose.position.copy()
+        R = pose.covariance[:3, :3].copy()
+        R[:2, :2] += self.config.map_sigma_m**2 * np.eye(2)
+        if prediction is None:
+            position, covariance, velocity = z, R, np.zeros(2)
+        else:
+            gain = prediction.covariance @ np.linalg.inv(prediction.covariance + R)
+            position = prediction.position + gain @ (z - prediction.position)
+            covariance = _psd((np.eye(3) - gain) @ prediction.covariance)
+            velocity = prediction.velocity
+            last = self._solution
+            if last is not None and stamp > last.stamp:
+                velocity = (position[:2] - last.position[:2]) / (stamp - last.stamp)
+        yaw = pose.yaw
+        solution = _Solution(stamp, position, covariance, yaw, velocity)
+        if odometry is not None and (odometry.registered or odometry.origin is not None):
+            solution.reference = self._reference(odometry, position, covariance, yaw)
+        return solution
+
+    def _reference(
+        self,
+        odometry: OdometryStep,
+        position: np.ndarray,
+        covariance: np.ndarray,
+        yaw: float,
+        heading_known: bool = True,
+    ) -> _Reference:
+        if odometry.registered:
+            odom, odom_cov = odometry.position, odometry.covariance
+            odom_yaw = euler_from_rotation(odometry.R_odom_body)[2]
+        else:
+            odom = odometry.origin
+            odom_cov = self.odometry.tracker.covariance(odometry.stamp)
+            odom_yaw = self.odometry.tracker.yaw(odometry.stamp)
+        return _Reference(
+            odometry.track,
+            odom.copy(),
+            odom_cov.copy(),
+            position.copy(),
+            covariance.copy(),
+            yaw - odom_yaw,
+            heading_known,
+        )
+
+    @staticmethod
+    def _horizontal_sigma(covariance: np.ndarray) -> float:
+        return math.sqrt(max(float(np.linalg.eigvalsh(covariance[:2, :2]).max()), 0.0))
+
+
+def _rot2(angle: float) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([[c, -s], [s, c]])
+
+
+def _psd(matrix: np.ndarray) -> np.ndarray:
+    """The nearest symmetric positive semi-definite matrix (negative eigenvalues clipped to zero)."""
+    symmetric = 0.5 * (matrix + matrix.T)
+    values, vectors = np.linalg.eigh(symmetric)
+    return (vectors * np.clip(values, 0.0, None)) @ vectors.T
