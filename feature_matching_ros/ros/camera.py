@@ -27,6 +27,11 @@ DISTORTION_MODELS: Mapping[str, tuple[int, ...]] = MappingProxyType(
 )
 
 
+# Bounds of the focal lengths of a CameraInfo, in multiples of the larger side of its calibrated image.
+MIN_FOCAL = 0.05
+MAX_FOCAL = 1000.0
+
+
 @dataclass(frozen=True, eq=False)
 class CameraModel:
     """A calibrated pinhole camera for raw images of ``width`` x ``height`` px.
@@ -117,9 +122,11 @@ def camera_from_info(msg: CameraInfo) -> CameraModel:
     if k.size != 9:
         raise CameraInfoError(f"CameraInfo K must have 9 entries, got {k.size}")
     k = _camera_matrix(k.reshape(3, 3))
+    _check_focal_lengths(k, width, height)
     if not (0.0 <= k[0, 2] <= width and 0.0 <= k[1, 2] <= height):
         raise CameraInfoError(
-            f"CameraInfo principal point ({k[0, 2]:g}, {k[1, 2]:g}) lies outside the {width}x{height} image"
+            f"CameraInfo principal point ({k[0, 2]:g}, {k[1, 2]:g}) lies outside the {width}x{height} image "
+            "(it must lie within [0, width] x [0, height])"
         )
     model_name = msg.distortion_model
     if not np.isfinite(d).all():
@@ -168,6 +175,25 @@ def _camera_matrix(K: object) -> np.ndarray:
     if k[0, 1] != 0 or k[1, 0] != 0 or k[2].tolist() != [0.0, 0.0, 1.0]:
         raise CameraInfoError(f"camera K must be [[fx, 0, cx], [0, fy, cy], [0, 0, 1]], got {k.tolist()}")
     return k
+
+
+def _check_focal_lengths(k: np.ndarray, width: int, height: int) -> None:
+    """Focal lengths a real camera can have for a ``width`` x ``height`` px calibration.
+
+    Both must lie within [MIN_FOCAL, MAX_FOCAL] x the larger image side: a fisheye has about
+    0.1-0.3 x the width (a pinhole at 0.05 x would see 169 degrees across), a long telephoto about
+    100 x (0.6 degrees); 1000 x is a 0.06 degree field of view. Outside them the calibration is
+    broken (e.g. fx = 1e-300 or 1e300), and poses computed with it are NaN or absurd.
+    """
+    side = max(width, height)
+    low, high = MIN_FOCAL * side, MAX_FOCAL * side
+    fx, fy = float(k[0, 0]), float(k[1, 1])
+    if not (low <= fx <= high and low <= fy <= high):
+        raise CameraInfoError(
+            f"CameraInfo focal lengths fx={fx:g}, fy={fy:g} px are implausible for a {width}x{height} image: "
+            f"they must lie within {MIN_FOCAL:g}-{MAX_FOCAL:g} x the larger image side "
+            f"({low:g}-{high:g} px; a fisheye has about 0.1-0.3 x, a long telephoto about 100 x)"
+        )
 
 
 def _apply_roi_and_binning(model: CameraModel, msg: CameraInfo) -> CameraModel:

@@ -47,6 +47,7 @@ from .messages import (
     stamped_pose,
 )
 from .odometry_mode import OdometryMode
+from .pose_check import MAX_HEIGHT_M, MAX_MAP_DISTANCE_M, MAX_RELATIVE_TRANSLATION, pose_problem
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 LAZY_CHECK_PERIOD = 0.5  # seconds between checks for overlay subscribers
@@ -235,12 +236,20 @@ class GeometryNode(Node):
             measured_height=height,
             measured_R_map_body=attitude,
         )
-        self.geometry_pub.publish(geometry_estimate(fix.geometry, msg.header, fix.accepted, fix.reason))
-        if fix.accepted:
+        accepted, reason = fix.accepted, fix.reason
+        if accepted:
+            pose = fix.pose
+            problem = pose_problem(
+                pose.position, pose.R_map_body, pose.covariance, MAX_MAP_DISTANCE_M, (0.0, MAX_HEIGHT_M)
+            )
+            if problem is not None:
+                accepted, reason = False, self._refuse_pose(problem)
+        self.geometry_pub.publish(geometry_estimate(fix.geometry, msg.header, accepted, reason))
+        if accepted:
             self._last_fix = fix
             self._publish_fix(fix, msg)
         else:
-            self.monitor.failure(fix.reason)
+            self.monitor.failure(reason)
         self.monitor.done((time.perf_counter() - start) * 1e3, fix.geometry.inlier_ratio)
         if self.get_parameter("publish_debug").value:
             self._publish_overlay(msg, data, fix.geometry)
@@ -297,8 +306,13 @@ class GeometryNode(Node):
         pose = pose_from_geometry(result, K, K, data.reference_points, data.query_points)
         if pose is None:
             return None, "no physically valid pose in the homography decomposition"
+        covariance = pose_covariance(result, float(K[0, 0]))
+        position, orientation = pose.query_in_reference()
+        problem = pose_problem(position, orientation, covariance, MAX_RELATIVE_TRANSLATION)
+        if problem is not None:
+            return None, self._refuse_pose(problem)
         header = msg.header.__class__(stamp=msg.header.stamp, frame_id=msg.reference_frame_id)
-        return pose_message(pose, header, pose_covariance(result, float(K[0, 0]))), ""
+        return pose_message(pose, header, covariance), ""
 
     def _publish_overlay(self, msg: MatchArray, data: MatchData, result: GeometryResult) -> None:
         image_msg = self._images.get((msg.header.stamp.sec, msg.header.stamp.nanosec))
@@ -316,6 +330,12 @@ class GeometryNode(Node):
         out = array_to_image(canvas, "rgb8")
         out.header = msg.header
         self.overlay_pub.publish(out)
+
+    def _refuse_pose(self, problem: str) -> str:
+        """A diagnostics ERROR for a pose that must not be published; the GeometryEstimate's pose_status."""
+        status = f"pose not published: {problem} (check camera_info and the inputs)"
+        self._error("invalid pose", status)
+        return status
 
     def _error(self, category: str, message: str) -> None:
         self.monitor.error(category, message)

@@ -10,6 +10,7 @@ map -> odom correction is published on ``map_to_odom`` (and on /tf where tf2_msg
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from typing import Any
 
@@ -27,6 +28,7 @@ from . import topics
 from .aids import NavigationAids, stamp_seconds
 from .camera import CameraModel
 from .messages import MatchData, geometry_estimate
+from .pose_check import MAX_HEIGHT_M, MAX_ODOMETRY_DISTANCE_M, pose_problem
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 MAP_FIX = "map_fix"
@@ -73,6 +75,12 @@ class OdometryMode:
         step = self.tracker.register(
             stamp, key_stamp, geometry, data.reference_points, data.query_points, camera.K, sizes, height
         )
+        if step.registered:
+            problem = pose_problem(
+                step.position, step.R_odom_body, step.covariance, MAX_ODOMETRY_DISTANCE_M, (0.0, MAX_HEIGHT_M)
+            )
+            if problem is not None:
+                step = dataclasses.replace(step, registered=False, reason=node._refuse_pose(problem))
         node.geometry_pub.publish(geometry_estimate(geometry, msg.header, step.registered, step.reason))
         if step.registered:
             self._publish(msg, step)

@@ -128,6 +128,22 @@ def test_bad_camera_info(msg, pattern):
         camera_from_info(msg)
 
 
+@pytest.mark.parametrize("f", [1e-300, 1e-6, 1.0, 39.0, 800_001.0, 1e300])
+def test_implausible_focal_lengths_are_refused(f):
+    """A focal length no real camera has (800x600: outside 40-800000 px) makes NaN or absurd poses."""
+    for msg in (with_k(fx=f, fy=f), with_k(fy=f)):
+        with pytest.raises(
+            CameraInfoError, match=r"focal lengths .* implausible for a 800x600 image: .*0\.05-1000 x"
+        ):
+            camera_from_info(msg)
+
+
+@pytest.mark.parametrize("f", [0.1 * 800, 0.3 * 800, 100 * 800, 40.0, 800_000.0])
+def test_fisheye_to_long_telephoto_focal_lengths_are_accepted(f):
+    camera = camera_from_info(with_k(fx=f, fy=f))
+    assert camera.fx == camera.fy == f
+
+
 def test_principal_point_on_the_edge_is_accepted():
     camera = camera_from_info(with_k(cx=800.0, cy=0.0))
     assert (camera.cx, camera.cy) == (800.0, 0.0)
