@@ -4,9 +4,17 @@
     fm-eval flight.bag --map ortho.png      # any bag with camera, camera_info and ground_truth/pose
     fm-eval out/flight --mode keyframe      # keyframe odometry instead of map fixes
     fm-eval IMAGES/ --gps gps.csv --mode keyframe --fx 557.5 --cx 400 --cy 300 --ground 220
+    fm-eval IMAGES/ --gps gps.csv --map ortho.png --fx 557.5 --ground 220 --out eval  # navigation
 
 --via ros (default) runs both nodes in this process over DDS, frame by frame; --via direct calls
 the core without ROS. Writes report.md, report.json, frames.csv, trajectory.png and errors.png.
+
+An image folder in map mode runs the continuous navigation (``core.navigator.Navigator``: map fixes
+carried by keyframe odometry) over the images in log order, on the core, and scores its fixes and
+its solution (error, NEES) against the GPS. The GPS comes from --gps (a CSV; the map frame must be
+the log's east_m/north_m) or, without it, from the images' EXIF (GPS, DateTimeOriginal and focal
+length), expressed in the map frame through the map georeference's geodetic_origin. The height
+above ground given to the navigator is the GPS altitude minus --ground (none with --no-altitude).
 """
 
 from __future__ import annotations
@@ -15,29 +23,50 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from feature_matching_ros.core.errors import FeatureMatchingError
 from feature_matching_ros.core.report import FrameRecord, Run, write_report
 
+if TYPE_CHECKING:
+    from feature_matching_ros.core.flight_log import GpsTrack
+    from feature_matching_ros.core.georef import GeoMap
+
+WRONG_BOUND_M = 15.0
+WRONG_BOUND_NAV_M = 30.0
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fm-eval", description=__doc__.split("\n\n")[0])
-    p.add_argument("flight", type=Path, help="fm-simulate output folder, or a rosbag2 bag")
+    p.add_argument("flight", type=Path, help="fm-simulate output folder, a rosbag2 bag, or an image folder")
     p.add_argument("--map", type=Path, help="georeferenced map (default: FLIGHT/map.png)")
     p.add_argument("--matcher", default="sift", help="zoo name (default sift)")
     p.add_argument("--via", choices=("ros", "direct"), default="ros", help="nodes over DDS, or the core")
     p.add_argument("--out", type=Path, help="report folder (default: FLIGHT/eval-MATCHER)")
     p.add_argument("--limit", type=int, help="evaluate the first N frames only")
-    p.add_argument("--wrong-bound", type=float, default=15.0, help="an accepted fix off by more is wrong, m")
+    p.add_argument("--first", type=int, default=0, help="image folder: skip the first N frames of the log")
+    p.add_argument(
+        "--wrong-bound",
+        type=float,
+        help=f"an accepted fix off by more is wrong, m (default {WRONG_BOUND_M:g}; image folder map mode "
+        f"{WRONG_BOUND_NAV_M:g})",
+    )
+    p.add_argument("--good-bound", type=float, default=15.0, help="navigation: a good fix is this close, m")
     p.add_argument("--mode", choices=("map", "keyframe"), default="map", help="absolute fixes or odometry")
-    p.add_argument("--gps", type=Path, help="GPS CSV of an image folder (keyframe mode, core only)")
-    p.add_argument("--fx", type=float, help="focal length, px (image folder)")
+    p.add_argument("--gps", type=Path, help="GPS CSV of an image folder (default: the images' EXIF)")
+    p.add_argument("--fx", type=float, help="focal length, px (image folder; default: from EXIF)")
     p.add_argument("--fy", type=float, help="focal length, px (default: --fx)")
-    p.add_argument("--cx", type=float, help="principal point, px (image folder)")
-    p.add_argument("--cy", type=float, help="principal point, px (image folder)")
+    p.add_argument("--cx", type=float, help="principal point, px (image folder; default: image centre)")
+    p.add_argument("--cy", type=float, help="principal point, px (image folder; default: image centre)")
     p.add_argument("--ground", type=float, default=0.0, help="terrain elevation for GPS altitudes, m")
+    p.add_argument("--no-altitude", action="store_true", help="navigation: no height input (it is measured)")
+    p.add_argument("--map-sigma", type=float, default=1.0, help="navigation: map georeference accuracy, m")
+    p.add_argument(
+        "--no-odometry", action="store_true", help="navigation: no keyframe odometry between fixes"
+    )
     p.add_argument("--max-keypoints", type=int, default=8000, help="keyframe mode keypoints (default 8000)")
     return p
 
@@ -187,25 +216,139 @@ def run_keyframe_direct(
     return records
 
 
+def run_navigation(
+    frames: list, geomap: GeoMap, options: argparse.Namespace, progress: Progress
+) -> list[FrameRecord]:
+    """The continuous navigation over ``frames``: (path, t, K, height or None, truth xyz) tuples."""
+    from feature_matching_ros.core.image import load_image
+    from feature_matching_ros.core.navigator import Navigator, NavigatorConfig
+    from feature_matching_ros.core.registry import build
+
+    config = NavigatorConfig(odometry=not options.no_odometry, map_sigma_m=options.map_sigma)
+    odometry = (
+        None if options.no_odometry else build(options.matcher, {"max_keypoints": options.max_keypoints})
+    )
+    navigator = Navigator(build(options.matcher, {}), geomap, config, odometry_pipeline=odometry)
+    progress.start(len(frames))
+    records = []
+    for path, t, K, height, truth in frames:
+        image = load_image(path)
+        start = time.perf_counter()
+        state = navigator.step(image, K, t, height=height)
+        latency = (time.perf_counter() - start) * 1e3  # the whole step: odometry, search and fusion
+        fix = state.fix
+        accepted = bool(fix.accepted and fix.pose is not None)
+        records.append(
+            FrameRecord(
+                t,
+                truth,
+                None if fix.pose is None else fix.pose.position,  # also a rejected fix's pose (not scored)
+                accepted,
+                "" if accepted else fix.reason,
+                latency,
+                0,
+                path.name,
+                failed_check="" if accepted else fix.failed,
+                nav_source=state.source,
+                nav_position=state.position,
+                nav_covariance=state.covariance,
+            )
+        )
+        progress.frame(None)
+    return records
+
+
 def _bag_frames(bag: Path) -> list:
     from feature_matching_ros.ros.flight_bag import read_flight
 
     return [(lambda f=f: f.image, f.stamp, f.K, f.height, f.truth_position) for f in read_flight(bag)]
 
 
+def _is_image_folder(options: argparse.Namespace) -> bool:
+    """An image folder (not a bag, nor an fm-simulate folder): --gps given, or a folder of images."""
+    if options.gps is not None:
+        return True
+    folder: Path = options.flight
+    if not folder.is_dir() or (folder / "bag").is_dir() or (folder / "metadata.yaml").is_file():
+        return False
+    return any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
+
+
+def _folder_log(options: argparse.Namespace, origin: tuple[float, float, float] | None = None) -> GpsTrack:
+    """The folder's GpsTrack: the --gps CSV, or the images' EXIF (positions at ``origin``)."""
+    from feature_matching_ros.core.flight_log import read_exif_track, read_gps_csv
+
+    if options.gps is not None:
+        return read_gps_csv(options.gps)
+    return read_exif_track(options.flight, origin)
+
+
+def _camera(options: argparse.Namespace, first_image: Path) -> np.ndarray:
+    """K from --fx/--fy/--cx/--cy; the focal length from the EXIF and the principal point at the
+    image centre where not given."""
+    fx, cx, cy = options.fx, options.cx, options.cy
+    if fx is None or cx is None or cy is None:
+        from feature_matching_ros.core.flight_log import read_exif
+        from feature_matching_ros.core.image import load_image
+
+        if fx is None:
+            fx = read_exif(first_image).focal_px
+            if fx is None:
+                raise FeatureMatchingError(
+                    f"no focal length in the EXIF of {first_image.name}: pass --fx (and --fy, --cx, --cy)"
+                )
+        if cx is None or cy is None:
+            h, w = load_image(first_image).shape[:2]
+            cx = w / 2.0 if cx is None else cx
+            cy = h / 2.0 if cy is None else cy
+    fy = options.fy or fx
+    return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+
+
 def _folder_frames(options: argparse.Namespace) -> list:
     from feature_matching_ros.core.flight_log import image_folder_track
     from feature_matching_ros.core.image import load_image
 
-    if options.fx is None or options.cx is None or options.cy is None:
-        raise FeatureMatchingError("an image folder needs the camera: --fx, --cx, --cy (and --fy)")
-    fy = options.fy or options.fx
-    K = np.array([[options.fx, 0.0, options.cx], [0.0, fy, options.cy], [0.0, 0.0, 1.0]])
-    pairs = image_folder_track(options.flight, options.gps)
+    pairs = image_folder_track(options.flight, _folder_log(options))
+    K = _camera(options, pairs[0][0])
     return [
         (lambda p=path: load_image(p), row.t, K, row.alt - options.ground, row.position)
         for path, row in pairs
     ]
+
+
+def _navigation_frames(options: argparse.Namespace, geomap: GeoMap) -> tuple[list, str]:
+    """(path, t, K, height, truth) of the frames to navigate, and how the truth is in the map frame."""
+    from feature_matching_ros.core.flight_log import image_folder_track
+
+    if options.first < 0:
+        raise FeatureMatchingError(f"--first must be >= 0, got {options.first}")
+    if options.gps is not None:
+        log = _folder_log(options)
+        east_north = log.csv_en
+        frame = f"GPS log east_m/north_m of {options.gps} (taken to be the map frame)"
+    else:
+        origin = geomap.georef.geodetic_origin
+        if origin is None:
+            raise FeatureMatchingError(
+                "the map's georeference has no geodetic_origin: EXIF GPS cannot be put in its frame; "
+                "give a GPS CSV in the map frame with --gps"
+            )
+        log = _folder_log(options, origin)
+        east_north = log.enu[:, :2]
+        frame = "EXIF GPS on the WGS84 tangent plane at the map's geodetic_origin"
+    pairs = image_folder_track(options.flight, log)
+    end = None if options.limit is None else options.first + options.limit
+    chosen = list(enumerate(pairs))[options.first : end]
+    if not chosen:
+        raise FeatureMatchingError(f"no frames left after --first {options.first} of {len(pairs)}")
+    K = _camera(options, chosen[0][1][0])
+    frames = []
+    for i, (path, row) in chosen:
+        height = row.alt - options.ground
+        truth = (east_north[i, 0], east_north[i, 1], height)
+        frames.append((path, row.t, K, None if options.no_altitude else height, truth))
+    return frames, frame
 
 
 class Progress:
@@ -231,10 +374,38 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress()
     start = time.perf_counter()
     map_path = None
+    meta: dict = {}
+    folder = _is_image_folder(options)
+    wrong_bound = options.wrong_bound
+    if wrong_bound is None:
+        wrong_bound = WRONG_BOUND_NAV_M if folder and options.mode == "map" else WRONG_BOUND_M
     try:
-        if options.mode == "keyframe":
-            if options.gps is not None:
-                frames = _folder_frames(options)[: options.limit]
+        if options.first and not folder:
+            raise FeatureMatchingError("--first needs an image folder")
+        if options.mode == "map" and folder:
+            from feature_matching_ros.core.georef import load_map
+
+            map_path = options.map
+            if map_path is None:
+                raise FeatureMatchingError("map mode on an image folder needs the map: pass --map")
+            geomap = load_map(map_path)
+            frames, truth_frame = _navigation_frames(options, geomap)
+            meta = {
+                "gps": str(options.gps) if options.gps else "image EXIF",
+                "truth frame": truth_frame,
+                "frames": f"{len(frames)} from log index {options.first}",
+                "height input": "none (measured)"
+                if options.no_altitude
+                else f"GPS alt - {options.ground:g} m",
+                "odometry": not options.no_odometry,
+                "map_sigma_m": options.map_sigma,
+                "K": np.round(frames[0][2], 3).tolist(),
+            }
+            records = run_navigation(frames, geomap, options, progress)
+        elif options.mode == "keyframe":
+            if folder:
+                end = None if options.limit is None else options.first + options.limit
+                frames = _folder_frames(options)[options.first : end]
                 records = run_keyframe_direct(frames, options.matcher, options.max_keypoints, progress)
             elif options.via == "ros":
                 bag = _bag(options.flight)
@@ -258,11 +429,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from feature_matching_ros.core.georef import load_map
 
-    via = "direct" if options.gps is not None else options.via
-    out = options.out or options.flight / f"eval-{options.mode}-{options.matcher}-{via}"
-    meta = {"flight": str(options.flight), "map": str(map_path), "via": via}
+    via = "direct" if folder else options.via
+    name = f"eval-{options.mode}-{options.matcher}-{via}"
+    # a navigation report goes to the working directory, not into the (possibly shared) image folder
+    default_out = (
+        Path(f"{name}-{options.flight.name}") if folder and options.mode == "map" else options.flight / name
+    )
+    out = options.out or default_out
+    meta = {"flight": str(options.flight), "map": str(map_path), "via": via, **meta}
     meta["wall_s"] = time.perf_counter() - start
-    run = Run(options.mode, options.matcher, records, meta, wrong_fix_bound_m=options.wrong_bound)
+    run = Run(
+        options.mode,
+        options.matcher,
+        records,
+        meta,
+        wrong_fix_bound_m=wrong_bound,
+        good_fix_bound_m=options.good_bound,
+    )
     report = write_report(run, out, load_map(map_path) if map_path else None)
     print(report.summary)
     print(f"fm-eval: report in {out}")

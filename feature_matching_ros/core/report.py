@@ -5,6 +5,9 @@ map frame: east, north, up metres, see ``frames``) into a ``Run``; ``write_repor
 (``trajectory_metrics``) and writes the files. Only the estimates of accepted frames are scored.
 
 - map mode: success rate, horizontal error of the accepted fixes, wrong fixes, rejections by reason.
+  With a continuous navigation solution (frames carrying ``nav_*`` fields, from ``Navigator``) also:
+  fixes within ``good_fix_bound_m`` of the truth, rejections by failed check, and the solution's
+  availability, horizontal error and covariance consistency (2-DOF NEES against χ²(2) bounds).
 - keyframe mode: every track (a run of frames with one ``track_id``) is aligned to the ground truth on
   its own by a similarity (ATE, RPE over one frame with that alignment); consecutive frames are
   classed overlapping / ambiguous / disjoint by their true distance, and frame i's outcome is
@@ -19,7 +22,7 @@ import math
 import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +50,13 @@ class FrameRecord:
     """One camera frame. t: s; truth / estimate: map-frame [x, y(, z)] m or None (unknown / not
     localised); accepted: the pipeline published this estimate; reason: why not ('' if accepted);
     latency_ms: image in -> answer out, None without an answer; track_id: keyframe-mode track (< 0:
-    none); name: image name or stamp, for the reader."""
+    none); name: image name or stamp, for the reader.
+
+    Optional, for a continuous navigation solution: failed_check: the name of the fix check that
+    rejected the frame ('' if accepted or none); nav_source: where the solution came from ('fix',
+    'odometry', 'coast', 'none'; '' = no navigator ran); nav_position: map-frame [x, y(, z)] m or None
+    (no solution); nav_covariance: its covariance, 2x2 (horizontal) or 3x3, m². ``estimate`` may be set
+    for a rejected fix too (its pose, for diagnostics): only accepted estimates are scored."""
 
     t: float
     truth: Any
@@ -57,10 +66,22 @@ class FrameRecord:
     latency_ms: float | None = None
     track_id: int = 0
     name: str = ""
+    failed_check: str = ""
+    nav_source: str = ""
+    nav_position: Any = None
+    nav_covariance: Any = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "truth", _position(self.truth, "truth"))
         object.__setattr__(self, "estimate", _position(self.estimate, "estimate"))
+        object.__setattr__(self, "nav_position", _position(self.nav_position, "nav_position"))
+        if self.nav_covariance is not None:
+            c = np.asarray(self.nav_covariance, np.float64)
+            if c.shape not in ((2, 2), (3, 3)):
+                raise ValueError(f"nav_covariance must be 2x2 or 3x3, got shape {c.shape}")
+            object.__setattr__(self, "nav_covariance", c)
+        if (self.nav_covariance is None) != (self.nav_position is None):
+            raise ValueError(f"frame {self.name or self.t}: nav_position and nav_covariance go together")
         if self.accepted and self.estimate is None:
             raise ValueError(f"frame {self.name or self.t}: accepted without an estimate")
 
@@ -70,7 +91,8 @@ class Run:
     """A run to report: mode ('map' | 'keyframe'), matcher name, frames in time order, free JSON-able
     metadata (bag, map, parameters...), and the evaluation settings: wrong_fix_bound_m (map mode);
     overlapping_below_m / disjoint_above_m (keyframe pair classes); with_scale (similarity, not only
-    rigid, track alignment); horizontal (keyframe ATE and RPE on x, y only)."""
+    rigid, track alignment); horizontal (keyframe ATE and RPE on x, y only); good_fix_bound_m
+    (navigation runs: an accepted fix this close to the truth counts as a good fix)."""
 
     mode: str
     matcher: str
@@ -81,6 +103,7 @@ class Run:
     disjoint_above_m: float = 85.0
     with_scale: bool = True
     horizontal: bool = True
+    good_fix_bound_m: float = 15.0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -89,13 +112,34 @@ class Run:
         if not self.frames:
             raise ValueError("a run needs at least one frame to report on")
 
+    @property
+    def navigation(self) -> bool:
+        """Whether a continuous navigation solution was recorded (any frame has a nav_source)."""
+        return any(f.nav_source for f in self.frames)
+
     def column(self, name: str) -> np.ndarray:
-        """[N x 3] positions of 'truth', or 'estimate' (NaN unless accepted)."""
+        """[N x 3] positions of 'truth', 'estimate' (NaN unless accepted), 'fix' (the estimate, also
+        of rejected frames) or 'nav' (the navigation solution)."""
+        if name not in ("truth", "estimate", "fix", "nav"):
+            raise ValueError(f"no column {name!r}")
         out = np.full((len(self.frames), 3), np.nan)
         for i, f in enumerate(self.frames):
-            p = f.truth if name == "truth" else (f.estimate if f.accepted else None)
+            p = {
+                "truth": f.truth,
+                "estimate": f.estimate if f.accepted else None,
+                "fix": f.estimate,
+                "nav": f.nav_position,
+            }[name]
             if p is not None:
                 out[i] = p
+        return out
+
+    def nav_covariances(self) -> np.ndarray:
+        """[N x 2 x 2] horizontal covariance of the navigation solution (NaN where none), m²."""
+        out = np.full((len(self.frames), 2, 2), np.nan)
+        for i, f in enumerate(self.frames):
+            if f.nav_covariance is not None:
+                out[i] = f.nav_covariance[:2, :2]
         return out
 
 
@@ -103,7 +147,10 @@ class Run:
 class Evaluation:
     """Scores of a run. errors [N] m: per-frame error (map: horizontal; keyframe: track-aligned);
     rejected: frames without an accepted estimate by ``reason_category``; map / tracks / rpe / pairs
-    are set for their mode; pairs: class -> {'pairs', 'accepted'}."""
+    are set for their mode; pairs: class -> {'pairs', 'accepted'}. Navigation runs also: good_fixes
+    {'count', 'rate', 'bound_m'} (accepted fixes within good_fix_bound_m), rejected_by_check: frames
+    without an accepted fix by failed check, navigation: the solution's summary, nav_errors [N] m
+    and nees [N] per frame."""
 
     run: Run
     success_rate: float
@@ -114,6 +161,34 @@ class Evaluation:
     tracks: tm.TrackAteSummary | None = None
     rpe: tm.ErrorStats | None = None
     pairs: dict[str, dict[str, int]] | None = None
+    good_fixes: dict[str, float] | None = None
+    rejected_by_check: dict[str, int] | None = None
+    navigation: tm.NavigationSummary | None = None
+    nav_errors: np.ndarray | None = None
+    nees: np.ndarray | None = None
+
+
+NO_CHECK = "(no pose solved)"
+
+
+def _navigation(run: Run, ev: Evaluation) -> Evaluation:
+    """``ev`` with the navigation scores of ``run`` added."""
+    truth, nav = run.column("truth"), run.column("nav")
+    covariances = run.nav_covariances()
+    accepted = np.array([f.accepted for f in run.frames], bool)
+    count, rate = tm.fixes_within(ev.errors, accepted, run.good_fix_bound_m)
+    checks = Counter(f.failed_check or NO_CHECK for f in run.frames if not f.accepted)
+    summary = tm.navigation_summary(truth, nav, covariances, [f.nav_source for f in run.frames])
+    nav_errors = tm.absolute_errors(nav, truth, horizontal=True)
+    nees = tm.nees(nav[:, :2] - truth[:, :2], covariances)
+    return replace(
+        ev,
+        good_fixes={"count": count, "rate": rate, "bound_m": run.good_fix_bound_m},
+        rejected_by_check=dict(checks.most_common()),
+        navigation=summary,
+        nav_errors=nav_errors,
+        nees=nees,
+    )
 
 
 def evaluate(run: Run) -> Evaluation:
@@ -126,7 +201,8 @@ def evaluate(run: Run) -> Evaluation:
             truth, estimate, accepted, [f.reason for f in run.frames], run.wrong_fix_bound_m
         )
         errors = tm.absolute_errors(estimate, truth, horizontal=True)
-        return Evaluation(run, summary.success_rate, errors, latency, summary.rejected, map=summary)
+        ev = Evaluation(run, summary.success_rate, errors, latency, summary.rejected, map=summary)
+        return _navigation(run, ev) if run.navigation else ev
     d = 2 if run.horizontal else 3
     ids = [f.track_id for f in run.frames]
     tracks = tm.track_ate(estimate[:, :d], truth[:, :d], ids, run.with_scale)
@@ -156,6 +232,10 @@ def _f(value: float, digits: int = 2) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
+def _g(value: float) -> str:
+    return f"{value:g}"
+
+
 def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
@@ -170,6 +250,11 @@ def summary_table(ev: Evaluation) -> str:
         ("frames", str(n)),
         ("accepted", f"{done} ({_f(100 * ev.success_rate, 1)} %)"),
     ]
+    if ev.good_fixes is not None:
+        g = ev.good_fixes
+        rows.append(
+            (f"fixes within {_g(g['bound_m'])} m of truth", f"{g['count']} ({_f(100 * g['rate'], 1)} %)")
+        )
     if ev.map is not None:
         e = ev.map.errors
         rows += [
@@ -188,6 +273,18 @@ def summary_table(ev: Evaluation) -> str:
             ("RPE over 1 frame median / p95 (m)", f"{_f(ev.rpe.median)} / {_f(ev.rpe.p95)}"),
         ]
         rows += [(f"{k} pairs accepted", f"{v['accepted']} of {v['pairs']}") for k, v in ev.pairs.items()]
+    if ev.navigation is not None:
+        nv, ne = ev.navigation, ev.navigation.nees
+        rows += [
+            ("navigation solution", f"{nv.with_solution} ({_f(100 * nv.solution_rate, 1)} %)"),
+            (
+                "navigation error median / p95 / max (m)",
+                f"{_f(nv.errors.median)} / {_f(nv.errors.p95)} / {_f(nv.errors.max)}",
+            ),
+            ("NEES mean (2 DOF, ideal 2.00)", _f(ne.mean)),
+            (f"NEES <= {ne.bound_95:.3f} (χ² 95 %, ideal 0.95)", _f(ne.within_95)),
+            (f"NEES <= {ne.bound_99:.3f} (χ² 99 %, ideal 0.99)", _f(ne.within_99)),
+        ]
     lat = ev.latency
     rows.append(
         (
@@ -205,6 +302,12 @@ def markdown(ev: Evaluation, plots: Sequence[Path] = ()) -> str:
     parts += [f"- {k}: {v}" for k, v in run.metadata.items()] + ["", "## Summary", "", summary_table(ev), ""]
     if ev.rejected:
         parts += ["## Rejections", "", _table(list(ev.rejected.items()), ("reason", "frames")), ""]
+    if ev.rejected_by_check:
+        rows = list(ev.rejected_by_check.items())
+        parts += ["## Rejections by failed check", "", _table(rows, ("check", "frames")), ""]
+    if ev.navigation is not None:
+        rows = list(ev.navigation.sources.items())
+        parts += ["## Navigation solution by source", "", _table(rows, ("source", "frames")), ""]
     if ev.tracks is not None:
         rows = []
         for t in ev.tracks.tracks:
@@ -241,6 +344,10 @@ def report_dict(ev: Evaluation) -> dict[str, Any]:
     frames = [
         {**_jsonable(f), "error_m": _jsonable(float(ev.errors[i]))} for i, f in enumerate(ev.run.frames)
     ]
+    if ev.nav_errors is not None and ev.nees is not None:
+        for i, frame in enumerate(frames):
+            frame["nav_error_m"] = _jsonable(float(ev.nav_errors[i]))
+            frame["nees"] = _jsonable(float(ev.nees[i]))
     tracks = None
     if ev.tracks is not None:
         names = ("evaluated", "median_percent", "worst_percent", "median_rmse_m")
@@ -269,6 +376,9 @@ def report_dict(ev: Evaluation) -> dict[str, Any]:
         "tracks": tracks,
         "rpe": _jsonable(ev.rpe),
         "pairs": ev.pairs,
+        "good_fixes": _jsonable(ev.good_fixes),
+        "rejected_by_check": ev.rejected_by_check,
+        "navigation": _jsonable(ev.navigation),
         "frames": frames,
     }
 
@@ -297,7 +407,10 @@ def write_report(run: Run, folder: str | Path, geomap: GeoMap | None = None) -> 
     json_path, md_path, csv_path = folder / "report.json", folder / "report.md", folder / "frames.csv"
     json_path.write_text(json.dumps(report_dict(ev), indent=1, allow_nan=False))
     md_path.write_text(markdown(ev, plots))
-    write_frames_csv(ev, csv_path)
+    if ev.navigation is not None:
+        write_navigation_csv(ev, csv_path)
+    else:
+        write_frames_csv(ev, csv_path)
     return Report(folder, json_path, md_path, csv_path, tuple(plots), summary_table(ev), ev)
 
 
@@ -322,6 +435,43 @@ def write_frames_csv(ev: Evaluation, path: Path) -> Path:
             writer.writerow(
                 [r.name, *map(cell, numbers), int(r.accepted), cell(ev.errors[i]), cell(r.latency_ms)]
                 + [r.track_id, r.reason]
+            )
+    return path
+
+
+NAV_FRAME_COLUMNS = (
+    "image", "t_s", "accepted", "reason", "failed_check", "east_m", "north_m", "up_m", "error_m",
+    "nav_source", "nav_east_m", "nav_north_m", "nav_up_m", "nav_sigma_m", "nav_error_m", "nees",
+    "gps_east_m", "gps_north_m", "gps_up_m", "latency_ms",
+)  # fmt: skip
+
+
+def write_navigation_csv(ev: Evaluation, path: Path) -> Path:
+    """Navigation runs: one row per frame. east/north/up_m, error_m: the frame's fix (also a rejected
+    one, when a pose was solved: see ``accepted``) and its horizontal error; nav_*: the navigation
+    solution, nav_sigma_m its horizontal standard deviation (largest axis), nees dᵀ P⁻¹ d of its
+    horizontal error; gps_*: the truth. Empty cells where there is no value."""
+    run = ev.run
+    truth, fix, nav = run.column("truth"), run.column("fix"), run.column("nav")
+    fix_errors = tm.absolute_errors(fix, truth, horizontal=True)
+    nav_errors = ev.nav_errors if ev.nav_errors is not None else np.full(len(run.frames), np.nan)
+    nees = ev.nees if ev.nees is not None else np.full(len(run.frames), np.nan)
+
+    def cell(v: float | None) -> str:
+        return "" if v is None or not math.isfinite(v) else repr(round(float(v), 4))
+
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(NAV_FRAME_COLUMNS)
+        for i, r in enumerate(run.frames):
+            sigma = None
+            if r.nav_covariance is not None:
+                sigma = math.sqrt(max(float(np.linalg.eigvalsh(r.nav_covariance[:2, :2]).max()), 0.0))
+            writer.writerow(
+                [r.name, cell(r.t), int(r.accepted), r.reason, r.failed_check]
+                + [*map(cell, fix[i]), cell(fix_errors[i]), r.nav_source]
+                + [*map(cell, nav[i]), cell(sigma), cell(nav_errors[i]), cell(nees[i])]
+                + [*map(cell, truth[i]), cell(r.latency_ms)]
             )
     return path
 

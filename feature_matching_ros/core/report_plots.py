@@ -63,12 +63,15 @@ def map_raster(
 
 
 def plot_trajectory(ev: Evaluation, path: Path, geomap: GeoMap | None = None) -> Path:
-    """Ground truth and accepted estimates in the map frame; rejected frames marked at their truth."""
+    """Ground truth and accepted estimates in the map frame; rejected frames marked at their truth;
+    the navigation solution, when the run has one."""
     run = ev.run
     truth, est = run.column("truth"), run.column("estimate")
+    nav = run.column("nav") if ev.navigation is not None else np.full_like(truth, np.nan)
     accepted = np.array([f.accepted for f in run.frames], bool)
     fig, ax = _figure((8.0, 8.0))
-    _frame_axes(ax, np.vstack([truth[:, :2], est[:, :2]]), f"{run.mode} mode, {run.matcher}: trajectory")
+    points = np.vstack([truth[:, :2], est[:, :2], nav[:, :2]])
+    _frame_axes(ax, points, f"{run.mode} mode, {run.matcher}: trajectory")
     if geomap is not None:
         xlim, ylim = ax.get_xlim(), ax.get_ylim()
         rgba, extent = map_raster(geomap, xlim, ylim)
@@ -77,6 +80,8 @@ def plot_trajectory(ev: Evaluation, path: Path, geomap: GeoMap | None = None) ->
         ax.set_ylim(*ylim)
     ax.plot(truth[:, 0], truth[:, 1], "-", color="0.15", lw=1.2, marker=".", ms=3, label="ground truth")
     ax.plot(truth[:1, 0], truth[:1, 1], "^", color="0.15", ms=9, label="start")
+    if ev.navigation is not None:
+        ax.plot(nav[:, 0], nav[:, 1], "-", color="tab:purple", lw=1.2, alpha=0.8, label="navigation solution")
     ax.plot(est[:, 0], est[:, 1], ".-", color="tab:blue", lw=0.8, ms=5, label="estimate (accepted)")
     if ev.map is not None:
         wrong = np.nan_to_num(ev.errors, nan=0.0) > run.wrong_fix_bound_m
@@ -97,6 +102,8 @@ def plot_errors(ev: Evaluation, path: Path) -> Path:
     fig, (ax, state) = _figure((10.0, 5.0), 2, sharex=True, gridspec_kw={"height_ratios": [4, 1]})
     label = "horizontal error (m)" if ev.map is not None else "track-aligned error (m)"
     ax.plot(t, ev.errors, ".-", color="tab:blue", label=label)
+    if ev.nav_errors is not None:
+        ax.plot(t, ev.nav_errors, "-", color="tab:purple", lw=1.0, label="navigation solution error (m)")
     if ev.map is not None:
         ax.axhline(run.wrong_fix_bound_m, ls="--", color="tab:orange", label="wrong-fix bound")
     ax.set_ylabel(label)

@@ -345,3 +345,118 @@ def latency_stats(latency_ms: np.ndarray | Sequence[float | None]) -> LatencySta
     s = error_stats(values)
     hz = 1000.0 / s.median if s.count and s.median > 0 else float("nan")
     return LatencyStats(s.count, s.mean, s.median, s.p95, s.max, hz)
+
+
+# χ²(2) quantiles: for 2 degrees of freedom P(χ² <= x) = 1 - exp(-x / 2), so x = -2 ln(1 - p).
+CHI2_2DOF_95 = -2.0 * float(np.log(0.05))  # 5.991
+CHI2_2DOF_99 = -2.0 * float(np.log(0.01))  # 9.210
+
+
+def fixes_within(
+    errors: np.ndarray | Sequence[float], accepted: np.ndarray | Sequence[bool], bound_m: float
+) -> tuple[int, float]:
+    """(count, rate) of frames with an accepted fix whose error (m, NaN: no truth) is <= bound_m;
+    the rate is over all frames (NaN for none)."""
+    e = np.asarray(errors, np.float64).reshape(-1)
+    ok = np.asarray(accepted, bool).reshape(-1)
+    if e.size != ok.size:
+        raise ValueError(f"{e.size} errors but {ok.size} accepted flags")
+    good = ok & np.isfinite(e) & (e <= bound_m)
+    count = int(good.sum())
+    return count, (count / e.size if e.size else float("nan"))
+
+
+def nees(errors: np.ndarray, covariances: np.ndarray) -> np.ndarray:
+    """Normalised estimation error squared dᵀ P⁻¹ d per frame [N].
+
+    errors [N x d] (estimate - truth), covariances [N x d x d] (the estimate's covariance). NaN where
+    either holds NaN or the covariance is not positive definite (no consistent value exists).
+    """
+    d = np.asarray(errors, np.float64)
+    P = np.asarray(covariances, np.float64)
+    if d.ndim != 2 or P.shape != (*d.shape, d.shape[1]):
+        raise ValueError(f"errors [N x d] and covariances [N x d x d] expected, got {d.shape} and {P.shape}")
+    out = np.full(len(d), np.nan)
+    for i in range(len(d)):
+        if not (np.isfinite(d[i]).all() and np.isfinite(P[i]).all()):
+            continue
+        try:
+            L = np.linalg.cholesky(0.5 * (P[i] + P[i].T))
+        except np.linalg.LinAlgError:
+            continue
+        y = np.linalg.solve(L, d[i])
+        out[i] = float(y @ y)
+    return out
+
+
+@dataclass(frozen=True)
+class NeesStats:
+    """Covariance consistency of 2-D position errors over the frames with a NEES value. For a
+    consistent filter the NEES follows χ²(2): mean 2.0, 95 % of frames below ``bound_95`` (5.991)
+    and 99 % below ``bound_99`` (9.210). mean above 2 / low fractions: the covariance is too small
+    (overconfident); mean well below 2: too large. NaN when count is 0."""
+
+    count: int
+    mean: float
+    median: float
+    within_95: float
+    within_99: float
+    bound_95: float = CHI2_2DOF_95
+    bound_99: float = CHI2_2DOF_99
+
+
+def nees_stats(values: np.ndarray | Sequence[float]) -> NeesStats:
+    """Statistics of 2-DOF NEES values (NaN entries left out)."""
+    v = np.asarray(values, np.float64).reshape(-1)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        nan = float("nan")
+        return NeesStats(0, nan, nan, nan, nan)
+    return NeesStats(
+        int(v.size),
+        float(v.mean()),
+        float(np.median(v)),
+        float(np.mean(v <= CHI2_2DOF_95)),
+        float(np.mean(v <= CHI2_2DOF_99)),
+    )
+
+
+@dataclass(frozen=True)
+class NavigationSummary:
+    """A continuous navigation solution against the truth. frames: all frames; with_solution: frames
+    with a position (rate over all frames); errors: horizontal error (m) of the frames with a
+    solution and a truth; nees: consistency of those errors with the solution's horizontal
+    covariance; sources: frame count by source of the solution ('fix', 'odometry', 'coast', 'none')."""
+
+    frames: int
+    with_solution: int
+    solution_rate: float
+    errors: ErrorStats
+    nees: NeesStats
+    sources: dict[str, int]
+
+
+def navigation_summary(
+    truth: np.ndarray,
+    position: np.ndarray,
+    covariance: np.ndarray,
+    sources: Sequence[str] = (),
+) -> NavigationSummary:
+    """Score a navigation solution: truth and position [N x 2|3] (NaN rows: unknown / no solution),
+    covariance [N x 2 x 2] or larger (its upper-left 2x2 block is the horizontal one; NaN: none)."""
+    p, t = _pair(position, truth)
+    P = np.asarray(covariance, np.float64)
+    if P.ndim != 3 or len(P) != len(p) or P.shape[1] < 2 or P.shape[1] != P.shape[2]:
+        raise ValueError(f"covariance must be [N x k x k] with k >= 2 for {len(p)} frames, got {P.shape}")
+    has = np.isfinite(p[:, :2]).all(axis=1)
+    d = p[:, :2] - t[:, :2]
+    values = nees(d, P[:, :2, :2])
+    counted = Counter(s or "none" for s in sources)
+    return NavigationSummary(
+        frames=len(p),
+        with_solution=int(has.sum()),
+        solution_rate=float(has.mean()) if len(p) else float("nan"),
+        errors=error_stats(np.linalg.norm(d, axis=1)),
+        nees=nees_stats(values),
+        sources=dict(counted.most_common()),
+    )

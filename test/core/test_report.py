@@ -234,3 +234,95 @@ def test_progress_counts_frames():
     assert (bar.n, bar.total, bar.desc, bar.unit) == (3, 3, "map", "frame")
     bar.close()
     assert progress(3, enabled=False).disable
+
+
+def nav_run() -> Run:
+    """Five frames 30 m apart going east at 100 m: a rejected frame before the first fix, two fixes
+    (one 3-4-5 m off), a frame carried by odometry whose rejected fix pose is 40 m off, a wrong fix."""
+    P = np.diag([9.0, 16.0, 1.0])
+    rows = [
+        # accepted, fix offset (None: no pose), reason, failed check, source, nav offset, nav cov
+        (False, None, "no homography: too few matches", "", "none", None, None),
+        (True, (3.0, 4.0), "", "", "fix", (3.0, 4.0), P),  # NEES 2
+        (True, (0.0, 1.0), "", "", "fix", (0.0, 2.0), np.eye(3)),  # NEES 4
+        (False, (40.0, 0.0), "too few inliers: 21 < 30", "inliers", "odometry", (6.0, 0.0), 4 * np.eye(3)),
+        (True, (0.0, 35.0), "", "", "fix", (0.0, 10.0), np.eye(3)),  # NEES 100, a wrong fix
+    ]
+    frames = []
+    for i, (ok, fix, reason, check, source, nav, cov) in enumerate(rows):
+        truth = np.array([30.0 * i, 0.0, 100.0])
+        estimate = None if fix is None else truth + [*fix, 0.0]
+        position = None if nav is None else truth + [*nav, 0.0]
+        frames.append(
+            FrameRecord(
+                5.0 * i, truth, estimate, ok, reason, 100.0 * (i + 1), 0, f"IMG_{i}.jpg",
+                failed_check=check, nav_source=source, nav_position=position, nav_covariance=cov,
+            )
+        )  # fmt: skip
+    return Run("map", "sift", frames, {"gps": "hand-built"}, wrong_fix_bound_m=30.0)
+
+
+def test_navigation_report_scores_fixes_and_the_solution(tmp_path):
+    report = write_report(nav_run(), tmp_path)
+    data = json.loads(report.json_path.read_text())
+    assert data["good_fixes"] == {"count": 2, "rate": 0.4, "bound_m": 15.0}
+    assert data["map"]["accepted"] == 3 and data["map"]["wrong_fixes"] == 1
+    assert data["map"]["errors"]["max"] == 35.0
+    assert data["rejected_by_check"] == {"(no pose solved)": 1, "inliers": 1}
+    nav = data["navigation"]
+    assert (nav["frames"], nav["with_solution"], nav["solution_rate"]) == (5, 4, 0.8)
+    assert nav["errors"]["median"] == pytest.approx(5.5) and nav["errors"]["max"] == 10.0
+    assert nav["nees"]["mean"] == pytest.approx((2.0 + 4.0 + 9.0 + 100.0) / 4)
+    assert nav["nees"]["within_95"] == 0.5 and nav["nees"]["within_99"] == 0.75
+    assert nav["sources"] == {"fix": 3, "none": 1, "odometry": 1}
+    assert [f["nees"] for f in data["frames"]] == pytest.approx([None, 2.0, 4.0, 9.0, 100.0])
+    for line in (
+        "| fixes within 15 m of truth | 2 (40.0 %) |",
+        "| wrong fixes (> 30 m) | 1 |",
+        "| navigation solution | 4 (80.0 %) |",
+        "| navigation error median / p95 / max (m) | 5.50 / 9.40 / 10.00 |",
+        "| NEES mean (2 DOF, ideal 2.00) | 28.75 |",
+        "| NEES <= 5.991 (χ² 95 %, ideal 0.95) | 0.50 |",
+    ):
+        assert line in report.summary
+    md = report.markdown_path.read_text()
+    assert "## Rejections by failed check" in md and "| inliers | 1 |" in md
+    assert "## Navigation solution by source" in md and "| odometry | 1 |" in md
+    assert_real_image(report.plots[0], (BLUE, RED))
+
+
+def test_navigation_frames_csv(tmp_path):
+    report = write_report(nav_run(), tmp_path)
+    with report.csv_path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 5
+    required = "image t_s accepted reason failed_check east_m north_m error_m nav_source nav_east_m"
+    required += " nav_north_m nav_sigma_m nav_error_m nees gps_east_m gps_north_m latency_ms"
+    assert set(required.split()) <= set(rows[0])
+    first, odometry = rows[0], rows[3]
+    assert first["east_m"] == first["nav_east_m"] == first["nees"] == first["failed_check"] == ""
+    assert first["nav_source"] == "none" and first["reason"].startswith("no homography")
+    assert float(rows[1]["nav_sigma_m"]) == 4.0 and float(rows[1]["nees"]) == 2.0
+    assert float(rows[1]["error_m"]) == 5.0 and float(rows[1]["gps_east_m"]) == 30.0
+    # a rejected fix's pose is listed (not scored), beside the solution odometry carried
+    assert odometry["accepted"] == "0" and odometry["failed_check"] == "inliers"
+    assert float(odometry["east_m"]) == 130.0 and float(odometry["error_m"]) == 40.0
+    assert float(odometry["nav_east_m"]) == 96.0 and float(odometry["nav_error_m"]) == 6.0
+    assert float(odometry["latency_ms"]) == 400.0
+
+
+def test_a_plain_map_run_has_no_navigation_scores(tmp_path):
+    report = write_report(map_run(), tmp_path)
+    data = json.loads(report.json_path.read_text())
+    assert data["navigation"] is None and data["good_fixes"] is None
+    assert "NEES" not in report.summary and "fixes within" not in report.summary
+    assert report.csv_path.read_text().startswith("name,t_s,truth_x")
+
+
+def test_navigation_fields_are_checked():
+    with pytest.raises(ValueError, match="go together"):
+        FrameRecord(0.0, [0.0, 0.0], nav_source="fix", nav_position=[1.0, 2.0])
+    with pytest.raises(ValueError, match="2x2 or 3x3"):
+        FrameRecord(0.0, [0.0, 0.0], nav_position=[1.0, 2.0], nav_covariance=np.eye(4))
+    with pytest.raises(ValueError, match="no column"):
+        nav_run().column("gps")

@@ -244,3 +244,61 @@ def test_latency_stats():
     assert stats.mean_ms == pytest.approx(182.5)
     assert stats.hz == pytest.approx(1000.0 / 115.0)
     assert math.isnan(tm.latency_stats([None]).hz)
+
+
+def test_chi2_bounds_for_two_degrees_of_freedom():
+    assert tm.CHI2_2DOF_95 == pytest.approx(5.991, abs=1e-3)
+    assert tm.CHI2_2DOF_99 == pytest.approx(9.210, abs=1e-3)
+
+
+def test_nees_by_hand():
+    errors = np.array([[3.0, 4.0], [1.0, 0.0], [1.0, 1.0], [np.nan, 0.0], [2.0, 0.0]])
+    covariances = np.array(
+        [
+            np.diag([9.0, 16.0]),  # 9/9 + 16/16 = 2
+            [[2.0, 1.0], [1.0, 2.0]],  # inverse [[2, -1], [-1, 2]] / 3: 2/3
+            [[1.0, 0.0], [0.0, 0.0]],  # singular: no NEES
+            np.eye(2),  # no error vector (NaN): no NEES
+            np.full((2, 2), np.nan),  # no covariance
+        ]
+    )
+    values = tm.nees(errors, covariances)
+    assert values[:2] == pytest.approx([2.0, 2.0 / 3.0], rel=1e-12)
+    assert np.isnan(values[2:]).all()
+    with pytest.raises(ValueError, match="covariances"):
+        tm.nees(errors, covariances[:, :1, :1])
+
+
+def test_nees_stats_by_hand():
+    s = tm.nees_stats([1.0, 2.0, 6.0, 10.0, np.nan])
+    assert s.count == 4
+    assert s.mean == pytest.approx(4.75) and s.median == pytest.approx(4.0)
+    assert s.within_95 == 0.5  # 1 and 2 are <= 5.991; 6 and 10 are not
+    assert s.within_99 == 0.75  # 6 <= 9.21
+    empty = tm.nees_stats([np.nan])
+    assert empty.count == 0 and math.isnan(empty.mean) and math.isnan(empty.within_95)
+
+
+def test_fixes_within_counts_accepted_fixes_close_enough():
+    errors = [1.0, 20.0, np.nan, 15.0, 3.0]
+    accepted = [True, True, False, True, False]  # frame 4 is close but not accepted
+    assert tm.fixes_within(errors, accepted, 15.0) == (2, 0.4)
+    assert tm.fixes_within(errors, accepted, 30.0) == (3, 0.6)
+    assert tm.fixes_within(errors, accepted, 0.5) == (0, 0.0)
+    with pytest.raises(ValueError, match="accepted flags"):
+        tm.fixes_within(errors, accepted[:2], 15.0)
+
+
+def test_navigation_summary_by_hand():
+    truth = np.array([[0.0, 0.0, 100.0], [10.0, 0.0, 100.0], [20.0, 0.0, 100.0], [30.0, 0.0, 100.0]])
+    position = np.array([[3.0, 4.0, 90.0], [np.nan] * 3, [20.0, 1.0, 100.0], [30.0, 0.0, 100.0]])
+    cov = np.full((4, 3, 3), np.nan)
+    cov[0], cov[2], cov[3] = np.diag([9.0, 16.0, 1.0]), np.eye(3), np.eye(3)
+    s = tm.navigation_summary(truth, position, cov, ["fix", "none", "odometry", "odometry"])
+    assert (s.frames, s.with_solution, s.solution_rate) == (4, 3, 0.75)
+    assert s.errors.count == 3 and s.errors.median == 1.0 and s.errors.max == 5.0
+    assert s.nees.count == 3 and s.nees.mean == pytest.approx(1.0)  # NEES 2, 1, 0
+    assert s.nees.within_95 == 1.0
+    assert s.sources == {"odometry": 2, "fix": 1, "none": 1}
+    with pytest.raises(ValueError, match="covariance"):
+        tm.navigation_summary(truth, position, cov[:2])
