@@ -12,6 +12,7 @@ import numpy as np
 
 from ..core import FeatureMatchingError, ImageError, MatchResult, ZooError, availability, build, load_image
 from ..core.geometry import ROBUST_METHODS, corner_error
+from ..core.pipeline import DEFAULT_MIN_INLIER_RATIO, DEFAULT_MIN_INLIERS, Pipeline
 from ..core.synthetic import Photometric, procedural_texture, warp
 from ..core.visualize import draw_matches
 from ..core.zoo import load_zoo
@@ -48,6 +49,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--geometry", choices=("Homography", "Fundamental"), default="Homography")
     parser.add_argument("--ransac", choices=ROBUST_METHODS, help="robust estimator (default: the zoo's)")
     parser.add_argument("--ransac-threshold", type=float, help="reprojection threshold in px")
+    parser.add_argument(
+        "--min-inliers",
+        type=int,
+        default=DEFAULT_MIN_INLIERS,
+        help=f"fewer inliers than this are a failure (default {DEFAULT_MIN_INLIERS}; 0: no check)",
+    )
+    parser.add_argument(
+        "--min-inlier-ratio",
+        type=float,
+        default=DEFAULT_MIN_INLIER_RATIO,
+        help=f"a smaller inlier fraction of the matches is a failure (default {DEFAULT_MIN_INLIER_RATIO:g}; "
+        "0: no check)",
+    )
     parser.add_argument("--max-keypoints", type=int, help="keypoints per image (default: the zoo's)")
     parser.add_argument("--max-image-edge", type=int, help="downscale images whose longer edge exceeds this")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
@@ -56,6 +70,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="write the result record here")
     parser.add_argument("--out-dir", type=Path, default=Path("out/demo"), help="--demo: where to write files")
     args = parser.parse_args(argv)
+    if args.min_inliers < 0:
+        parser.error(f"--min-inliers must be >= 0, got {args.min_inliers}")
+    if not 0.0 <= args.min_inlier_ratio <= 1.0:
+        parser.error(f"--min-inlier-ratio must be within [0, 1], got {args.min_inlier_ratio:g}")
     if not args.list and not args.demo and len(args.images) != 2:
         parser.error("give two images, --demo or --list")
     return args
@@ -126,6 +144,12 @@ def overrides(args: argparse.Namespace) -> dict:
     return {k: v for k, v in values.items() if v is not None}
 
 
+def build_pipeline(args: argparse.Namespace) -> Pipeline:
+    pipeline = build(args.matcher, overrides(args), device=args.device, weights_dir=args.weights_dir)
+    pipeline.set_support(args.min_inliers, args.min_inlier_ratio)
+    return pipeline
+
+
 def run_demo(args: argparse.Namespace) -> int:
     width, height = DEMO_SIZE
     truth = demo_homography(width, height)
@@ -138,7 +162,7 @@ def run_demo(args: argparse.Namespace) -> int:
     np.savetxt(args.out_dir / "H_reference_to_query.txt", truth)
     args.out = args.out or args.out_dir / "matches.png"
     args.json = args.json or args.out_dir / "result.json"
-    pipeline = build(args.matcher, overrides(args), device=args.device, weights_dir=args.weights_dir)
+    pipeline = build_pipeline(args)
     pipeline.match(image0, image1)  # warm-up: first calls pay for lazy initialisation
     result = pipeline.match(image0, image1, geometry="Homography")
     print(f"demo pair   {args.out_dir}/reference.png -> query.png ({width}x{height}), known homography")
@@ -165,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.demo:
             return run_demo(args)
         image0, image1 = (load_image(p) for p in args.images)
-        pipeline = build(args.matcher, overrides(args), device=args.device, weights_dir=args.weights_dir)
+        pipeline = build_pipeline(args)
         result = pipeline.match(image0, image1, geometry=args.geometry)
     except (ImageError, ZooError) as exc:
         print(f"fm-match: error: {exc}", file=sys.stderr)
@@ -175,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     report(result)
     write_outputs(args, result, image0, image1)
-    return 0
+    return 0 if result.geometry is not None and result.geometry.success else 1
 
 
 if __name__ == "__main__":

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .errors import ConfigError
 from .extractors import Extractor
 from .geometry import GeometryResult, RobustParams, estimate
 from .image import resize_max_edge, validate
@@ -45,11 +47,41 @@ class MatchResult:
         }
 
 
+# A model that only a few of the matches support is as likely to fit outliers as the scene: with
+# hundreds of matches between unrelated images a homography still finds 6-16 "inliers". Measured on
+# the real pairs of ../shared/data/pairs (sift, orb, akaze, xfeat(sparse), xfeat+lightglue):
+# homographies between unrelated images reach 6.2 % inliers (xfeat(sparse), box -> aero1: 15 of
+# 242), or more with fewer than 15 inliers (xfeat+lightglue: 12 of 13); true pairs go as low as
+# 14.5 % (orb, box -> box_in_scene: 75 of 517) and 12.1 % for a fundamental matrix (akaze,
+# aero1 -> aero3: 74 of 610), hence 10 %. A fundamental matrix between unrelated images still
+# collects 11-28 % inliers (a point only has to lie near a line): no ratio separates those.
+DEFAULT_MIN_INLIERS = 15
+DEFAULT_MIN_INLIER_RATIO = 0.10
+
+
+def support_failure(geometry: GeometryResult, min_inliers: int, min_inlier_ratio: float) -> str | None:
+    """Why a successful ``geometry`` has too little support to be believed, or None."""
+    if not geometry.success:
+        return None
+    n, m = geometry.num_inliers, geometry.num_matches
+    if n < min_inliers:
+        return f"only {n} of {m} matches are inliers ({n} < min_inliers {min_inliers})"
+    if geometry.inlier_ratio < min_inlier_ratio:
+        return (
+            f"only {n} of {m} matches are inliers "
+            f"({100 * geometry.inlier_ratio:.1f} % < min_inlier_ratio {100 * min_inlier_ratio:g} %)"
+        )
+    return None
+
+
 class Pipeline:
     """Extractor + matcher + robust geometry, as resolved by the registry.
 
     ``match`` takes images or already-extracted ``Features`` for either side, so a navigation
     frontend extracts its reference once and passes the cached features on every frame.
+
+    A model supported by fewer than ``min_inliers`` inliers, or by less than ``min_inlier_ratio``
+    of the matches, is reported as a failure whose reason says so (0 and 0.0 turn the checks off).
     """
 
     def __init__(
@@ -61,6 +93,8 @@ class Pipeline:
         geometry_model: str | None = "Homography",
         robust: RobustParams | None = None,
         max_image_edge: int | None = None,
+        min_inliers: int = DEFAULT_MIN_INLIERS,
+        min_inlier_ratio: float = DEFAULT_MIN_INLIER_RATIO,
     ) -> None:
         self.name = name
         self.extractor = extractor
@@ -68,6 +102,20 @@ class Pipeline:
         self.geometry_model = geometry_model
         self.robust = robust or RobustParams()
         self.max_image_edge = max_image_edge
+        self.set_support(min_inliers, min_inlier_ratio)
+
+    def set_support(self, min_inliers: int, min_inlier_ratio: float) -> None:
+        """The least support a model needs to count as found (0 and 0.0: no check); ConfigError if invalid."""
+        if isinstance(min_inliers, bool) or not isinstance(min_inliers, (int, np.integer)) or min_inliers < 0:
+            raise ConfigError(f"min_inliers must be an integer >= 0, got {min_inliers!r}")
+        if (
+            isinstance(min_inlier_ratio, bool)
+            or not isinstance(min_inlier_ratio, (int, float, np.floating, np.integer))
+            or not (math.isfinite(min_inlier_ratio) and 0.0 <= min_inlier_ratio <= 1.0)
+        ):
+            raise ConfigError(f"min_inlier_ratio must be within [0, 1], got {min_inlier_ratio!r}")
+        self.min_inliers = int(min_inliers)
+        self.min_inlier_ratio = float(min_inlier_ratio)
 
     def extract(self, image: np.ndarray) -> Features:
         """Features in the pixel frame of ``image``, whatever ``max_image_edge`` resizing happened."""
@@ -108,5 +156,8 @@ class Pipeline:
         if model is not None:
             start = time.perf_counter()
             result = estimate(model, matches.points0, matches.points1, self.robust)
+            weak = support_failure(result, self.min_inliers, self.min_inlier_ratio)
+            if weak is not None:
+                result = GeometryResult.failure(result.model_type, result.method, weak, result.num_matches)
             t_geometry = (time.perf_counter() - start) * 1e3
         return MatchResult(self.name, f0, f1, matches, result, StageTimes(t0 + t1, t_match, t_geometry))

@@ -8,6 +8,7 @@ import subprocess
 
 import cv2
 import numpy as np
+import pytest
 
 from feature_matching_ros.cli.match import main
 from feature_matching_ros.core import corner_error
@@ -71,3 +72,28 @@ def test_demo_console_script(tmp_path):
     summary = json.loads((tmp_path / "result.json").read_text())
     assert summary["corner_error_px"] < 3.0
     assert (tmp_path / "matches.png").is_file() and (tmp_path / "H_reference_to_query.txt").is_file()
+
+
+def test_unrelated_images_fail_with_the_reason_and_exit_1(shared_data, tmp_path, capsys):
+    """box.png vs aero1.jpg: the default matcher finds a "homography" with ~6 % inliers."""
+    pairs = shared_data / "pairs"
+    images = [str(pairs / "box.png"), str(pairs / "aero1.jpg")]
+    record = tmp_path / "out.json"
+    assert main([*images, "--json", str(record)]) == 1
+    text = capsys.readouterr().out
+    assert "geometry    FAILED: only " in text and " matches are inliers (" in text, text
+    summary = json.loads(record.read_text())
+    assert summary["geometry_success"] is False and summary["model"] is None
+    assert summary["geometry_reason"].startswith("only ")
+    # with both checks off the estimator's own verdict stands, as before
+    assert main([*images, "--min-inliers", "0", "--min-inlier-ratio", "0"]) == 0
+    assert "inliers " in capsys.readouterr().out
+
+
+def test_bad_support_flags_exit_2(shared_data, capsys):
+    graf1 = str(shared_data / "pairs" / "graf1.png")
+    for flags in (["--min-inliers", "-3"], ["--min-inlier-ratio", "1.5"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main([graf1, graf1, *flags])
+        assert exit_info.value.code == 2
+        assert "must be" in capsys.readouterr().err
