@@ -110,3 +110,60 @@ def test_a_nan_odometry_pose_is_not_published(running):
     harness.wait_for_error(executor, "geometry", "pose not published")
     executor.spin_once(timeout_sec=0.2)
     assert not odometry
+
+
+@pytest.mark.parametrize(
+    ("position", "why"),
+    [((np.nan, 0.0, 100.0), "non-finite position"), ((10.0, 20.0, 2.0e14), "physically absurd")],
+)
+def test_a_nan_or_absurd_map_fix_is_not_published(running, tmp_path, monkeypatch, position, why):
+    """Map mode: should the core ever accept a fix whose pose is NaN or 2e14 m high (its gates catch
+    those today), the node still publishes no pose, NavSatFix or path for it."""
+    import dataclasses
+
+    from feature_matching_ros.msg import MatchArray
+    from nav_msgs.msg import Path
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    from feature_matching_ros.core.aerial_texture import save_map
+    from feature_matching_ros.ros import geometry_node
+    from feature_matching_ros.ros.messages import float32_array
+
+    real = geometry_node.estimate_fix
+
+    def broken(*args, **kwargs):
+        fix = real(*args, **kwargs)
+        assert fix.accepted, fix.reason  # the exact matches below give a good fix
+        pose = dataclasses.replace(fix.pose, position=np.array(position))
+        return dataclasses.replace(fix, pose=pose)
+
+    monkeypatch.setattr(geometry_node, "estimate_fix", broken)
+    geomap = procedural_map(1024, 1024, 0.5, seed=4)
+    map_path = save_map(geomap, tmp_path / "map.png")
+    harness, executor, nodes = running(geometry={"mode": "map", "map_image": str(map_path)})
+    paths = []
+    harness.node.create_subscription(
+        Path, "path", paths.append, QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    )
+    plan = FlightPlan(np.array([[0.0, 0.0], [30.0, 10.0]]), altitude=110.0, tilt_deg=3.0, yaw=-60.0)
+    state = fly(plan, 1)[0]
+    harness.info_pub.publish(camera_info(CAMERA.width, CAMERA.height, stamp(100.0), CAMERA.K[0, 0]))
+    spin_until(executor, lambda: nodes["geometry"]._camera is not None, what="camera_info")
+    rng = np.random.default_rng(3)
+    frame_points = rng.uniform([20, 20], [620, 460], (200, 2))
+    map_points = warp_points(np.linalg.inv(map_to_image(geomap.georef, CAMERA.K, state)), frame_points)
+    msg = MatchArray(reference_id="map", matcher="exact")
+    msg.header.stamp = stamp(100.0)
+    msg.query_width, msg.query_height = CAMERA.width, CAMERA.height
+    msg.reference_width, msg.reference_height = geomap.size
+    msg.query_points = float32_array(frame_points + rng.normal(0, 0.3, frame_points.shape))
+    msg.reference_points = float32_array(map_points)
+    msg.confidence = float32_array(np.ones(200))
+    harness.matches_pub.publish(msg)
+    estimate = harness.wait_for(executor, "geometry", 1)
+    assert not estimate.pose_published
+    assert estimate.pose_status.startswith(f"pose not published: {why}"), estimate.pose_status
+    harness.wait_for_error(executor, "geometry", "pose not published")
+    executor.spin_once(timeout_sec=0.2)
+    assert not harness.received["pose"] and not paths
+    assert nodes["geometry"]._last_fix is None  # the next fix is not checked against it
