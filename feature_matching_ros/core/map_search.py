@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+import torch
 
+from . import guided
 from .errors import FeatureMatchingError
 from .frames import camera_rotation, euler_from_rotation, rotation_from_euler
 from .geometry import RobustParams, estimate
@@ -45,7 +47,10 @@ class SearchConfig:
     sweep_overlap: fraction by which windows of the global sweep overlap; refine: replace the
     feature matches by sub-pixel direct alignment (``map_refine``) once they give a homography;
     equalize: stretch the frame's local contrast (CLAHE) before extraction, so haze, dusk or
-    overexposure leave the detector enough contrast to find keypoints."""
+    overexposure leave the detector enough contrast to find keypoints; guided: around a prior of
+    at most ``guided_max_sigma_m``, match each frame keypoint only to map keypoints within three
+    sigma plus ``guided_margin_m`` (unknown tilt and heading) of where the prior puts it (``guided``
+    module; float descriptors with a nearest-neighbour matcher only)."""
 
     margin_m: float = 40.0
     max_speed: float = 40.0
@@ -58,6 +63,9 @@ class SearchConfig:
     min_matches: int = 12
     refine: bool = True
     equalize: bool = True
+    guided: bool = True
+    guided_margin_m: float = 25.0
+    guided_max_sigma_m: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -214,23 +222,26 @@ class MapSearch:
         size = self.features.size
         half = np.array(view.image.shape[1::-1], np.float64) / 2
         start = time.perf_counter()
+        guide = None
         if radius is not None:
             centre = self.features.from_map(self.georef.map_to_pixel(self.prior.position[:2])[0])
             extra = radius / self.georef.ground_sample_distance * self.features.scale
             windows = [Window.around(centre, half[0] + extra, half[1] + extra, size)]
             strategy = "prior"
+            guide = self._guide(centre, view)
         else:
             windows = self._sweep(half, size)
             strategy = "sweep"
         best = None
         for window in windows:
-            found = self._match_window(query, view, window, strategy)
+            found = self._match_window(query, view, window, strategy, guide)
             if found is not None and (best is None or found.support > best.support):
                 best = found
         times["match"] = (time.perf_counter() - start) * 1e3
         if best is None:
             return _nothing(f"no map features in the searched area ({strategy})", times)
         result = best
+        strategy = result.strategy
         map_points, image_points, scores = result.map_points, result.image_points, result.scores
         if self.config.refine and len(map_points) >= 4:
             start = time.perf_counter()
@@ -278,14 +289,34 @@ class MapSearch:
         ys = np.arange(span[1] / 2, max(size[1] - span[1] / 2, 0) + step[1], step[1])
         return [Window.around(np.array([x, y]), span[0] / 2, span[1] / 2, size) for y in ys for x in xs]
 
+    def _guide(self, centre: np.ndarray, view: Rectified) -> tuple[np.ndarray, float] | None:
+        """(search-grid offset of rectified pixels, radius in search-grid pixels) for guided matching."""
+        c = self.config
+        ratio = getattr(self.pipeline.matcher, "ratio_threshold", "n/a")
+        if not c.guided or self.prior.sigma > c.guided_max_sigma_m or ratio == "n/a":
+            return None
+        metres = 3.0 * self.prior.sigma + c.guided_margin_m
+        return centre - view.nadir, metres / self.georef.ground_sample_distance * self.features.scale
+
     def _match_window(
-        self, query: Features, view: Rectified, window: Window, strategy: str
+        self,
+        query: Features,
+        view: Rectified,
+        window: Window,
+        strategy: str,
+        guide: tuple[np.ndarray, float] | None = None,
     ) -> MapMatch | None:
         reference = self.features.window(window)
         if len(reference) < self.config.min_matches:
             return None
-        result = self.pipeline.match(reference, query, geometry=None)
-        matches = result.matches
+        if guide is not None and guided.supports(reference):
+            offset = torch.as_tensor(guide[0] - window.offset, dtype=torch.float32)
+            expected = query.keypoints.detach().float().cpu() + offset
+            ratio = self.pipeline.matcher.ratio_threshold
+            matches = guided.guided_match(reference, query, expected, guide[1], ratio)
+            strategy += "+guided"
+        else:
+            matches = self.pipeline.match(reference, query, geometry=None).matches
         grid_points = matches.points0.astype(np.float64) + window.offset
         support = 0
         if len(matches) >= 4:

@@ -38,7 +38,10 @@ class NavigatorConfig:
     """odometry: carry the solution between fixes by keyframe odometry (else only coast);
     odometry_scale_sigma: relative scale error of an odometry displacement (its metric scale comes
     from the height above ground); odometry_heading_sigma_deg: heading error of a displacement;
-    coast_speed_sigma: m/s of position uncertainty per second without odometry; map_sigma_m:
+    coast_speed_sigma: m/s of position uncertainty per second without odometry, with a known
+    velocity; unknown_velocity_sigma: the same while no velocity is known (after a fix that ended a
+    coast, the speed itself is the uncertainty); max_speed: m/s, odometry implying more is ignored;
+    map_sigma_m:
     horizontal accuracy of the map's georeference (added to every fix); max_sigma_m: beyond this
     horizontal standard deviation the solution is dropped; reset_after: consecutive fixes that pass
     every other check but disagree with the prediction before the solution is dropped (it is the
@@ -48,6 +51,8 @@ class NavigatorConfig:
     odometry_scale_sigma: float = 0.1
     odometry_heading_sigma_deg: float = 3.0
     coast_speed_sigma: float = 8.0
+    unknown_velocity_sigma: float = 20.0
+    max_speed: float = 60.0
     map_sigma_m: float = 1.0
     max_sigma_m: float = 300.0
     reset_after: int = 3
@@ -102,6 +107,7 @@ class _Solution:
     covariance: np.ndarray
     yaw: float
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    velocity_known: bool = False
     reference: _Reference | None = None
     coast: tuple[float, np.ndarray, np.ndarray] | None = None  # (stamp, position, covariance) at its start
 
@@ -244,20 +250,27 @@ class Navigator:
             covariance = reference.covariance + _psd(grown)
             yaw = euler_from_rotation(odometry.R_odom_body)[2] + reference.yaw_offset
             dt = stamp - s.stamp
-            velocity = (position[:2] - s.position[:2]) / dt if dt > 0 else s.velocity
-            return _Solution(stamp, position, covariance, yaw, velocity, reference, None)
+            step = float(np.linalg.norm(position[:2] - s.position[:2]))
+            if dt > 0 and step <= c.max_speed * dt + 3.0 * self._horizontal_sigma(s.covariance):
+                measured = s.coast is None
+                velocity = (position[:2] - s.position[:2]) / dt if measured else s.velocity
+                return _Solution(stamp, position, covariance, yaw, velocity, measured, reference, None)
+            reference = None  # an implausible registration: this track is not to be trusted
         # No odometry for this frame: coast on the last velocity. The heading of a track that starts
         # here is known only from an attitude input.
         heading_known = attitude_input
         start = s.coast or (s.stamp, s.position, s.covariance)
         elapsed = max(stamp - start[0], 0.0)
         position = start[1].copy()
-        position[:2] += s.velocity * elapsed
+        rate = c.coast_speed_sigma if s.velocity_known else c.unknown_velocity_sigma
+        if s.velocity_known:
+            position[:2] += s.velocity * elapsed
         covariance = start[2].copy()
-        covariance[:2, :2] += (c.coast_speed_sigma * elapsed) ** 2 * np.eye(2)
-        covariance[2, 2] += (0.1 * c.coast_speed_sigma * elapsed) ** 2
-        coasting = _Solution(stamp, position, covariance, s.yaw, s.velocity, None, start)
-        if odometry is not None and (odometry.origin is not None or odometry.registered):
+        covariance[:2, :2] += (rate * elapsed) ** 2 * np.eye(2)
+        covariance[2, 2] += (0.1 * rate * elapsed) ** 2
+        coasting = _Solution(stamp, position, covariance, s.yaw, s.velocity, s.velocity_known, None, start)
+        unanchored = reference is None or (odometry is not None and odometry.track != reference.track)
+        if odometry is not None and (odometry.origin is not None or (odometry.registered and unanchored)):
             # an odometry track starts (or is first seen) at this frame: measure later displacements from here
             coasting.reference = self._reference(odometry, position, covariance, s.yaw, heading_known)
         return coasting
@@ -269,18 +282,18 @@ class Navigator:
         z = pose.position.copy()
         R = pose.covariance[:3, :3].copy()
         R[:2, :2] += self.config.map_sigma_m**2 * np.eye(2)
+        velocity, known = np.zeros(2), False
         if prediction is None:
-            position, covariance, velocity = z, R, np.zeros(2)
+            position, covariance = z, R
         else:
             gain = prediction.covariance @ np.linalg.inv(prediction.covariance + R)
             position = prediction.position + gain @ (z - prediction.position)
             covariance = _psd((np.eye(3) - gain) @ prediction.covariance)
-            velocity = prediction.velocity
             last = self._solution
-            if last is not None and stamp > last.stamp:
-                velocity = (position[:2] - last.position[:2]) / (stamp - last.stamp)
+            if last is not None and last.coast is None and stamp > last.stamp:
+                velocity, known = (position[:2] - last.position[:2]) / (stamp - last.stamp), True
         yaw = pose.yaw
-        solution = _Solution(stamp, position, covariance, yaw, velocity)
+        solution = _Solution(stamp, position, covariance, yaw, velocity, known)
         if odometry is not None and (odometry.registered or odometry.origin is not None):
             solution.reference = self._reference(odometry, position, covariance, yaw)
         return solution
