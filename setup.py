@@ -56,6 +56,7 @@ setup(
             # the node executables, as `ros2 run` finds them when installed with colcon (CMakeLists.txt)
             "feature_matcher_node = feature_matching_ros.ros.matcher_node:main",
             "geometry_node = feature_matching_ros.ros.geometry_node:main",
+            "navigator_node = feature_matching_ros.ros.navigator_node:main",
         ]
     },
 )

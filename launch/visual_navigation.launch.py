@@ -1,11 +1,15 @@
-"""Visual navigation: feature_matcher_node + geometry_node, optionally RViz.
+"""Visual navigation: feature_matcher_node + geometry_node (or navigator_node alone), optionally RViz.
 
     ros2 launch feature_matching_ros visual_navigation.launch.py \
         matcher:=sift mode:=map map_image:=/data/ortho.png map_georef:=/data/ortho.yaml \
         image_topic:=/cam0/image_raw attitude_topic:=/mavros/imu/data altitude_topic:=/rangefinder rviz:=true
 
-Arguments left empty keep the value of the parameter file (config/navigation.yaml by default).
-Where `ros2 launch` is absent, `fm-navigate --params config/navigation.yaml` runs the same nodes.
+    ros2 launch feature_matching_ros visual_navigation.launch.py mode:=navigation map_image:=/data/ortho.png
+
+mode:=navigation runs navigator_node alone: the continuous navigation solution (map fixes carried
+between them by keyframe odometry) on pose, odometry and fix. Arguments left empty keep the value
+of the parameter file (config/navigation.yaml by default). Where `ros2 launch` is absent,
+`fm-navigate --params config/navigation.yaml [--mode navigation]` runs the same nodes.
 """
 
 import os
@@ -21,19 +25,26 @@ from launch import LaunchContext, LaunchDescription
 PACKAGE = "feature_matching_ros"
 # launch argument -> the (node, parameter) pairs it sets when not empty
 ARGUMENT_PARAMETERS = {
-    "matcher": (("feature_matcher", "matcher"),),
-    "map_image": (("feature_matcher", "map_image"), ("geometry", "map_image")),
-    "map_georef": (("feature_matcher", "map_georef"), ("geometry", "map_georef")),
+    "matcher": (("feature_matcher", "matcher"), ("navigator", "matcher")),
+    "map_image": (("feature_matcher", "map_image"), ("geometry", "map_image"), ("navigator", "map_image")),
+    "map_georef": (
+        ("feature_matcher", "map_georef"),
+        ("geometry", "map_georef"),
+        ("navigator", "map_georef"),
+    ),
     "map_frame_id": (("feature_matcher", "map_frame_id"),),
-    "device": (("feature_matcher", "device"),),
+    "device": (("feature_matcher", "device"), ("navigator", "device")),
     "model": (("geometry", "model"),),
 }
-# mode:=VALUE -> the parameters of each node it sets
+# mode:=VALUE -> the nodes it starts, with the parameters it sets on each
 MODES = {
     "map": {"feature_matcher": {"reference_mode": "map"}, "geometry": {"mode": "map"}},
     "keyframe": {"feature_matcher": {"reference_mode": "keyframe"}, "geometry": {"mode": "odometry"}},
     "topic": {"feature_matcher": {"reference_mode": "topic"}, "geometry": {"mode": "relative"}},
+    "navigation": {"navigator": {}},
 }
+# the nodes started without mode:=
+DEFAULT_NODES = ("feature_matcher", "geometry")
 # launch argument -> the node topic it remaps
 ARGUMENT_REMAPS = {
     "image_topic": "camera/image_raw",
@@ -42,7 +53,11 @@ ARGUMENT_REMAPS = {
     "attitude_topic": "imu/data",
     "altitude_topic": "altitude",
 }
-EXECUTABLES = {"feature_matcher": "feature_matcher_node", "geometry": "geometry_node"}
+EXECUTABLES = {
+    "feature_matcher": "feature_matcher_node",
+    "geometry": "geometry_node",
+    "navigator": "navigator_node",
+}
 
 
 def _nodes(context: LaunchContext, *args: object, **kwargs: object) -> list[Node]:
@@ -54,7 +69,8 @@ def _nodes(context: LaunchContext, *args: object, **kwargs: object) -> list[Node
     if mode and mode not in MODES:
         raise ValueError(f"mode:={mode} is not one of {', '.join(MODES)}")
     nodes = []
-    for name, executable in EXECUTABLES.items():
+    for name in MODES[mode] if mode else DEFAULT_NODES:
+        executable = EXECUTABLES[name]
         overrides = {"use_sim_time": use_sim_time, **(MODES[mode][name] if mode else {})}
         for arg, targets in ARGUMENT_PARAMETERS.items():
             value = LaunchConfiguration(arg).perform(context)
@@ -86,14 +102,18 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(
             "rviz", default_value="false", description="start rviz2 with config/navigation.rviz"
         ),
-        DeclareLaunchArgument("namespace", default_value="", description="namespace of both nodes"),
+        DeclareLaunchArgument("namespace", default_value="", description="namespace of the nodes"),
         DeclareLaunchArgument(
             "matcher", default_value="", description="zoo name, e.g. sift or xfeat(sparse)"
         ),
         DeclareLaunchArgument(
-            "mode", default_value="", description="map (absolute fixes) | keyframe (odometry) | topic"
+            "mode",
+            default_value="",
+            description="map (fixes) | keyframe (odometry) | topic | navigation (navigator_node alone)",
         ),
-        DeclareLaunchArgument("map_image", default_value="", description="map image file (mode:=map)"),
+        DeclareLaunchArgument(
+            "map_image", default_value="", description="map image file (mode:=map or navigation)"
+        ),
         DeclareLaunchArgument(
             "map_georef", default_value="", description="YAML or world file (default: beside map_image)"
         ),

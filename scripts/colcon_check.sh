@@ -79,7 +79,7 @@ while IFS= read -r src; do
     [[ -e "${PY_PKG}/${src}" ]] || fail "Python source ${PKG}/${src} not installed"
 done < <(cd "${ROOT}/${PKG}" && find . -name '*.py' -not -path '*/__pycache__/*' | sed 's|^\./||')
 # The executables `ros2 run` and the launch files start.
-for exe in feature_matcher_node geometry_node fm-navigate; do
+for exe in feature_matcher_node geometry_node navigator_node fm-navigate; do
     [[ -x "${INSTALL}/lib/${PKG}/${exe}" ]] || fail "executable lib/${PKG}/${exe} not installed"
 done
 for d in config launch; do

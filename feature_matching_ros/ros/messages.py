@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped, PoseWithCovarianceStamped
+from nav_msgs.msg import Odometry
 from sensor_msgs.msg import NavSatFix, NavSatStatus
 from std_msgs.msg import Header
 
@@ -188,10 +189,50 @@ def stamped_pose(msg: PoseWithCovarianceStamped) -> PoseStamped:
 
 def navsatfix_message(pose: GroundPose, georef: GeoReference, header: Header) -> NavSatFix:
     """WGS84 position of a map fix; needs the map's geodetic origin. Covariance in ENU, m^2."""
-    lat, lon, alt = georef.to_geodetic(*(float(v) for v in pose.position))
+    return position_navsatfix(pose.position, pose.covariance[:3, :3], georef, header)
+
+
+def position_navsatfix(
+    position: np.ndarray, covariance: np.ndarray, georef: GeoReference, header: Header
+) -> NavSatFix:
+    """WGS84 position of a map-frame point with its 3x3 ENU covariance (m^2); needs the map's
+    geodetic origin."""
+    lat, lon, alt = georef.to_geodetic(*(float(v) for v in position))
     msg = NavSatFix(header=header, latitude=lat, longitude=lon, altitude=alt)
     msg.status.status = NavSatStatus.STATUS_FIX
     msg.status.service = 0
-    msg.position_covariance = np.asarray(pose.covariance[:3, :3], np.float64).reshape(9).tolist()
+    msg.position_covariance = np.asarray(covariance, np.float64).reshape(9).tolist()
     msg.position_covariance_type = NavSatFix.COVARIANCE_TYPE_KNOWN
+    return msg
+
+
+def no_fix_navsatfix(header: Header) -> NavSatFix:
+    """A NavSatFix saying there is no position (STATUS_NO_FIX; latitude, longitude, altitude NaN)."""
+    nan = float("nan")
+    msg = NavSatFix(header=header, latitude=nan, longitude=nan, altitude=nan)
+    msg.status.status = NavSatStatus.STATUS_NO_FIX
+    msg.status.service = 0
+    msg.position_covariance_type = NavSatFix.COVARIANCE_TYPE_UNKNOWN
+    return msg
+
+
+def map_pose_message(
+    position: np.ndarray, R_map_body: np.ndarray, covariance: np.ndarray, header: Header
+) -> PoseWithCovarianceStamped:
+    """A body pose in the map frame (header.frame_id) with its 6x6 covariance (x y z, rotations
+    about x y z)."""
+    msg = PoseWithCovarianceStamped(header=header)
+    p, q = msg.pose.pose.position, msg.pose.pose.orientation
+    p.x, p.y, p.z = (float(v) for v in position)
+    q.x, q.y, q.z, q.w = (float(v) for v in quaternion_from_matrix(R_map_body))
+    msg.pose.covariance = np.asarray(covariance, np.float64).reshape(36).tolist()
+    return msg
+
+
+def odometry_message(pose: PoseWithCovarianceStamped, child_frame_id: str) -> Odometry:
+    """nav_msgs/Odometry of a pose (same header and covariance); the twist is not estimated
+    (twist.covariance[0] = -1)."""
+    msg = Odometry(header=pose.header, child_frame_id=child_frame_id)
+    msg.pose = pose.pose
+    msg.twist.covariance[0] = -1.0
     return msg

@@ -158,27 +158,8 @@ MATCHER_NODE = (
     *COMMON,
 )
 
-GEOMETRY_NODE = (
-    ParamSpec("model", "Homography", "two-view model estimated from the matches", choices=GEOMETRY_MODELS),
-    ParamSpec("method", "CV2_USAC_MAGSAC", "robust estimator (see core.geometry.ROBUST_METHODS)"),
-    ParamSpec("reproj_threshold", 3.0, "inlier threshold in pixels", range=(0.01, 1000.0)),
-    ParamSpec("confidence", 0.9999, "robust estimator confidence", range=(0.5, 0.999999999)),
-    ParamSpec("max_iter", 10000, "robust estimator iteration cap", range=(1, 10000000)),
-    ParamSpec("min_inlier_ratio", 0.0, "report failure below this inlier ratio", range=(0.0, 1.0)),
-    ParamSpec("publish_pose", True, "publish the relative pose (needs camera_info)"),
-    ParamSpec("image_buffer", 8, "camera images kept for the debug overlay", range=(1, 100), read_only=True),
-    ParamSpec(
-        "mode",
-        "relative",
-        "relative: two-view pose to the reference; map: absolute fixes on map_image; odometry: keyframe VO",
-        choices=GEOMETRY_MODES,
-        read_only=True,
-    ),
-    ParamSpec("map_image", "", "map image whose georeference turns map matches into fixes (mode=map)"),
-    *NAVIGATION_INPUTS,
-    ParamSpec("map_frame", "map", "frame of absolute poses and the path (REP 105)"),
-    ParamSpec("odom_frame", "odom", "frame of keyframe odometry (REP 105)"),
-    ParamSpec("base_frame", "base_link", "the aircraft's body frame (child of poses and odometry)"),
+# Acceptance checks of a map fix (core.map_fix.FixGate), the same names in both nodes that make fixes.
+FIX_GATE = (
     ParamSpec("fix_min_inliers", 30, "reject a fix with fewer homography inliers", range=(4, 100000)),
     ParamSpec("fix_min_inlier_ratio", 0.25, "reject a fix below this inlier ratio", range=(0.0, 1.0)),
     ParamSpec("fix_max_tilt", 25.0, "reject a fix whose camera tilts more, degrees", range=(0.0, 90.0)),
@@ -211,6 +192,30 @@ GEOMETRY_NODE = (
     ParamSpec(
         "fix_max_residual", 4.0, "reject a fix whose reprojection RMS is larger, px", range=(0.0, 1000.0)
     ),
+)
+
+GEOMETRY_NODE = (
+    ParamSpec("model", "Homography", "two-view model estimated from the matches", choices=GEOMETRY_MODELS),
+    ParamSpec("method", "CV2_USAC_MAGSAC", "robust estimator (see core.geometry.ROBUST_METHODS)"),
+    ParamSpec("reproj_threshold", 3.0, "inlier threshold in pixels", range=(0.01, 1000.0)),
+    ParamSpec("confidence", 0.9999, "robust estimator confidence", range=(0.5, 0.999999999)),
+    ParamSpec("max_iter", 10000, "robust estimator iteration cap", range=(1, 10000000)),
+    ParamSpec("min_inlier_ratio", 0.0, "report failure below this inlier ratio", range=(0.0, 1.0)),
+    ParamSpec("publish_pose", True, "publish the relative pose (needs camera_info)"),
+    ParamSpec("image_buffer", 8, "camera images kept for the debug overlay", range=(1, 100), read_only=True),
+    ParamSpec(
+        "mode",
+        "relative",
+        "relative: two-view pose to the reference; map: absolute fixes on map_image; odometry: keyframe VO",
+        choices=GEOMETRY_MODES,
+        read_only=True,
+    ),
+    ParamSpec("map_image", "", "map image whose georeference turns map matches into fixes (mode=map)"),
+    *NAVIGATION_INPUTS,
+    ParamSpec("map_frame", "map", "frame of absolute poses and the path (REP 105)"),
+    ParamSpec("odom_frame", "odom", "frame of keyframe odometry (REP 105)"),
+    ParamSpec("base_frame", "base_link", "the aircraft's body frame (child of poses and odometry)"),
+    *FIX_GATE,
     ParamSpec("path_length", 2000, "poses kept in the published path", range=(1, 1000000)),
     ParamSpec(
         "default_height",
@@ -221,10 +226,105 @@ GEOMETRY_NODE = (
     *COMMON,
 )
 
+# The navigator node: the whole continuous navigation (core.navigator.Navigator) in one node.
+NAVIGATOR_NODE = (
+    ParamSpec(
+        "matcher",
+        "sift",
+        "zoo name of the extractor+matcher for map fixes and odometry (fm-match --list)",
+    ),
+    ParamSpec("device", "cpu", "torch device for the networks", choices=DEVICES),
+    ParamSpec(
+        "max_keypoints",
+        0,
+        "keypoints per frame for the map search (0 = the zoo's default)",
+        range=(0, 100000),
+    ),
+    ParamSpec(
+        "odometry_keypoints",
+        8000,
+        "keypoints per frame for keyframe odometry (0 = the map search's pipeline)",
+        range=(0, 100000),
+    ),
+    ParamSpec(
+        "weights_dir", "", "directory of verified weight files ('' = $FEATURE_MATCHING_WEIGHTS / cache)"
+    ),
+    ParamSpec("num_threads", 0, "torch CPU threads (0 = torch's default)", range=(0, 256), read_only=True),
+    ParamSpec("map_image", "", "georeferenced map image (orthophoto) to navigate on"),
+    *NAVIGATION_INPUTS,
+    ParamSpec(
+        "map_upsample",
+        2.0,
+        "search-grid pixels per map pixel (1 = match at map resolution)",
+        range=(0.25, 8.0),
+    ),
+    ParamSpec("map_refine", True, "refine map matches to sub-pixel by direct alignment"),
+    ParamSpec(
+        "guided",
+        True,
+        "around a narrow prior, match frame keypoints only to map keypoints near where it puts them",
+    ),
+    ParamSpec(
+        "search_margin", 40.0, "map search radius around a fresh position prior, m", range=(0.0, 100000.0)
+    ),
+    ParamSpec(
+        "search_max_speed", 40.0, "speed bound growing the search radius with time, m/s", range=(0.0, 1000.0)
+    ),
+    ParamSpec(
+        "default_height",
+        0.0,
+        "height above ground without altitude input or solution, m (0 = try several)",
+        range=(0.0, 100000.0),
+    ),
+    *FIX_GATE,
+    ParamSpec(
+        "fix_max_innovation",
+        4.0,
+        "reject a fix further from the prediction than this many standard deviations of both",
+        range=(0.0, 1000.0),
+    ),
+    ParamSpec("odometry", True, "carry the solution between fixes by keyframe odometry (else coast only)"),
+    ParamSpec(
+        "coast_speed_sigma",
+        8.0,
+        "position uncertainty growth without odometry, m/s (1 sigma per second)",
+        range=(0.0, 1000.0),
+    ),
+    ParamSpec(
+        "map_sigma_m", 1.0, "horizontal accuracy of the map's georeference, m (1 sigma)", range=(0.0, 10000.0)
+    ),
+    ParamSpec(
+        "max_sigma_m",
+        300.0,
+        "drop the solution (search the whole map again) beyond this horizontal sigma, m",
+        range=(1.0, 1.0e6),
+    ),
+    ParamSpec("map_frame", "map", "frame of the published pose and odometry (REP 105)"),
+    ParamSpec("base_frame", "base_link", "the aircraft's body frame (odometry child, NavSatFix frame)"),
+    ParamSpec(
+        "sync_slop",
+        0.02,
+        "largest image/camera_info stamp difference paired, s",
+        range=(0.0, 10.0),
+        read_only=True,
+    ),
+    ParamSpec(
+        "sync_queue_size", 10, "messages kept per input while pairing", range=(1, 1000), read_only=True
+    ),
+    ParamSpec(
+        "image_transport",
+        "raw",
+        "camera input: raw Image or CompressedImage",
+        choices=TRANSPORTS,
+        read_only=True,
+    ),
+    ParamSpec("diagnostics_period", 1.0, "seconds between /diagnostics messages", range=(0.1, 60.0)),
+)
+
 # Parameters rclpy declares itself or reads from overrides (QoS overrides, sim time).
 BUILTIN = {"use_sim_time", "start_type_description_service"}
 
-NODES = {"feature_matcher": MATCHER_NODE, "geometry": GEOMETRY_NODE}
+NODES = {"feature_matcher": MATCHER_NODE, "geometry": GEOMETRY_NODE, "navigator": NAVIGATOR_NODE}
 
 
 def declare(node: Any, specs: tuple[ParamSpec, ...]) -> None:

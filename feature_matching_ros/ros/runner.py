@@ -2,6 +2,7 @@
 
 ``fm-navigate --params config/navigation.yaml`` starts the frontend and the geometry node with the
 same parameter file the launch file uses; it is how the pipeline runs where ``ros2 launch`` is absent.
+``--mode navigation`` starts the navigator node alone (the launch file's ``mode:=navigation``).
 """
 
 from __future__ import annotations
@@ -71,17 +72,28 @@ def navigate(argv: list[str] | None = None) -> int:
     """Entry point of ``fm-navigate``."""
     parser = argparse.ArgumentParser(
         prog="fm-navigate",
-        description="Run feature_matcher and geometry nodes in one process (the launch file's pipeline).",
+        description="Run the package's nodes in one process (the launch file's pipeline): feature_matcher "
+        "and geometry, or with --mode navigation the navigator alone.",
         epilog="Arguments after --ros-args go to ROS (remapping, -p name:=value, --log-level ...).",
     )
     parser.add_argument("--params", action="append", default=[], help="ROS 2 parameter file (repeatable)")
-    parser.add_argument("--no-geometry", action="store_true", help="run the frontend only")
+    parser.add_argument(
+        "--mode",
+        choices=("pipeline", "navigation"),
+        default="pipeline",
+        help="pipeline: feature_matcher + geometry (default); navigation: the navigator node alone, "
+        "the continuous navigation solution (map fixes and keyframe odometry)",
+    )
+    parser.add_argument("--no-geometry", action="store_true", help="run the frontend only (--mode pipeline)")
     argv = list(sys.argv[1:] if argv is None else argv)
     ros_args: list[str] = []
     if "--ros-args" in argv:
         split = argv.index("--ros-args")
         argv, ros_args = argv[:split], argv[split + 1 :]
     options = parser.parse_args(argv)
+    if options.mode == "navigation" and options.no_geometry:
+        print("fm-navigate: --no-geometry applies to --mode pipeline only", file=sys.stderr)
+        return 2
     for path in options.params:
         try:
             check_params_file(path)
@@ -94,6 +106,11 @@ def navigate(argv: list[str] | None = None) -> int:
         *[a for p in options.params for a in ("--params-file", p)],
         *ros_args,
     ]
+
+    if options.mode == "navigation":
+        from .navigator_node import NavigatorNode
+
+        return run_nodes([NavigatorNode], rcl_args)
 
     from .geometry_node import GeometryNode
     from .matcher_node import FeatureMatcherNode

@@ -60,9 +60,16 @@ def test_visual_navigation_names_only_what_exists():
     for argument, targets in _literal(path, "ARGUMENT_PARAMETERS").items():
         for node, parameter in targets:
             assert parameter in {s.name for s in params.NODES[node]}, f"{argument} -> {node}.{parameter}"
-    for mode, per_node in _literal(path, "MODES").items():
+    modes = _literal(path, "MODES")
+    for mode, per_node in modes.items():
+        assert per_node, f"mode:={mode} starts no node"
         for node, values in per_node.items():
+            assert node in executables, f"mode:={mode} starts {node}, which has no executable"
             assert params.check_all(params.NODES[node], values) is None, f"mode:={mode} sets {node} {values}"
+    assert set(_literal(path, "DEFAULT_NODES")) <= set(executables)
+    assert set(modes["navigation"]) == {"navigator"}, "mode:=navigation runs the navigator alone"
+    launched = set(_literal(path, "DEFAULT_NODES")).union(*(set(n) for n in modes.values()))
+    assert launched == set(executables), "every executable is launched by some mode"
     for argument, topic in _literal(path, "ARGUMENT_REMAPS").items():
         assert topic in NODE_TOPICS, f"{argument} remaps {topic}, which no node uses"
     declared = _declared_arguments(path)
