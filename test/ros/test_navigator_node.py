@@ -3,10 +3,13 @@ attitude, altitude), and the continuous solution it publishes on pose, odometry 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from feature_matching_ros.cli import simulate
+from feature_matching_ros.ros.navigator_node import UNKNOWN_ROTATION_VARIANCE
 
 from .conftest import spin_until
 from .harness import FRAME_ID, Harness, stamp
@@ -75,6 +78,10 @@ class Pilot:
         image.header.stamp, image.header.frame_id = header_stamp, FRAME_ID
         self.harness.info_pub.publish(info if info is not None else camera_info_of(frame, header_stamp))
         self.harness.image_pub.publish(image)
+
+    def answer_to(self, executor, frame, t: float):
+        self.publish(frame, t)
+        return self.answer(executor, t)
 
     def answer(self, executor, t: float):
         """The status (GeometryEstimate) for the frame at ``t``, and its pose, odometry and fix."""
@@ -189,7 +196,19 @@ def test_navigator_publishes_the_solution_of_a_simulated_flight(navigator, fligh
         assert fix.latitude == pytest.approx(lat, abs=1e-7) and fix.longitude == pytest.approx(lon, abs=1e-7)
         assert fix.altitude == pytest.approx(alt, abs=1e-3)
         assert np.allclose(np.array(fix.position_covariance).reshape(3, 3), covariance[:3, :3])
-    assert published >= len(frames) - 1, [m.pose_status for m in pilot.received["geometry"]]
+    # a frame without texture: no fix and no odometry, the solution coasts with a growing covariance
+    last_covariance = covariance
+    blank = dataclasses.replace(frames[-1], image=np.full_like(frames[-1].image, 128))
+    t = frames[-1].stamp + 0.2
+    status, pose, odometry, fix = pilot.answer_to(executor, blank, t)
+    assert status.pose_published and status.pose_status.startswith("coast; fix rejected"), status.pose_status
+    covariance = np.array(pose.pose.covariance).reshape(6, 6)
+    assert np.trace(covariance[:2, :2]) > np.trace(last_covariance[:2, :2])
+    assert np.allclose(np.diag(covariance)[3:], UNKNOWN_ROTATION_VARIANCE)
+    assert np.all(np.linalg.eigvalsh(covariance) > 0)
+    assert fix.status.status >= 0
+    published_frames = [m for m in pilot.received["geometry"] if m.pose_published]
+    assert len(published_frames) >= len(frames), [m.pose_status for m in pilot.received["geometry"]]
     sources = [m.pose_status.split(";")[0] for m in pilot.received["geometry"]]
     assert sources.count("fix") >= len(frames) // 2, sources
 
@@ -217,7 +236,15 @@ def test_navigator_reports_bad_input_and_answers_the_next_frame(navigator):
     pilot.harness.info_pub.publish(camera_info_of(frame, stamp(2.0)))
     pilot.harness.image_pub.publish(garbage)
     pilot.harness.wait_for_error(executor, "navigator", "bad image")
-    assert pilot.received["pose"] == [] and pilot.received["geometry"] == []
+    assert pilot.received["pose"] == [] and pilot.received["geometry"] == []  # bad input: no status
+    # before the first fix a frame without texture has no solution: its status, nothing else
+    blank = dataclasses.replace(frame, image=np.full_like(frame.image, 128))
+    status, pose, odometry, fix = pilot.answer_to(executor, blank, 3.0)
+    assert not status.pose_published and status.pose_status.startswith("no solution (none)"), (
+        status.pose_status
+    )
+    assert pose is None and odometry is None and fix is None
+    assert not pilot.received["pose"] and not pilot.received["fix"]
     # the next valid frame is navigated
     pilot.publish(frame, frame.stamp)
     answer, pose, _, _ = pilot.answer(executor, frame.stamp)
@@ -280,3 +307,31 @@ def test_fm_navigate_runs_the_navigator_alone(ros_context, flight, tmp_path):
         output = process.communicate(timeout=30)[0]
     assert process.returncode == 0, output
     assert "navigating on" in output
+
+
+def test_navigator_survives_a_failing_step_and_never_publishes_a_non_finite_pose(navigator):
+    node, pilot, executor, frames = navigator
+    real = node._navigator.step
+    calls = []
+
+    def faulty(*args, **kwargs):
+        calls.append(len(calls))
+        if len(calls) == 1:
+            raise RuntimeError("simulated fault inside the navigator")
+        state = real(*args, **kwargs)
+        if len(calls) == 2:
+            return dataclasses.replace(state, position=np.array([np.nan, 0.0, 100.0]))
+        return state
+
+    node._navigator.step = faulty
+    pilot.publish(frames[0], frames[0].stamp)
+    status = pilot.harness.wait_for_error(executor, "navigator", "simulated fault")
+    assert status.message.startswith("internal: RuntimeError")
+    answer, pose, _, _ = pilot.answer_to(executor, frames[1], frames[1].stamp)
+    assert not answer.pose_published and "non-finite position" in answer.pose_status, answer.pose_status
+    assert pose is None and not pilot.received["pose"] and not pilot.received["odometry"]
+    pilot.harness.wait_for_error(executor, "navigator", "invalid pose")
+    answer, pose, odometry, fix = pilot.answer_to(executor, frames[2], frames[2].stamp)
+    assert answer.pose_published, answer.pose_status
+    p = pose.pose.pose.position
+    assert np.linalg.norm(np.array([p.x, p.y]) - frames[2].truth_position[:2]) < 3.0
