@@ -127,6 +127,8 @@ class NavigatorNode(Node):
             self._on_frame,
         )
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        if hasattr(self, "add_post_set_parameters_callback"):
+            self.add_post_set_parameters_callback(self._on_parameters_set)
         steady_timer(self, value("diagnostics_period").value, self._publish_diagnostics)
         self.worker: LatestWorker[Frame | None] = LatestWorker(
             self._process, self._on_worker_error, "navigator"
@@ -151,11 +153,17 @@ class NavigatorNode(Node):
             return SetParametersResult(successful=False, reason=reason)
         if "aid_max_age" in values:
             self.aids.max_age = values["aid_max_age"]
-        if any(name in values for name in NAVIGATOR_PARAMS):
+        if not hasattr(self, "add_post_set_parameters_callback"):  # Humble: rebuild on the next frame
+            self._on_parameters_set(changed)
+        return SetParametersResult(successful=True)
+
+    def _on_parameters_set(self, changed: list[rclpy.parameter.Parameter]) -> None:
+        """After new values are in place: rebuild the navigator if a navigation setting changed."""
+        if any(p.name in NAVIGATOR_PARAMS for p in changed):
             with self._lock:
                 self._dirty = True
-            self.worker.submit(None)  # rebuild now rather than on the next frame
-        return SetParametersResult(successful=True)
+            if hasattr(self, "add_post_set_parameters_callback"):
+                self.worker.submit(None)  # rebuild now with the new values, not on the next frame
 
     def _matcher_unavailable(self, name: str, weights_dir: str | None) -> str | None:
         if name not in self._zoo.entries:

@@ -335,3 +335,19 @@ def test_navigator_survives_a_failing_step_and_never_publishes_a_non_finite_pose
     assert answer.pose_published, answer.pose_status
     p = pose.pose.pose.position
     assert np.linalg.norm(np.array([p.x, p.y]) - frames[2].truth_position[:2]) < 3.0
+
+
+def test_navigator_parameters_are_validated_and_a_change_rebuilds_it(navigator):
+    from rclpy.parameter import Parameter
+
+    node, pilot, executor, frames = navigator
+    refused = node.set_parameters([Parameter("map_upsample", value=100.0)])[0]
+    assert not refused.successful and "map_upsample" in refused.reason
+    refused = node.set_parameters([Parameter("matcher", value="no-such-matcher")])[0]
+    assert not refused.successful and "not in the zoo" in refused.reason
+    old = node._navigator
+    assert node.set_parameters([Parameter("map_upsample", value=1.0)])[0].successful
+    spin_until(executor, lambda: node.ready and node._navigator is not old, READY_TIMEOUT, "the rebuild")
+    assert node._navigator.localizer.search.config.map_upsample == 1.0
+    answer, pose, _, _ = pilot.answer_to(executor, frames[0], frames[0].stamp)
+    assert answer.pose_published, answer.pose_status
