@@ -17,6 +17,7 @@ from .frames import euler_from_rotation, wrap_angle
 from .geometry import GeometryResult, RobustParams, estimate
 from .georef import GeoReference
 from .ground_pose import GroundPose, solve_ground_pose
+from .map_verify import Agreement
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,9 @@ class FixGate:
     max_speed: m/s, bounds the jump from the previous accepted fix (plus ``jump_margin_m`` and
     three standard deviations of both fixes); max_sigma_m: horizontal standard deviation;
     max_innovation: Mahalanobis distance allowed between a fix and a navigation prediction (in
-    standard deviations of both combined).
+    standard deviations of both combined); min_agreement / min_peak: the map seen through the fix
+    must correlate with the frame at least this much, and this many times better than a few metres
+    off (``map_verify``; -1 / 0 turn the check off).
     """
 
     min_inliers: int = 30
@@ -43,6 +46,8 @@ class FixGate:
     max_sigma_m: float = 5.0
     max_residual_px: float = 4.0
     max_innovation: float = 4.0
+    min_agreement: float = 0.2
+    min_peak: float = 1.1
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,6 +70,7 @@ class MapFix:
     geometry: GeometryResult
     pose: GroundPose | None
     failed: str = ""
+    agreement: Agreement | None = None
 
     @property
     def position(self) -> np.ndarray | None:

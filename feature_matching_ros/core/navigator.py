@@ -289,9 +289,8 @@ class Navigator:
             gain = prediction.covariance @ np.linalg.inv(prediction.covariance + R)
             position = prediction.position + gain @ (z - prediction.position)
             covariance = _psd((np.eye(3) - gain) @ prediction.covariance)
-            last = self._solution
-            if last is not None and last.coast is None and stamp > last.stamp:
-                velocity, known = (position[:2] - last.position[:2]) / (stamp - last.stamp), True
+            if prediction.coast is None:  # moved by odometry: its velocity is a measurement, not a correction
+                velocity, known = prediction.velocity, prediction.velocity_known
         yaw = pose.yaw
         solution = _Solution(stamp, position, covariance, yaw, velocity, known)
         if odometry is not None and (odometry.registered or odometry.origin is not None):
