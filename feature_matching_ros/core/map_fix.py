@@ -26,7 +26,10 @@ class FixGate:
 
     min_inliers / min_inlier_ratio: homography support; height_range: plausible height above
     ground (m); max_tilt_deg: optical axis from straight down; max_height_error: relative
-    disagreement with a measured height; max_yaw_error_deg: with a measured heading;
+    disagreement with a measured height; max_yaw_error_deg: with a measured heading, which may be a
+    course over ground (a crab angle of 30° is common in wind), and only for a fix that is not
+    strong (twice the inliers and inlier ratio, half the residual allowed): a heading aid never
+    overrules geometry that every other check accepts by a margin;
     max_speed: m/s, bounds the jump from the previous accepted fix (plus ``jump_margin_m`` and
     three standard deviations of both fixes); max_sigma_m: horizontal standard deviation;
     max_innovation: Mahalanobis distance allowed between a fix and a navigation prediction (in
@@ -40,7 +43,7 @@ class FixGate:
     height_range: tuple[float, float] = (5.0, 3000.0)
     max_tilt_deg: float = 25.0
     max_height_error: float = 0.25
-    max_yaw_error_deg: float = 15.0
+    max_yaw_error_deg: float = 40.0
     max_speed: float = 60.0
     jump_margin_m: float = 10.0
     max_sigma_m: float = 5.0
@@ -140,7 +143,7 @@ def check(
                 "altitude",
                 f"height {pose.height:.1f} m disagrees with the measured {measured_height:.1f} m",
             )
-    if measured_R_map_body is not None:
+    if measured_R_map_body is not None and not _strong(gate, geometry, pose):
         yaw_error = abs(wrap_angle(pose.yaw - euler_from_rotation(measured_R_map_body)[2]))
         if math.degrees(yaw_error) > gate.max_yaw_error_deg:
             return "heading", f"heading differs from the measured attitude by {math.degrees(yaw_error):.1f}°"
@@ -163,3 +166,11 @@ def check(
                 f"({distance:.1f} σ > {gate.max_innovation:g} σ)"
             )
     return None
+
+
+def _strong(gate: FixGate, geometry: GeometryResult, pose: GroundPose) -> bool:
+    return (
+        geometry.num_inliers >= 2 * gate.min_inliers
+        and geometry.inlier_ratio >= 2 * gate.min_inlier_ratio
+        and pose.residual_rms_px <= gate.max_residual_px / 2
+    )

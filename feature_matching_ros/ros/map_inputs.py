@@ -18,7 +18,6 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import NavSatFix
 
 from feature_matching_ros.core.georef import GeoMap, load_map
-from feature_matching_ros.core.map_features import MapFeatures
 from feature_matching_ros.core.map_search import MapMatch, MapSearch, Prior, SearchConfig
 from feature_matching_ros.core.pipeline import Pipeline
 from feature_matching_ros.core.pose import matrix_from_quaternion
@@ -59,17 +58,19 @@ class MapInputs:
         """Load the georeferenced map, extract its tile features; (map, tiles, seconds)."""
         value = node.get_parameter
         geomap = load_map(path, value("map_georef").value or None)
-        features = MapFeatures(geomap, pipeline.extract, tile=value("map_tile_size").value)
-        start = time.perf_counter()
-        features.warm()
         config = SearchConfig(
             margin_m=value("search_margin").value,
             max_speed=value("search_max_speed").value,
             default_height=value("default_height").value,
             refine=value("map_refine").value,
+            map_upsample=value("map_upsample").value,
+            guided=value("guided").value,
         )
-        self.search = MapSearch(pipeline, features, config)
-        return geomap, features.extracted_tiles, time.perf_counter() - start
+        search = MapSearch.over(pipeline, geomap, config, tile=value("map_tile_size").value)
+        start = time.perf_counter()
+        search.features.warm()
+        self.search = search
+        return geomap, search.features.extracted_tiles, time.perf_counter() - start
 
     def match(self, image: np.ndarray, K: np.ndarray, stamp: float) -> MapMatch:
         """Search the map for a frame taken at ``stamp`` (s), with the aids of that moment."""

@@ -68,6 +68,8 @@ REFERENCE_PARAMS = (
     "search_max_speed",
     "default_height",
     "map_refine",
+    "map_upsample",
+    "guided",
 )
 
 

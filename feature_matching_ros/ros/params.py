@@ -116,6 +116,18 @@ MATCHER_NODE = (
     ),
     ParamSpec("map_refine", True, "refine map matches to sub-pixel by direct alignment"),
     ParamSpec(
+        "map_upsample",
+        2.0,
+        "search-grid pixels per map pixel (1 = match at map resolution)",
+        range=(1.0, 8.0),
+        read_only=True,
+    ),
+    ParamSpec(
+        "guided",
+        True,
+        "around a narrow prior, match frame keypoints only to map keypoints near where it puts them",
+    ),
+    ParamSpec(
         "prior_input",
         "none",
         "external position prior: nav_msgs/Odometry on prior/odometry (map frame) or NavSatFix on prior/fix",
@@ -173,8 +185,9 @@ FIX_GATE = (
     ),
     ParamSpec(
         "fix_max_yaw_error",
-        15.0,
-        "reject a fix whose heading disagrees more with the attitude input, degrees",
+        40.0,
+        "reject a fix whose heading disagrees more with the attitude input, degrees "
+        "(tolerates a course-over-ground heading's crab angle; a strong fix is never rejected by it)",
         range=(0.0, 180.0),
     ),
     ParamSpec(
@@ -256,7 +269,7 @@ NAVIGATOR_NODE = (
         "map_upsample",
         2.0,
         "search-grid pixels per map pixel (1 = match at map resolution)",
-        range=(0.25, 8.0),
+        range=(1.0, 8.0),
     ),
     ParamSpec("map_refine", True, "refine map matches to sub-pixel by direct alignment"),
     ParamSpec(
