@@ -1,0 +1,84 @@
+"""Integrity on real frames: with the inlier-count gates opened wide, no pose the matcher gets wrong
+on the real Seneca frames may be accepted, while correct fixes are; and a wrong fix whose inliers
+all agree (so that it passes every geometric check, like a match shifted by one period of a
+repetitive texture) is refused by the map-agreement check (``map_verify``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from feature_matching_ros.core.flight_log import read_gps_csv
+from feature_matching_ros.core.georef import load_map
+from feature_matching_ros.core.image import load_image
+from feature_matching_ros.core.map_fix import FixGate, estimate_fix
+from feature_matching_ros.core.map_localizer import MapLocalizer
+from feature_matching_ros.core.map_verify import map_agreement
+from feature_matching_ros.core.registry import build
+
+from ..conftest import require_file
+
+K = np.array([[557.5, 0.0, 400.0], [0.0, 557.5, 300.0], [0.0, 0.0, 1.0]])
+# Frames where sift finds a pose far off (turns, bare fields, trees) or a correct one.
+FRAMES = (0, 1, 7, 13, 17, 24, 34, 41, 4, 19, 20, 26, 32, 49)
+# Every check but the counts left as it is.
+OPEN = FixGate(min_inliers=6, min_inlier_ratio=0.0, max_sigma_m=1e9)
+
+
+@pytest.fixture(scope="module")
+def candidates(shared_data):
+    """(GPS error m, fix) of every frame searched afresh over the whole mosaic with the open gate."""
+    flight = shared_data / "flights" / "seneca"
+    track = read_gps_csv(require_file(flight / "gps.csv"))
+    geomap = load_map(require_file(shared_data / "maps" / "seneca_mosaic.png"))
+    localizer = MapLocalizer(build("sift", {}), geomap, gate=OPEN)
+    found = []
+    for i in FRAMES:
+        localizer.search.set_prior(None)
+        localizer.last_fix = None
+        image = load_image(require_file(flight / "images" / track.images[i]))
+        result = localizer.localize(image, K, float(track.t[i]), height=float(track.alt[i] - 220.0))
+        fix = result.fix
+        if fix.pose is not None:
+            found.append((float(np.linalg.norm(fix.pose.position[:2] - track.csv_en[i])), fix, result, image))
+    return localizer, found
+
+
+def test_no_pose_more_than_30_m_off_is_accepted_with_the_counts_opened(candidates):
+    wrong = [(e, f) for e, f, *_ in candidates[1] if e > 30.0]
+    assert len(wrong) >= 5, "the open gate should let several wrong poses reach the agreement check"
+    for error, fix in wrong:
+        assert not fix.accepted, f"a fix {error:.0f} m off was accepted: {fix.agreement}"
+
+
+def test_correct_fixes_pass_the_map_agreement_check(candidates):
+    right = [(e, f) for e, f, *_ in candidates[1] if e < 10.0 and f.geometry.num_inliers >= 30]
+    assert len(right) >= 5
+    passed = [f for _, f in right if f.accepted]
+    assert len(passed) >= len(right) - 1, [(round(e, 1), f.reason) for e, f in right if not f.accepted]
+
+
+@pytest.mark.parametrize("shift_m", [(32.0, 0.0), (0.0, -45.0), (20.0, 25.0)])
+def test_a_consistent_but_shifted_fix_passes_geometry_and_fails_the_map_agreement(candidates, shift_m):
+    localizer, found = candidates
+    error, fix, result, image = max(found, key=lambda c: c[1].geometry.num_inliers if c[0] < 5 else 0)
+    georef = localizer.geomap.georef
+    match = result.match
+    moved = georef.map_to_pixel(georef.pixel_to_map(match.map_points) + np.asarray(shift_m))
+    wrong = estimate_fix(moved, match.image_points, georef, K, fix.stamp, gate=FixGate())
+    assert wrong.accepted, f"the shifted fix should pass every geometric check: {wrong.reason}"
+    assert np.linalg.norm(wrong.pose.position[:2] - fix.pose.position[:2]) > 25.0
+    verified = localizer.verify(wrong, image, K)
+    assert not verified.accepted and verified.failed == "agreement", verified.agreement
+    assert localizer.verify(fix, image, K).accepted
+
+
+def test_the_agreement_peaks_at_the_true_alignment_only(shared_data):
+    geomap = load_map(require_file(shared_data / "maps" / "seneca_mosaic.png"))
+    crop = geomap.image[500:650, 500:700]  # the map itself seen by a camera at map resolution
+    H = np.array([[1.0, 0.0, -500.0], [0.0, 1.0, -500.0], [0.0, 0.0, 1.0]])
+    at_truth = map_agreement(geomap.image, geomap.valid, crop, H, 1.0)
+    assert at_truth.score > 0.9 and at_truth.peak > 1.3 and at_truth.covered == pytest.approx(1.0)
+    off = H @ np.array([[1.0, 0.0, -40.0], [0.0, 1.0, 25.0], [0.0, 0.0, 1.0]])
+    elsewhere = map_agreement(geomap.image, geomap.valid, crop, off, 1.0)
+    assert elsewhere.score < 0.2 and elsewhere.peak < 1.1

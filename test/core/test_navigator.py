@@ -1,0 +1,89 @@
+"""The continuous navigation solution on the real Seneca survey frames against the real mosaic.
+
+Frames 18-23 of the development flight: a straight survey line over fields, trees and a road,
+where the first frames fix on the map and the later ones are carried by odometry or fixed again.
+Scores are against the flight's GPS (the mosaic's map frame is the GPS log's east/north metres).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from feature_matching_ros.core.flight_log import read_gps_csv
+from feature_matching_ros.core.georef import load_map
+from feature_matching_ros.core.image import load_image
+from feature_matching_ros.core.navigator import Navigator, NavigatorConfig
+from feature_matching_ros.core.registry import build
+
+from ..conftest import require_file
+
+K = np.array([[557.5, 0.0, 400.0], [0.0, 557.5, 300.0], [0.0, 0.0, 1.0]])
+GROUND_M = 220.0
+CHI2_2DOF_9999 = 18.42  # a navigation error beyond this NEES would be a broken covariance
+
+
+@pytest.fixture(scope="module")
+def seneca(shared_data):
+    flight = shared_data / "flights" / "seneca"
+    track = read_gps_csv(require_file(flight / "gps.csv"))
+    geomap = load_map(require_file(shared_data / "maps" / "seneca_mosaic.png"))
+    frames = {i: load_image(require_file(flight / "images" / track.images[i])) for i in range(18, 24)}
+    return track, geomap, frames
+
+
+@pytest.fixture(scope="module")
+def sift():
+    return build("sift", {})
+
+
+def _run(seneca, pipeline, indices, *, with_height=True):
+    track, geomap, frames = seneca
+    navigator = Navigator(pipeline, geomap, NavigatorConfig(map_sigma_m=5.0))
+    out = []
+    for i in indices:
+        height = float(track.alt[i] - GROUND_M) if with_height else None
+        out.append((i, navigator.step(frames[i], K, float(track.t[i]), height=height)))
+    return track, out
+
+
+def test_real_frames_fix_on_the_mosaic_and_the_solution_continues_between_fixes(seneca, sift):
+    track, states = _run(seneca, sift, range(18, 24))
+    fixes = [(i, s) for i, s in states if s.fix.accepted]
+    assert len(fixes) >= 3, [(i, s.fix.reason) for i, s in states]
+    for i, state in fixes:
+        error = np.linalg.norm(state.fix.pose.position[:2] - track.csv_en[i])
+        assert error < 10.0, f"frame {i}: fix {error:.1f} m off GPS"
+        assert state.fix.agreement is not None and state.fix.agreement.peak >= 1.1
+    first = min(i for i, _ in fixes)
+    for i, state in states:
+        if i < first:
+            continue
+        assert state.position is not None, f"frame {i}: no navigation solution after the first fix"
+        d = state.position[:2] - track.csv_en[i]
+        nees = float(d @ np.linalg.solve(state.covariance[:2, :2], d))
+        assert np.linalg.norm(d) < 25.0, f"frame {i} ({state.source}): {np.linalg.norm(d):.1f} m off"
+        assert nees < CHI2_2DOF_9999, f"frame {i}: error {d} inconsistent with covariance"
+    assert {s.source for _, s in states} >= {"fix"}
+
+
+def test_without_an_altitude_input_the_fix_measures_the_height(seneca, sift):
+    track, states = _run(seneca, sift, [19, 20], with_height=False)
+    accepted = [(i, s) for i, s in states if s.fix.accepted]
+    assert accepted, [s.fix.reason for _, s in states]
+    for i, state in accepted:
+        gps_height = track.alt[i] - GROUND_M
+        assert abs(state.fix.pose.height - gps_height) < 0.15 * gps_height
+        assert np.linalg.norm(state.fix.pose.position[:2] - track.csv_en[i]) < 10.0
+
+
+def test_a_frame_from_elsewhere_gets_no_fix_and_no_solution(seneca, sift, shared_data):
+    _, geomap, _ = seneca
+    elsewhere = load_image(require_file(shared_data / "pairs" / "aero1.jpg"))
+    navigator = Navigator(sift, geomap)
+    f = 0.9 * elsewhere.shape[1]
+    K_other = np.array([[f, 0, elsewhere.shape[1] / 2], [0, f, elsewhere.shape[0] / 2], [0, 0, 1.0]])
+    for stamp, height in ((0.0, 60.0), (5.0, None)):
+        state = navigator.step(elsewhere, K_other, stamp, height=height)
+        assert not state.fix.accepted, state.fix.reason
+        assert state.position is None and state.source == "none"
