@@ -1,13 +1,23 @@
 """fm-simulate: render a nadir camera flight over a georeferenced map into a rosbag2.
 
 Written into --out: bag/ (camera image and camera_info, imu/data attitude, altitude Range,
-ground_truth/pose), map.png + map.yaml (the map flown over, georeferenced), ground_truth.csv and
-simulation.yaml (every setting). Without --map it flies over the built-in procedural map.
+ground_truth/pose), map.png + map.yaml (the map to navigate against, georeferenced),
+ground_truth.csv and simulation.yaml (every setting). Without --map it flies over the built-in
+procedural map.
+
+By default the frames are rendered from the very map they are navigated against. --nav-map
+realistic|harsh (and the --nav-* flags, which override the preset) makes map.png a degraded copy
+(core.map_degrade: coarser, another season, blur, JPEG, unknown georeference errors, changed
+patches) with its nominal georeference; the map the frames were rendered from is kept as
+render_map.png + render_map.yaml and the degradation's settings and measured figures go into
+nav_map.json and simulation.yaml. Ground truth stays in the true map frame.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -27,6 +37,7 @@ from feature_matching_ros.core.flight_sim import (
 )
 from feature_matching_ros.core.frames import euler_from_rotation, rotation_from_euler
 from feature_matching_ros.core.georef import GeoMap, GeoReference, load_map
+from feature_matching_ros.core.map_degrade import PRESETS, MapDegradation, degrade
 
 EPOCH_NS = 1_700_000_000 * 10**9
 
@@ -59,7 +70,55 @@ def _parser() -> argparse.ArgumentParser:
         help="refuse a flight whose frames see less map data than this (default 0.98)",
     )
     p.add_argument("--storage", choices=("sqlite3", "mcap"), default="sqlite3")
+    nav = p.add_argument_group(
+        "navigation map", "navigate against a map that differs from the one the frames are rendered from"
+    )
+    nav.add_argument(
+        "--nav-map",
+        choices=sorted(PRESETS),
+        help="degradation preset of the navigation map (default: none, unless a --nav-* flag is given)",
+    )
+    nav.add_argument("--nav-gsd-factor", type=float, help="navigation map pixel size / render map's (>= 1)")
+    nav.add_argument("--nav-season", type=float, help="radiometric (season) change, 0..1")
+    nav.add_argument("--nav-blur", type=float, help="blur sigma, navigation map px")
+    nav.add_argument("--nav-jpeg", type=int, help="JPEG quality 1..100 (0: lossless)")
+    nav.add_argument("--nav-offset", help="unknown georeference offset E,N in metres")
+    nav.add_argument("--nav-rotation", type=float, help="unknown georeference rotation, degrees")
+    nav.add_argument("--nav-warp", type=float, help="peak of the smooth non-rigid displacement, metres")
+    nav.add_argument("--nav-changed", type=float, help="fraction of the map area changed, 0..0.9")
+    nav.add_argument("--nav-seed", type=int, help="seed of the degradation (default: --seed)")
     return p
+
+
+def nav_degradation(options: argparse.Namespace) -> MapDegradation | None:
+    """The navigation map's degradation from --nav-map and the --nav-* overrides (None: same map)."""
+    overrides = {
+        "gsd_factor": options.nav_gsd_factor,
+        "season": options.nav_season,
+        "blur_sigma": options.nav_blur,
+        "rotation_deg": options.nav_rotation,
+        "warp_m": options.nav_warp,
+        "changed_fraction": options.nav_changed,
+    }
+    if options.nav_jpeg is not None:
+        overrides["jpeg_quality"] = options.nav_jpeg or None
+    if options.nav_offset is not None:
+        try:
+            east, north = (float(v) for v in options.nav_offset.split(","))
+        except ValueError:
+            raise FeatureMatchingError(
+                f"--nav-offset must be E,N metres, got {options.nav_offset!r}"
+            ) from None
+        overrides["offset_m"] = (east, north)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if options.nav_map is None and not overrides:
+        return None
+    base = PRESETS[options.nav_map or "none"]
+    seed = options.seed if options.nav_seed is None else options.nav_seed
+    try:
+        return dataclasses.replace(base, **overrides, seed=seed)
+    except ValueError as exc:
+        raise FeatureMatchingError(f"--nav-*: {exc}") from None
 
 
 def _check(options: argparse.Namespace) -> None:
@@ -101,6 +160,7 @@ def simulate(options: argparse.Namespace) -> dict:
     from .flight_bag_writer import FlightBagWriter
 
     _check(options)
+    degradation = nav_degradation(options)
     geomap = _load(options)
     camera = CameraSpec(options.width, options.height, options.hfov)
     yaw: str | float = options.yaw if options.yaw in ("track", "random") else float(options.yaw)
@@ -119,7 +179,21 @@ def simulate(options: argparse.Namespace) -> dict:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    save_map(geomap, out / "map.png")
+    nav_summary = None
+    if degradation is None or degradation.is_identity:
+        save_map(geomap, out / "map.png")
+    else:
+        degraded = degrade(geomap, degradation)
+        save_map(degraded.map, out / "map.png")
+        save_map(geomap, out / "render_map.png")
+        nav_summary = {
+            "preset": options.nav_map or "none",
+            "degradation": degradation.as_dict(),
+            "measured": degraded.summary(),
+            "navigation_map": "map.png",
+            "render_map": "render_map.png",
+        }
+        (out / "nav_map.json").write_text(json.dumps(nav_summary, indent=2) + "\n")
     rng = np.random.default_rng(options.seed + 1)
     appearance = APPEARANCES[options.appearance]
     rows = []
@@ -159,6 +233,8 @@ def simulate(options: argparse.Namespace) -> dict:
         "map_size_px": list(geomap.size),
         "gsd_m": geomap.georef.ground_sample_distance,
         "camera_K": camera.K.tolist(),
+        "nav_map": nav_summary
+        or {"preset": options.nav_map or "none", "navigation_map": "map.png (the render map)"},
     }
     (out / "simulation.yaml").write_text(
         yaml.safe_dump({"settings": settings, "summary": summary}, sort_keys=False)
@@ -178,6 +254,15 @@ def main(argv: list[str] | None = None) -> int:
         f"over {summary['map']} ({summary['map_size_px'][0]}x{summary['map_size_px'][1]} px at "
         f"{summary['gsd_m']:.2f} m/px) -> {options.out}"
     )
+    nav = summary["nav_map"]
+    if "measured" in nav:
+        m = nav["measured"]
+        error = m["georef_error_m"]
+        print(
+            f"fm-simulate: navigation map {nav['preset']}: {m['size_px'][0]}x{m['size_px'][1]} px at "
+            f"{m['gsd_m']:.2f} m/px, georeference error median {error['median']:.1f} m "
+            f"(max {error['max']:.1f} m), {m['changed_fraction']:.0%} changed"
+        )
     return 0
 
 
