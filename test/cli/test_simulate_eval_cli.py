@@ -1,5 +1,6 @@
 """fm-simulate writes a consistent flight; fm-eval scores it (the core path; the ROS path is in test/ros)."""
 
+import csv
 import json
 
 import cv2
@@ -72,6 +73,8 @@ def test_aukerman_with_a_stated_gsd(shared_data, tmp_path):
         (["--hfov", "180"], "--hfov"),
         (["--altitude", "5000"], "too small"),
         (["--waypoints", "1,2;x"], "--waypoints"),
+        (["--nav-offset", "3"], "--nav-offset must be E,N"),
+        (["--nav-map", "realistic", "--nav-gsd-factor", "0.5"], "gsd_factor must be in [1, 32]"),
     ],
 )
 def test_simulate_refuses_bad_input_with_exit_2(tmp_path, capsys, args, message):
@@ -88,3 +91,70 @@ def test_simulate_needs_a_georeference_or_gsd(shared_data, tmp_path, capsys):
 def test_eval_refuses_a_missing_flight(tmp_path, capsys):
     assert evaluate.main([str(tmp_path / "nothing")]) == 2
     assert "no bag" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def degraded_flights(tmp_path_factory):
+    """The same 8-frame flight against the realistic navigation map, and against it at x2 GSD."""
+    base = tmp_path_factory.mktemp("sim-nav")
+    args = ["--frames", "8", "--map-size", "1024", "--seed", "4", "--appearance", "strong", "--tilt", "10"]
+    args += [
+        "--altitude",
+        "100",
+        "--altitude-variation",
+        "0.3",
+        "--storage",
+        "mcap",
+        "--nav-map",
+        "realistic",
+    ]
+    flights = {}
+    for name, extra in (("realistic", []), ("realistic-x2", ["--nav-gsd-factor", "2"])):
+        flights[name] = base / name
+        assert simulate.main(["--out", str(flights[name]), *args, *extra]) == 0
+    return flights
+
+
+def test_simulate_writes_the_degraded_navigation_map_beside_the_render_map(degraded_flights):
+    import yaml
+
+    flight = degraded_flights["realistic"]
+    nav = cv2.imread(str(flight / "map.png"), cv2.IMREAD_UNCHANGED)
+    render = cv2.imread(str(flight / "render_map.png"), cv2.IMREAD_UNCHANGED)
+    assert render.shape == (1024, 1024, 4) and nav.shape == (341, 341, 4)  # x3 coarser
+    nav_ref = yaml.safe_load((flight / "map.yaml").read_text())
+    render_ref = yaml.safe_load((flight / "render_map.yaml").read_text())
+    assert nav_ref["ground_sample_distance"] == pytest.approx(3 * render_ref["ground_sample_distance"])
+    meta = json.loads((flight / "nav_map.json").read_text())
+    assert meta["preset"] == "realistic" and meta["degradation"]["gsd_factor"] == 3.0
+    assert meta["degradation"]["seed"] == 4  # --seed
+    assert 2.0 < meta["measured"]["georef_error_m"]["median"] < 5.0  # 3 m offset + 2 m warp
+    assert 0.05 <= meta["measured"]["changed_fraction"] < 0.08
+    summary = yaml.safe_load((flight / "simulation.yaml").read_text())["summary"]
+    assert summary["nav_map"]["degradation"] == meta["degradation"]
+    x2 = json.loads((degraded_flights["realistic-x2"] / "nav_map.json").read_text())
+    assert (
+        x2["degradation"]["gsd_factor"] == 2.0 and x2["degradation"]["jpeg_quality"] == 75
+    )  # flag over preset
+    # ground truth is the same flight whatever the navigation map
+    a = np.loadtxt(flight / "ground_truth.csv", delimiter=",", skiprows=1)
+    b = np.loadtxt(degraded_flights["realistic-x2"] / "ground_truth.csv", delimiter=",", skiprows=1)
+    assert np.array_equal(a, b)
+
+
+def test_eval_on_a_degraded_map_reports_metres_not_centimetres(degraded_flights, tmp_path):
+    # Measured (sift, this 8-frame flight): realistic (x3 GSD) 0/8 fixes, none wrong; with x2 GSD
+    # 7/8 fixes, errors median 3.1 m, max 5.0 m: the map's unknown 3 m offset and 2 m warp show.
+    reports = {}
+    for name, flight in degraded_flights.items():
+        out = tmp_path / name
+        assert evaluate.main([str(flight), "--via", "direct", "--out", str(out)]) == 0
+        assert (out / "report.md").is_file()
+        reports[name] = json.loads((out / "report.json").read_text())["map"]
+        assert reports[name]["wrong_fixes"] == 0
+        rows = list(csv.DictReader((out / "frames.csv").read_text().splitlines()))
+        errors = [float(r["error_m"]) for r in rows if r["accepted"] == "1"]
+        assert all(e < 15.0 for e in errors)
+    x2 = reports["realistic-x2"]
+    assert x2["accepted"] >= 3
+    assert 1.0 < x2["errors"]["median"] < 8.0  # no longer centimetres, still bounded
