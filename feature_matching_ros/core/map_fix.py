@@ -33,9 +33,8 @@ class FixGate:
     max_speed: m/s, bounds the jump from the previous accepted fix (plus ``jump_margin_m`` and
     three standard deviations of both fixes); max_sigma_m: horizontal standard deviation;
     max_innovation: Mahalanobis distance allowed between a fix and a navigation prediction (in
-    standard deviations of both combined); min_agreement / min_peak: the map seen through the fix
-    must correlate with the frame at least this much, and this many times better than a few metres
-    off (``map_verify``; -1 / 0 turn the check off).
+    standard deviations of both combined). The map-agreement check of the matches themselves is
+    part of the search (``SearchConfig.verify``).
     """
 
     min_inliers: int = 30
@@ -49,8 +48,6 @@ class FixGate:
     max_sigma_m: float = 5.0
     max_residual_px: float = 4.0
     max_innovation: float = 4.0
-    min_agreement: float = 0.2
-    min_peak: float = 1.1
 
 
 @dataclass(frozen=True, eq=False)

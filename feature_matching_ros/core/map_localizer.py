@@ -19,7 +19,6 @@ from .geometry import GeometryResult, RobustParams
 from .georef import GeoMap
 from .map_fix import FixGate, MapFix, Prediction, estimate_fix
 from .map_search import MapMatch, MapSearch, Prior, SearchConfig
-from .map_verify import map_agreement
 from .pipeline import Pipeline
 
 
@@ -75,7 +74,8 @@ class MapLocalizer:
         match = self.search.match(image, K, stamp, R_map_body, height)
         if len(match) < 4:
             geometry = GeometryResult.failure("Homography", "", f"no matches: {match.strategy}", len(match))
-            fix = MapFix(stamp, False, geometry.reason, geometry, None)
+            failed = "agreement" if match.agreement is not None else ""
+            fix = MapFix(stamp, False, geometry.reason, geometry, None, failed, match.agreement)
         else:
             fix = estimate_fix(
                 match.map_points,
@@ -91,28 +91,9 @@ class MapLocalizer:
                 measured_R_map_body=R_map_body,
                 prediction=prediction,
             )
-            if fix.accepted:
-                fix = self.verify(fix, image, K)
+            fix = replace(fix, agreement=match.agreement)
         self.accept(fix)
         return Localization(match, fix, (time.perf_counter() - start) * 1e3)
-
-    def verify(self, fix: MapFix, image: np.ndarray, K: np.ndarray) -> MapFix:
-        """The fix, rejected unless the map seen through it agrees with the whole frame (``map_verify``)."""
-        gate, geomap = self.gate, self.geomap
-        if gate.min_agreement <= -1.0 and gate.min_peak <= 0.0:
-            return fix
-        resolution = fix.pose.height / float(K[0, 0]) / geomap.georef.ground_sample_distance
-        found = map_agreement(geomap.image, geomap.valid, image, np.asarray(fix.geometry.model), resolution)
-        reason = ""
-        if found.score < gate.min_agreement:
-            reason = (
-                f"the map seen through the fix does not look like the frame (agreement {found.score:.2f})"
-            )
-        elif found.peak < gate.min_peak:
-            reason = f"the map agrees as well a few metres off (peak {found.peak:.2f} < {gate.min_peak:g})"
-        if reason:
-            return replace(fix, accepted=False, reason=reason, failed="agreement", agreement=found)
-        return replace(fix, agreement=found)
 
     def accept(self, fix: MapFix) -> None:
         """Update the search and the jump check with the outcome of a frame."""

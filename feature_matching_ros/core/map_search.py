@@ -32,6 +32,7 @@ from .geometry import RobustParams, estimate
 from .georef import GeoMap, GeoReference
 from .map_features import MapFeatures, Window
 from .map_refine import refine_on_map
+from .map_verify import Agreement, check_agreement
 from .pipeline import Pipeline
 from .rectify import Rectified, rectify
 from .types import Features
@@ -50,7 +51,10 @@ class SearchConfig:
     overexposure leave the detector enough contrast to find keypoints; guided: around a prior of
     at most ``guided_max_sigma_m``, match each frame keypoint only to map keypoints within three
     sigma plus ``guided_margin_m`` (unknown tilt and heading) of where the prior puts it (``guided``
-    module; float descriptors with a nearest-neighbour matcher only)."""
+    module; float descriptors with a nearest-neighbour matcher only); verify: drop the matches
+    unless the map seen through their homography correlates with the whole frame at least
+    ``min_agreement`` and ``min_peak`` times better than a few metres off (``map_verify``): the
+    inliers of a wrong match agree with each other by construction, the rest of the frame does not."""
 
     margin_m: float = 40.0
     max_speed: float = 40.0
@@ -66,6 +70,9 @@ class SearchConfig:
     guided: bool = True
     guided_margin_m: float = 25.0
     guided_max_sigma_m: float = 30.0
+    verify: bool = True
+    min_agreement: float = 0.2
+    min_peak: float = 1.1
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,7 @@ class MapMatch:
     num_frame_keypoints: int = 0
     times_ms: dict[str, float] = field(default_factory=dict)
     support: int = 0  # inliers of a quick homography: how hypotheses and windows are ranked
+    agreement: Agreement | None = None  # the map seen through the matches vs the frame (map_verify)
 
     def __len__(self) -> int:
         return len(self.map_points)
@@ -251,6 +259,13 @@ class MapSearch:
                 map_points, image_points = refined
                 scores = np.ones(len(map_points))
                 strategy += "+refined"
+        agreement = None
+        if self.config.verify and len(map_points) >= 4:
+            start = time.perf_counter()
+            agreement, why = self._verify(image, K, height, map_points, image_points)
+            times["verify"] = (time.perf_counter() - start) * 1e3
+            if why:
+                return _nothing(why, times, agreement)
         return MapMatch(
             map_points,
             image_points,
@@ -261,6 +276,25 @@ class MapSearch:
             len(query),
             times,
             result.support,
+            agreement,
+        )
+
+    def _verify(
+        self,
+        image: np.ndarray,
+        K: np.ndarray,
+        height: float,
+        map_points: np.ndarray,
+        image_points: np.ndarray,
+    ) -> tuple[Agreement | None, str]:
+        """Whether the map seen through the matches' homography looks like the whole frame."""
+        model = estimate("Homography", map_points, image_points, RobustParams())
+        if not model.success:
+            return None, ""  # too few consistent points: the fix's own checks will say so
+        geomap, c = self.features.geomap, self.config
+        resolution = height / float(K[0, 0]) / self.georef.ground_sample_distance
+        return check_agreement(
+            geomap.image, geomap.valid, image, model.model, resolution, c.min_agreement, c.min_peak
         )
 
     def _refine(
@@ -344,6 +378,8 @@ def equalized(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 
-def _nothing(reason: str, times: dict[str, float] | None = None) -> MapMatch:
+def _nothing(
+    reason: str, times: dict[str, float] | None = None, agreement: Agreement | None = None
+) -> MapMatch:
     empty = np.zeros((0, 2))
-    return MapMatch(empty, empty, np.zeros(0), None, reason, times_ms=times or {})
+    return MapMatch(empty, empty, np.zeros(0), None, reason, times_ms=times or {}, agreement=agreement)

@@ -92,3 +92,21 @@ def _correlation(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     x, y = a[mask], b[mask]
     norm = math.sqrt(float(np.sum(np.abs(x) ** 2)) * float(np.sum(np.abs(y) ** 2)))
     return float(np.real(np.sum(x * np.conj(y)))) / norm if norm > 0 else 0.0
+
+
+def check_agreement(
+    map_image: np.ndarray,
+    map_valid: np.ndarray,
+    frame: np.ndarray,
+    H_map_to_frame: np.ndarray,
+    map_px_per_frame_px: float,
+    min_agreement: float,
+    min_peak: float,
+) -> tuple[Agreement, str]:
+    """The agreement and, if it is not enough, why (else '')."""
+    found = map_agreement(map_image, map_valid, frame, H_map_to_frame, map_px_per_frame_px)
+    if found.score < min_agreement:
+        return found, f"the map seen through the match does not look like the frame ({found.score:.2f})"
+    if found.peak < min_peak:
+        return found, f"the map agrees as well a few metres off (peak {found.peak:.2f} < {min_peak:g})"
+    return found, ""
