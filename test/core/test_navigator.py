@@ -87,3 +87,68 @@ def test_a_frame_from_elsewhere_gets_no_fix_and_no_solution(seneca, sift, shared
         state = navigator.step(elsewhere, K_other, stamp, height=height)
         assert not state.fix.accepted, state.fix.reason
         assert state.position is None and state.source == "none"
+
+
+# --- the same solution on a simulated flight, where every frame's truth is known -----------------
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    from feature_matching_ros.core.aerial_texture import procedural_map
+    from feature_matching_ros.core.flight_sim import (
+        APPEARANCES,
+        CameraSpec,
+        FlightPlan,
+        fly,
+        random_waypoints,
+        render,
+    )
+
+    camera = CameraSpec(640, 480, 60.0)
+    geomap = procedural_map(1024, 1024, 0.5, seed=5)
+    waypoints = random_waypoints(geomap, camera, 110.0, 5.0, 4, seed=5)
+    plan = FlightPlan(waypoints, speed=20.0, altitude=110.0, altitude_variation=0.1, tilt_deg=5.0, rate=2.0)
+    rng = np.random.default_rng(5)
+    frames = [(s, render(geomap, camera, s, APPEARANCES["moderate"], rng)[0]) for s in fly(plan, 12)]
+    return camera, geomap, frames
+
+
+def test_odometry_carries_the_solution_while_fixes_fail_and_a_fix_collapses_the_covariance(simulated, sift):
+    from dataclasses import replace
+
+    camera, geomap, frames = simulated
+    navigator = Navigator(sift, geomap)
+    normal = navigator.localizer.gate
+    sigmas, sources = [], []
+    for k, (state, image) in enumerate(frames):
+        navigator.localizer.gate = replace(normal, min_inliers=10**6) if 3 <= k <= 7 else normal
+        out = navigator.step(image, camera.K, state.t, height=float(state.position[2]))
+        sources.append(out.source)
+        sigmas.append(out.horizontal_sigma)
+        if out.position is not None:
+            d = out.position[:2] - state.position[:2]
+            assert float(d @ np.linalg.solve(out.covariance[:2, :2], d)) < CHI2_2DOF_9999
+            assert np.linalg.norm(d) < 10.0, f"frame {k} ({out.source}): {np.linalg.norm(d):.1f} m off"
+    assert sources[:3] == ["fix"] * 3 and sources[8:] == ["fix"] * 4, sources
+    assert sources[3:8] == ["odometry"] * 5, sources
+    carried = sigmas[2:8]
+    assert all(b > a for a, b in zip(carried, carried[1:], strict=False)), carried  # grows with odometry
+    assert sigmas[8] < 0.5 * sigmas[7]  # and collapses on the next fix
+
+
+def test_without_odometry_or_fixes_the_solution_coasts_and_is_dropped_when_too_uncertain(simulated, sift):
+    from dataclasses import replace
+
+    camera, geomap, frames = simulated
+    config = NavigatorConfig(odometry=False, coast_speed_sigma=20.0, max_sigma_m=60.0)
+    navigator = Navigator(sift, geomap, config)
+    blind = replace(navigator.localizer.gate, min_inliers=10**6)
+    states = []
+    for k, (state, image) in enumerate(frames[:8]):
+        if k == 2:
+            navigator.localizer.gate = blind
+        states.append(navigator.step(image, camera.K, state.t, height=float(state.position[2])))
+    assert [s.source for s in states[:2]] == ["fix", "fix"]
+    coasting = [s for s in states[2:] if s.source == "coast"]
+    assert coasting and all(s.horizontal_sigma <= 60.0 for s in coasting)
+    assert states[-1].source == "none" and states[-1].position is None  # dropped beyond max_sigma_m
