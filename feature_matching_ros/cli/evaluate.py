@@ -20,6 +20,7 @@ above ground given to the navigator is the GPS altitude minus --ground (none wit
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -125,29 +126,22 @@ def run_ros(
 
 
 def run_direct(
-    bag: Path, map_path: Path, matcher: str, limit: int | None, progress: Progress
+    bag: Path, map_path: Path, options: argparse.Namespace, progress: Progress
 ) -> list[FrameRecord]:
+    """The core's continuous navigation (map fixes carried by odometry) over a bag's frames, with
+    the bag's attitude and altitude as aids."""
     from feature_matching_ros.core.georef import load_map
-    from feature_matching_ros.core.map_localizer import MapLocalizer
-    from feature_matching_ros.core.registry import build
     from feature_matching_ros.ros.flight_bag import read_flight
 
-    localizer = MapLocalizer(build(matcher, {}), load_map(map_path))
-    frames = list(read_flight(bag, limit))
-    progress.start(len(frames))
-    records = []
-    for frame in frames:
-        result = localizer.localize(
-            frame.image, frame.K, frame.stamp, dist=frame.D, R_map_body=frame.R_map_body, height=frame.height
-        )
-        fix = result.fix
-        position = fix.pose.position if fix.accepted else None
-        t = frame.stamp - frames[0].stamp
-        records.append(
-            FrameRecord(t, frame.truth_position, position, fix.accepted, fix.reason, result.total_ms)
-        )
-        progress.frame(None)
-    return records
+    frames = list(read_flight(bag, options.limit))
+    if not frames:
+        return []
+    t0 = frames[0].stamp
+    inputs = [
+        (lambda f=f: f.image, f.stamp - t0, f.K, f.height, f.truth_position, f.R_map_body, f.D)
+        for f in frames
+    ]
+    return run_navigation(inputs, load_map(map_path), options, progress)
 
 
 def run_keyframe_ros(bag: Path, matcher: str, max_keypoints: int, progress: Progress) -> list[FrameRecord]:
@@ -219,7 +213,8 @@ def run_keyframe_direct(
 def run_navigation(
     frames: list, geomap: GeoMap, options: argparse.Namespace, progress: Progress
 ) -> list[FrameRecord]:
-    """The continuous navigation over ``frames``: (path, t, K, height or None, truth xyz) tuples."""
+    """The continuous navigation over ``frames``: (image path or loader, t, K, height or None, truth xyz
+    [, R_map_body or None, distortion or None]) tuples."""
     from feature_matching_ros.core.image import load_image
     from feature_matching_ros.core.navigator import Navigator, NavigatorConfig
     from feature_matching_ros.core.registry import build
@@ -231,10 +226,11 @@ def run_navigation(
     navigator = Navigator(build(options.matcher, {}), geomap, config, odometry_pipeline=odometry)
     progress.start(len(frames))
     records = []
-    for path, t, K, height, truth in frames:
-        image = load_image(path)
+    for path, t, K, height, truth, *aids in frames:
+        image = load_image(path) if isinstance(path, Path) else path()
+        attitude, dist = (aids + [None, None])[:2]
         start = time.perf_counter()
-        state = navigator.step(image, K, t, height=height)
+        state = navigator.step(image, K, t, dist=dist, R_map_body=attitude, height=height)
         latency = (time.perf_counter() - start) * 1e3  # the whole step: odometry, search and fusion
         fix = state.fix
         accepted = bool(fix.accepted and fix.pose is not None)
@@ -247,7 +243,7 @@ def run_navigation(
                 "" if accepted else fix.reason,
                 latency,
                 0,
-                path.name,
+                path.name if isinstance(path, Path) else f"{t:.3f}",
                 failed_check="" if accepted else fix.failed,
                 nav_source=state.source,
                 nav_position=state.position,
@@ -417,8 +413,13 @@ def main(argv: list[str] | None = None) -> int:
                 records = run_keyframe_direct(frames, options.matcher, options.max_keypoints, progress)
         else:
             bag, map_path = _inputs(options)
-            run = run_ros if options.via == "ros" else run_direct
-            records = run(bag, map_path, options.matcher, options.limit, progress)
+            if options.via == "ros":
+                records = run_ros(bag, map_path, options.matcher, options.limit, progress)
+            else:
+                records = run_direct(bag, map_path, options, progress)
+            nav_map = options.flight / "nav_map.json"
+            if nav_map.is_file():  # fm-simulate --nav-map: the map differs from the rendered world
+                meta["nav_map"] = json.loads(nav_map.read_text())
     except FeatureMatchingError as exc:
         print(f"fm-eval: {exc}", file=sys.stderr)
         return 2
