@@ -44,7 +44,8 @@ class SearchConfig:
     widen: factor per failed frame; heading_hypotheses: headings tried without a usable attitude;
     default_height: metres above ground when neither a measurement nor a prior gives one (0: none);
     height_hypotheses: heights tried when not even ``default_height`` is set (the fix then measures
-    the height itself); map_upsample: search-grid pixels per map pixel (1: match at map resolution);
+    the height itself); map_upsample: search-grid pixels per map pixel (1: match at map resolution;
+    0: chosen per frame by ``MapSearch.grid_scale`` from the camera's ground sample distance);
     sweep_overlap: fraction by which windows of the global sweep overlap; refine: replace the
     feature matches by sub-pixel direct alignment (``map_refine``) once they give a homography;
     equalize: stretch the frame's local contrast (CLAHE) before extraction, so haze, dusk or
@@ -62,7 +63,7 @@ class SearchConfig:
     heading_hypotheses: int = 4
     default_height: float = 0.0
     height_hypotheses: tuple[float, ...] = (60.0, 150.0, 400.0)
-    map_upsample: float = 2.0
+    map_upsample: float = 0.0
     sweep_overlap: float = 0.5
     min_matches: int = 12
     refine: bool = True
@@ -128,7 +129,8 @@ class MapSearch:
 
     def __init__(self, pipeline: Pipeline, features: MapFeatures, config: SearchConfig | None = None) -> None:
         self.pipeline = pipeline
-        self.features = features
+        self.features = features  # the search grid of the latest frame
+        self._grids = {features.scale: features}
         self.config = config or SearchConfig()
         self.prior: Prior | None = None
         self.failures = 0
@@ -139,8 +141,23 @@ class MapSearch:
     ) -> MapSearch:
         """A search over ``geomap`` whose tile features are extracted on the configured search grid."""
         config = config or SearchConfig()
-        features = MapFeatures(geomap, pipeline.extract, tile=tile, scale=config.map_upsample)
+        features = MapFeatures(geomap, pipeline.extract, tile=tile, scale=max(config.map_upsample, 1.0))
         return cls(pipeline, features, config)
+
+    def grid_scale(self, K: np.ndarray, height: float) -> float:
+        """Search-grid pixels per map pixel for a camera ``height`` m above ground: the configured
+        ``map_upsample``, or (0: auto) the map's pixel halved, thirded... until it is at most twice the
+        camera's ground sample distance (at most 4)."""
+        if self.config.map_upsample > 0:
+            return float(self.config.map_upsample)
+        camera_gsd = height / float(K[0, 0])
+        return float(np.clip(round(self.georef.ground_sample_distance / (2.0 * camera_gsd)), 1, 4))
+
+    def _grid(self, scale: float) -> MapFeatures:
+        if scale not in self._grids:  # tiles of a new grid are extracted as they are first searched
+            base = self.features
+            self._grids[scale] = MapFeatures(base.geomap, base.extract, base.tile, base.margin, scale)
+        return self._grids[scale]
 
     @property
     def georef(self) -> GeoReference:
@@ -215,6 +232,7 @@ class MapSearch:
         radius: float | None,
     ) -> MapMatch:
         times: dict[str, float] = {}
+        self.features = self._grid(self.grid_scale(K, height))
         start = time.perf_counter()
         try:
             grid = self.georef.affine[:, :2] / self.features.scale

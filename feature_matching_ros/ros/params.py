@@ -117,9 +117,9 @@ MATCHER_NODE = (
     ParamSpec("map_refine", True, "refine map matches to sub-pixel by direct alignment"),
     ParamSpec(
         "map_upsample",
-        2.0,
-        "search-grid pixels per map pixel (1 = match at map resolution)",
-        range=(1.0, 8.0),
+        0.0,
+        "search-grid pixels per map pixel (1 = map resolution; 0 = auto: until at most 2x the camera's GSD)",
+        range=(0.0, 8.0),
         read_only=True,
     ),
     ParamSpec(
@@ -267,9 +267,9 @@ NAVIGATOR_NODE = (
     *NAVIGATION_INPUTS,
     ParamSpec(
         "map_upsample",
-        2.0,
-        "search-grid pixels per map pixel (1 = match at map resolution)",
-        range=(1.0, 8.0),
+        0.0,
+        "search-grid pixels per map pixel (1 = map resolution; 0 = auto: until at most 2x the camera's GSD)",
+        range=(0.0, 8.0),
     ),
     ParamSpec("map_refine", True, "refine map matches to sub-pixel by direct alignment"),
     ParamSpec(
