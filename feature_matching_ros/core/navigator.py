@@ -41,8 +41,9 @@ class NavigatorConfig:
     coast_speed_sigma: m/s of position uncertainty per second without odometry, with a known
     velocity; unknown_velocity_sigma: the same while no velocity is known (after a fix that ended a
     coast, the speed itself is the uncertainty); max_speed: m/s, odometry implying more is ignored;
-    map_sigma_m:
-    horizontal accuracy of the map's georeference (added to every fix); max_sigma_m: beyond this
+    map_sigma_m: horizontal accuracy of the map's georeference: the solution is tracked relative to
+    the map (fixes, odometry) and this is added to the covariance it reports, since averaging fixes
+    cannot remove an error the map itself has there; max_sigma_m: beyond this
     horizontal standard deviation the solution is dropped; reset_after: consecutive fixes that pass
     every other check but disagree with the prediction before the solution is dropped (it is the
     prediction that is wrong then)."""
@@ -164,7 +165,7 @@ class Navigator:
                 Prior(stamp, prediction.position[:2], sigma, R_level, prediction.position[2])
             )
         expected = None
-        if prediction is not None:
+        if prediction is not None:  # the map's error may differ between here and the last fix
             map_error = self.config.map_sigma_m**2 * np.eye(2)
             expected = Prediction(prediction.position[:2], prediction.covariance[:2, :2] + map_error)
         result = self.localizer.localize(
@@ -186,10 +187,14 @@ class Navigator:
         else:
             source = "none"
         current = self._solution if source != "none" else None
+        covariance = None
+        if current is not None:  # relative to the map, plus the map's own error relative to the world
+            covariance = current.covariance.copy()
+            covariance[:2, :2] += self.config.map_sigma_m**2 * np.eye(2)
         return NavigationState(
             stamp,
             None if current is None else current.position.copy(),
-            None if current is None else current.covariance.copy(),
+            covariance,
             source,
             fix,
             odometry,
@@ -281,7 +286,6 @@ class Navigator:
         pose = fix.pose
         z = pose.position.copy()
         R = pose.covariance[:3, :3].copy()
-        R[:2, :2] += self.config.map_sigma_m**2 * np.eye(2)
         velocity, known = np.zeros(2), False
         if prediction is None:
             position, covariance = z, R
