@@ -158,8 +158,8 @@ class Navigator:
         prediction = self._predict(stamp, odometry, R_map_body is not None) if solution is not None else None
         if prediction is not None and self._horizontal_sigma(prediction.covariance) > self.config.max_sigma_m:
             prediction = self._drop()
-        if prediction is not None:
-            sigma = self._horizontal_sigma(prediction.covariance)
+        if prediction is not None:  # in map coordinates: the map's error here may differ from the last fix's
+            sigma = math.hypot(self._horizontal_sigma(prediction.covariance), self.config.map_sigma_m)
             R_level = rotation_from_euler(0.0, 0.0, prediction.yaw)
             self.localizer.set_prior(
                 Prior(stamp, prediction.position[:2], sigma, R_level, prediction.position[2])
