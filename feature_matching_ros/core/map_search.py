@@ -146,12 +146,13 @@ class MapSearch:
 
     def grid_scale(self, K: np.ndarray, height: float) -> float:
         """Search-grid pixels per map pixel for a camera ``height`` m above ground: the configured
-        ``map_upsample``, or (0: auto) the map's pixel halved, thirded... until it is at most twice the
-        camera's ground sample distance (at most 4)."""
+        ``map_upsample``, or (0: auto) 2 when the map's pixel is 3 or more times the camera's ground
+        sample distance, else 1. Upsampling further only interpolates: on a simulated flight against
+        a blurred 1 m/px map (frames at 0.18 m/px) a x3 grid fixed 0 of 8 frames, x2 7 and x1 5."""
         if self.config.map_upsample > 0:
             return float(self.config.map_upsample)
         camera_gsd = height / float(K[0, 0])
-        return float(np.clip(round(self.georef.ground_sample_distance / (2.0 * camera_gsd)), 1, 4))
+        return float(np.clip(round(self.georef.ground_sample_distance / (2.0 * camera_gsd)), 1, 2))
 
     def _grid(self, scale: float) -> MapFeatures:
         if scale not in self._grids:  # tiles of a new grid are extracted as they are first searched

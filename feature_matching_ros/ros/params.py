@@ -118,7 +118,7 @@ MATCHER_NODE = (
     ParamSpec(
         "map_upsample",
         0.0,
-        "search-grid pixels per map pixel (1 = map resolution; 0 = auto: until at most 2x the camera's GSD)",
+        "search-grid pixels per map pixel (1 = map resolution; 0 = auto: 2 if the map is 3x coarser)",
         range=(0.0, 8.0),
         read_only=True,
     ),
@@ -268,7 +268,7 @@ NAVIGATOR_NODE = (
     ParamSpec(
         "map_upsample",
         0.0,
-        "search-grid pixels per map pixel (1 = map resolution; 0 = auto: until at most 2x the camera's GSD)",
+        "search-grid pixels per map pixel (1 = map resolution; 0 = auto: 2 if the map is 3x coarser)",
         range=(0.0, 8.0),
     ),
     ParamSpec("map_refine", True, "refine map matches to sub-pixel by direct alignment"),
