@@ -99,6 +99,14 @@ def availability(entry: ZooEntry, weights_dir: str | Path | None = None) -> tupl
     return True, ""
 
 
+def unavailable(zoo: Zoo, name: str, weights_dir: str | Path | None = None) -> str | None:
+    """Why the zoo entry ``name`` cannot run here now (not in the zoo, or ``availability``), or None."""
+    if name not in zoo.entries:
+        return f"matcher {name!r} is not in the zoo; runnable: {', '.join(zoo.runnable())}"
+    ok, why = availability(zoo[name], weights_dir)
+    return None if ok else f"matcher {name!r} cannot run: {why}"
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """'auto' picks CUDA when present; an explicit 'cuda' without CUDA is a configuration error."""
     name = str(device)

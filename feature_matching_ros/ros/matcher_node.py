@@ -172,11 +172,8 @@ class FeatureMatcherNode(Node):
         return SetParametersResult(successful=True)
 
     def _matcher_unavailable(self, name: str, weights_dir: str | None) -> str | None:
-        if name not in self._zoo.entries:
-            return f"matcher {name!r} is not in the zoo; runnable: {', '.join(self._zoo.runnable())}"
         wdir = weights_dir if weights_dir is not None else self.get_parameter("weights_dir").value
-        ok, why = registry.availability(self._zoo[name], wdir or None)
-        return None if ok else f"matcher {name!r} cannot run: {why}"
+        return registry.unavailable(self._zoo, name, wdir or None)
 
     def _check_configuration(self) -> bool:
         """Report what keeps the node from matching, before the first frame arrives."""

@@ -66,6 +66,34 @@ COMMON = (
     ParamSpec("diagnostics_period", 1.0, "seconds between /diagnostics messages", range=(0.1, 60.0)),
 )
 
+# The map search (core.map_search.SearchConfig), as the frontend's map mode and the navigator set it.
+MAP_SEARCH = (
+    ParamSpec(
+        "map_upsample",
+        0.0,
+        "search-grid pixels per map pixel (1 = map resolution; 0 = auto: 2 if the map is 3x coarser)",
+        range=(0.0, 8.0),
+    ),
+    ParamSpec("map_refine", True, "refine map matches to sub-pixel by direct alignment"),
+    ParamSpec(
+        "guided",
+        True,
+        "around a narrow prior, match frame keypoints only to map keypoints near where it puts them",
+    ),
+    ParamSpec(
+        "search_margin", 40.0, "map search radius around a fresh position prior, m", range=(0.0, 100000.0)
+    ),
+    ParamSpec(
+        "search_max_speed", 40.0, "speed bound growing the search radius with time, m/s", range=(0.0, 1000.0)
+    ),
+    ParamSpec(
+        "default_height",
+        0.0,
+        "height above ground without altitude input or solution, m (0 = try several)",
+        range=(0.0, 100000.0),
+    ),
+)
+
 MATCHER_NODE = (
     ParamSpec(
         "matcher",
@@ -102,31 +130,7 @@ MATCHER_NODE = (
         "map features are extracted and cached per tile of this many px",
         range=(64, 8192),
     ),
-    ParamSpec(
-        "search_margin", 40.0, "map search radius around a fresh position prior, m", range=(0.0, 100000.0)
-    ),
-    ParamSpec(
-        "search_max_speed", 40.0, "speed bound growing the search radius with time, m/s", range=(0.0, 1000.0)
-    ),
-    ParamSpec(
-        "default_height",
-        0.0,
-        "height above ground without altitude input or fix, m (0 = none)",
-        range=(0.0, 100000.0),
-    ),
-    ParamSpec("map_refine", True, "refine map matches to sub-pixel by direct alignment"),
-    ParamSpec(
-        "map_upsample",
-        0.0,
-        "search-grid pixels per map pixel (1 = map resolution; 0 = auto: 2 if the map is 3x coarser)",
-        range=(0.0, 8.0),
-        read_only=True,
-    ),
-    ParamSpec(
-        "guided",
-        True,
-        "around a narrow prior, match frame keypoints only to map keypoints near where it puts them",
-    ),
+    *MAP_SEARCH,
     ParamSpec(
         "prior_input",
         "none",
@@ -265,30 +269,7 @@ NAVIGATOR_NODE = (
     ParamSpec("num_threads", 0, "torch CPU threads (0 = torch's default)", range=(0, 256), read_only=True),
     ParamSpec("map_image", "", "georeferenced map image (orthophoto) to navigate on"),
     *NAVIGATION_INPUTS,
-    ParamSpec(
-        "map_upsample",
-        0.0,
-        "search-grid pixels per map pixel (1 = map resolution; 0 = auto: 2 if the map is 3x coarser)",
-        range=(0.0, 8.0),
-    ),
-    ParamSpec("map_refine", True, "refine map matches to sub-pixel by direct alignment"),
-    ParamSpec(
-        "guided",
-        True,
-        "around a narrow prior, match frame keypoints only to map keypoints near where it puts them",
-    ),
-    ParamSpec(
-        "search_margin", 40.0, "map search radius around a fresh position prior, m", range=(0.0, 100000.0)
-    ),
-    ParamSpec(
-        "search_max_speed", 40.0, "speed bound growing the search radius with time, m/s", range=(0.0, 1000.0)
-    ),
-    ParamSpec(
-        "default_height",
-        0.0,
-        "height above ground without altitude input or solution, m (0 = try several)",
-        range=(0.0, 100000.0),
-    ),
+    *MAP_SEARCH,
     *FIX_GATE,
     ParamSpec(
         "fix_max_innovation",
