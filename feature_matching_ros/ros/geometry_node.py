@@ -105,18 +105,7 @@ class GeometryNode(Node):
             self.monitor.set_persistent_error(f"map: {exc}")
 
     def _gate(self) -> FixGate:
-        value = self.get_parameter
-        return FixGate(
-            min_inliers=value("fix_min_inliers").value,
-            min_inlier_ratio=value("fix_min_inlier_ratio").value,
-            height_range=(value("fix_min_height").value, value("fix_max_height").value),
-            max_tilt_deg=value("fix_max_tilt").value,
-            max_height_error=value("fix_max_height_error").value,
-            max_yaw_error_deg=value("fix_max_yaw_error").value,
-            max_speed=value("fix_max_speed").value,
-            max_sigma_m=value("fix_max_sigma").value,
-            max_residual_px=value("fix_max_residual").value,
-        )
+        return params.fix_gate(self)
 
     def _update_image_subscription(self) -> None:
         """Take camera images only while the overlay is enabled and somebody subscribes to it.

@@ -18,12 +18,12 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import NavSatFix
 
 from feature_matching_ros.core.georef import GeoMap, load_map
-from feature_matching_ros.core.map_search import MapMatch, MapSearch, Prior, SearchConfig
+from feature_matching_ros.core.map_search import MapMatch, MapSearch, Prior
 from feature_matching_ros.core.pipeline import Pipeline
 from feature_matching_ros.core.pose import matrix_from_quaternion
 from feature_matching_ros.msg import GeometryEstimate
 
-from . import topics
+from . import params, topics
 from .aids import NavigationAids, stamp_seconds
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -58,15 +58,9 @@ class MapInputs:
         """Load the georeferenced map, extract its tile features; (map, tiles, seconds)."""
         value = node.get_parameter
         geomap = load_map(path, value("map_georef").value or None)
-        config = SearchConfig(
-            margin_m=value("search_margin").value,
-            max_speed=value("search_max_speed").value,
-            default_height=value("default_height").value,
-            refine=value("map_refine").value,
-            map_upsample=value("map_upsample").value,
-            guided=value("guided").value,
+        search = MapSearch.over(
+            pipeline, geomap, params.search_config(node), tile=value("map_tile_size").value
         )
-        search = MapSearch.over(pipeline, geomap, config, tile=value("map_tile_size").value)
         start = time.perf_counter()
         search.features.warm()
         self.search = search

@@ -351,31 +351,11 @@ class NavigatorNode(Node):
         )
 
     def _search_config(self) -> SearchConfig:
-        value = self.get_parameter
-        settings = {
-            "margin_m": value("search_margin").value,
-            "max_speed": value("search_max_speed").value,
-            "default_height": value("default_height").value,
-            "map_upsample": value("map_upsample").value,
-            "refine": value("map_refine").value,
-            "guided": value("guided").value,
-        }
-        known = {f.name for f in dataclasses.fields(SearchConfig)}
-        return SearchConfig(**{k: v for k, v in settings.items() if k in known})
+        return params.search_config(self)
 
     def _gate(self) -> FixGate:
-        value = self.get_parameter
-        return FixGate(
-            min_inliers=value("fix_min_inliers").value,
-            min_inlier_ratio=value("fix_min_inlier_ratio").value,
-            height_range=(value("fix_min_height").value, value("fix_max_height").value),
-            max_tilt_deg=value("fix_max_tilt").value,
-            max_height_error=value("fix_max_height_error").value,
-            max_yaw_error_deg=value("fix_max_yaw_error").value,
-            max_speed=value("fix_max_speed").value,
-            max_sigma_m=value("fix_max_sigma").value,
-            max_residual_px=value("fix_max_residual").value,
-            max_innovation=value("fix_max_innovation").value,
+        return dataclasses.replace(
+            params.fix_gate(self), max_innovation=self.get_parameter("fix_max_innovation").value
         )
 
     def _on_worker_error(self, frame: Frame | None, exc: Exception) -> None:

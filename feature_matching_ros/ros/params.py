@@ -7,9 +7,13 @@ files' checks; this module imports rclpy only inside ``declare``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from feature_matching_ros.core.errors import ConfigError
+
+if TYPE_CHECKING:  # the launch files read this module: no torch, no OpenCV at import
+    from feature_matching_ros.core.map_fix import FixGate
+    from feature_matching_ros.core.map_search import SearchConfig
 
 
 @dataclass(frozen=True)
@@ -364,3 +368,36 @@ def check_all(specs: tuple[ParamSpec, ...], values: dict[str, Any]) -> str | Non
         if reason:
             return reason
     return None
+
+
+def search_config(node: Any) -> SearchConfig:
+    """The map search settings of ``node``'s ``MAP_SEARCH`` parameters."""
+    from feature_matching_ros.core.map_search import SearchConfig
+
+    value = node.get_parameter
+    return SearchConfig(
+        margin_m=value("search_margin").value,
+        max_speed=value("search_max_speed").value,
+        default_height=value("default_height").value,
+        refine=value("map_refine").value,
+        map_upsample=value("map_upsample").value,
+        guided=value("guided").value,
+    )
+
+
+def fix_gate(node: Any) -> FixGate:
+    """The fix checks of ``node``'s ``FIX_GATE`` parameters."""
+    from feature_matching_ros.core.map_fix import FixGate
+
+    value = node.get_parameter
+    return FixGate(
+        min_inliers=value("fix_min_inliers").value,
+        min_inlier_ratio=value("fix_min_inlier_ratio").value,
+        height_range=(value("fix_min_height").value, value("fix_max_height").value),
+        max_tilt_deg=value("fix_max_tilt").value,
+        max_height_error=value("fix_max_height_error").value,
+        max_yaw_error_deg=value("fix_max_yaw_error").value,
+        max_speed=value("fix_max_speed").value,
+        max_sigma_m=value("fix_max_sigma").value,
+        max_residual_px=value("fix_max_residual").value,
+    )
