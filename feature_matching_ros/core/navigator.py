@@ -160,7 +160,10 @@ class Navigator:
             prediction = self._drop()
         if prediction is not None:  # in map coordinates: the map's error here may differ from the last fix's
             sigma = math.hypot(self._horizontal_sigma(prediction.covariance), self.config.map_sigma_m)
-            R_level = rotation_from_euler(0.0, 0.0, prediction.yaw)
+            # after a turn without odometry the heading is unknown: the search then tries them all
+            reference = prediction.reference
+            heading_known = prediction.coast is None and (reference is None or reference.heading_known)
+            R_level = rotation_from_euler(0.0, 0.0, prediction.yaw) if heading_known else None
             self.localizer.set_prior(
                 Prior(stamp, prediction.position[:2], sigma, R_level, prediction.position[2])
             )
