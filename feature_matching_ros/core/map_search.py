@@ -49,8 +49,8 @@ class SearchConfig:
     sweep_overlap: fraction by which windows of the global sweep overlap; refine: replace the
     feature matches by sub-pixel direct alignment (``map_refine``) once they give a homography;
     equalize: stretch the frame's local contrast (CLAHE) before extraction, so haze, dusk or
-    overexposure leave the detector enough contrast to find keypoints; guided: around a prior of
-    at most ``guided_max_sigma_m``, match each frame keypoint only to map keypoints within three
+    overexposure leave the detector enough contrast to find keypoints; guided: around a prior with
+    a heading and at most ``guided_max_sigma_m``, match each frame keypoint only to map keypoints within three
     sigma plus ``guided_margin_m`` (unknown tilt and heading) of where the prior puts it (``guided``
     module; float descriptors with a nearest-neighbour matcher only); verify: drop the matches
     unless the map seen through their homography correlates with the whole frame at least
@@ -79,13 +79,15 @@ class SearchConfig:
 @dataclass(frozen=True)
 class Prior:
     """A horizontal position (map metres) known at ``stamp`` (s) with ``sigma`` (m) uncertainty,
-    optionally with attitude (R_map_body) and height above ground (m)."""
+    optionally with attitude (R_map_body; its heading a mere guess unless ``heading_known``) and
+    height above ground (m)."""
 
     stamp: float
     position: np.ndarray
     sigma: float = 0.0
     R_map_body: np.ndarray | None = None
     height: float | None = None
+    heading_known: bool = True  # False: R_map_body's heading is only a guess (after a turn)
 
     def __post_init__(self) -> None:
         position = np.asarray(self.position, np.float64).reshape(-1)
@@ -213,7 +215,7 @@ class MapSearch:
             return [np.asarray(R_map_body, np.float64)]
         known = self.prior is not None and self.prior.R_map_body is not None
         yaw = euler_from_rotation(self.prior.R_map_body)[2] if known else 0.0
-        if known and radius is not None and self.failures == 0:
+        if known and self.prior.heading_known and radius is not None and self.failures == 0:
             return [rotation_from_euler(0.0, 0.0, yaw)]
         n = (
             1
@@ -348,6 +350,8 @@ class MapSearch:
         ratio = getattr(self.pipeline.matcher, "ratio_threshold", "n/a")
         if not c.guided or self.prior.sigma > c.guided_max_sigma_m or ratio == "n/a":
             return None
+        if self.prior.R_map_body is None or not self.prior.heading_known:
+            return None  # the rectified frame may be turned any way
         metres = 3.0 * self.prior.sigma + c.guided_margin_m
         return centre - view.nadir, metres / self.georef.ground_sample_distance * self.features.scale
 

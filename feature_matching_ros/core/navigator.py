@@ -163,9 +163,9 @@ class Navigator:
             # after a turn without odometry the heading is unknown: the search then tries them all
             reference = prediction.reference
             heading_known = prediction.coast is None and (reference is None or reference.heading_known)
-            R_level = rotation_from_euler(0.0, 0.0, prediction.yaw) if heading_known else None
+            R_level = rotation_from_euler(0.0, 0.0, prediction.yaw)
             self.localizer.set_prior(
-                Prior(stamp, prediction.position[:2], sigma, R_level, prediction.position[2])
+                Prior(stamp, prediction.position[:2], sigma, R_level, prediction.position[2], heading_known)
             )
         expected = None
         if prediction is not None:  # the map's error may differ between here and the last fix
