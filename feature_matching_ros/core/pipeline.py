@@ -49,7 +49,7 @@ class MatchResult:
 
 # A model that only a few of the matches support is as likely to fit outliers as the scene: with
 # hundreds of matches between unrelated images a homography still finds 6-16 "inliers". Measured on
-# the real pairs of ../shared/data/pairs (sift, orb, akaze, xfeat(sparse), xfeat+lightglue):
+# the real image pairs of the test data (sift, orb, akaze, xfeat(sparse), xfeat+lightglue):
 # homographies between unrelated images reach 6.2 % inliers (xfeat(sparse), box -> aero1: 15 of
 # 242), or more with fewer than 15 inliers (xfeat+lightglue: 12 of 13); true pairs go as low as
 # 14.5 % (orb, box -> box_in_scene: 75 of 517) and 12.1 % for a fundamental matrix (akaze,
