@@ -69,6 +69,17 @@ def as_gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
 
 
+def equalized(image: np.ndarray, clip_limit: float = 2.0) -> np.ndarray:
+    """Local contrast equalised (CLAHE, 8x8 tiles) on the lightness channel, colours kept; grey
+    stays grey. Bare fields, haze or overexposure then leave a detector texture to find."""
+    clahe = cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=(8, 8))
+    if image.ndim == 2 or image.shape[2] == 1:
+        return clahe.apply(np.ascontiguousarray(image.reshape(image.shape[:2])))
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
+    lab[:, :, 0] = clahe.apply(lab[:, :, 0])
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+
+
 def resize_max_edge(image: np.ndarray, max_edge: int | None) -> tuple[np.ndarray, float]:
     """Downscale so the longer edge is at most ``max_edge``; returns the image and the scale applied."""
     longest = max(image.shape[:2])

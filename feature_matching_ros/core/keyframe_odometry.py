@@ -18,12 +18,12 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from .frames import body_rotation, camera_rotation, euler_from_rotation, tilt
 from .geometry import GeometryResult
 from .ground_pose import solve_ground_pose
+from .image import equalized
 from .keyframe import KeyframePolicy, overlap_fraction
 from .pipeline import MatchResult, Pipeline
 from .types import Features
@@ -227,7 +227,7 @@ class KeyframeOdometry:
         R_map_body: np.ndarray | None = None,
     ) -> OdometryStep:
         """The odometry of the frame ``image`` taken at ``stamp`` (s), ``height`` m above ground."""
-        features = self.pipeline.extract(equalized(image) if self.equalize else image)
+        features = self.pipeline.extract(equalized(image, clip_limit=4.0) if self.equalize else image)
         size = (int(image.shape[1]), int(image.shape[0]))
         if self._keyframe is None:
             return self._new_track(stamp, features, size, height, R_map_body, "first frame: a new track")
@@ -282,13 +282,3 @@ class KeyframeOdometry:
         self._keyframe = (stamp, features, size, 0)
         self._previous = (stamp, features, size)
         return OdometryStep(stamp, False, reason, self.tracker.track, origin=self.tracker.origin(stamp))
-
-
-def equalized(image: np.ndarray) -> np.ndarray:
-    """Local contrast equalised on the lightness channel (CLAHE): bare fields show their texture."""
-    clahe = cv2.createCLAHE(clipLimit=4.0, tileGridSize=(8, 8))
-    if image.ndim == 2:
-        return clahe.apply(image)
-    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
-    lab[:, :, 0] = clahe.apply(lab[:, :, 0])
-    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)

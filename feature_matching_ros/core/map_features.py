@@ -57,6 +57,26 @@ class Window:
     def empty(self) -> bool:
         return self.x1 <= self.x0 or self.y1 <= self.y0
 
+    @staticmethod
+    def seen_by(
+        H_map_to_frame: np.ndarray, frame_size: tuple[int, int], bounds: tuple[int, int], margin: int
+    ) -> Window:
+        """The part of a map of ``bounds`` (width, height) px that a frame of ``frame_size`` sees
+        through the homography, plus ``margin`` px; the whole map if the frame sees the horizon."""
+        w, h = frame_size
+        corners = np.array([[0, 0, 1], [w - 1, 0, 1], [w - 1, h - 1, 1], [0, h - 1, 1]], np.float64)
+        back = (np.linalg.inv(np.asarray(H_map_to_frame, np.float64)) @ corners.T).T
+        if not np.all(back[:, 2] > 1e-9):
+            return Window(0, 0, *bounds)
+        xy = back[:, :2] / back[:, 2:]
+        lo, hi = xy.min(axis=0) - margin, xy.max(axis=0) + margin
+        centre, half = (lo + hi) / 2, np.minimum((hi - lo) / 2, 1e7)
+        return Window.around(centre, half[0], half[1], bounds)
+
+    def shift(self) -> np.ndarray:
+        """The homography from pixels of this window to pixels of the whole map."""
+        return np.array([[1.0, 0.0, self.x0], [0.0, 1.0, self.y0], [0.0, 0.0, 1.0]])
+
 
 class MapFeatures:
     """Lazily extracted, cached features of ``geomap`` upsampled by ``scale``, in tiles of ``tile``

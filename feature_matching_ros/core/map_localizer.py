@@ -17,6 +17,7 @@ import numpy as np
 
 from .geometry import GeometryResult, RobustParams
 from .georef import GeoMap
+from .map_features import MapFeatures
 from .map_fix import FixGate, MapFix, Prediction, estimate_fix
 from .map_search import MapMatch, MapSearch, Prior, SearchConfig
 from .pipeline import Pipeline
@@ -42,12 +43,16 @@ class MapLocalizer:
         warm: bool = True,
     ) -> None:
         self.search = MapSearch.over(pipeline, geomap, search, tile)
-        self.features = self.search.features
         if warm:
             self.features.warm()  # map features once, up front, not during flight
         self.gate = gate or FixGate()
         self.robust = robust
         self.last_fix: MapFix | None = None
+
+    @property
+    def features(self) -> MapFeatures:
+        """The map features of the search grid in use."""
+        return self.search.features
 
     @property
     def geomap(self) -> GeoMap:

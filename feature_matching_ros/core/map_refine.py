@@ -14,6 +14,7 @@ import numpy as np
 
 from .geometry import warp_points
 from .image import as_gray
+from .map_features import Window
 
 WINDOW = 21
 MAX_CORNERS = 500
@@ -49,8 +50,13 @@ def refine_on_map(
     frame_gray = as_gray(frame)
     h, w = frame_gray.shape
     H = np.asarray(H_map_to_frame, np.float64)
-    view = cv2.warpPerspective(as_gray(map_image), H, (w, h), flags=cv2.INTER_LINEAR)
-    covered = cv2.warpPerspective(map_valid.astype(np.uint8) * 255, H, (w, h), flags=cv2.INTER_NEAREST)
+    # render only the part of the map the frame sees, not the whole map, every frame
+    seen = Window.seen_by(H, (w, h), map_valid.shape[::-1], 4)
+    to_frame = H @ seen.shift()
+    crop = (slice(seen.y0, seen.y1), slice(seen.x0, seen.x1))
+    view = cv2.warpPerspective(as_gray(map_image[crop]), to_frame, (w, h), flags=cv2.INTER_LINEAR)
+    covered = map_valid[crop].astype(np.uint8) * 255
+    covered = cv2.warpPerspective(covered, to_frame, (w, h), flags=cv2.INTER_NEAREST)
     covered = cv2.erode(covered, np.ones((WINDOW, WINDOW), np.uint8))
     if blur_frame > 0.3:
         frame_gray = cv2.GaussianBlur(frame_gray, (0, 0), blur_frame)

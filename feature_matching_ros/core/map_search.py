@@ -21,7 +21,6 @@ import math
 import time
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 import torch
 
@@ -30,6 +29,7 @@ from .errors import FeatureMatchingError
 from .frames import camera_rotation, euler_from_rotation, rotation_from_euler
 from .geometry import RobustParams, estimate
 from .georef import GeoMap, GeoReference
+from .image import equalized
 from .map_features import MapFeatures, Window
 from .map_refine import refine_on_map
 from .map_verify import Agreement, check_agreement
@@ -389,16 +389,6 @@ class MapSearch:
             len(reference),
             support=support,
         )
-
-
-def equalized(image: np.ndarray) -> np.ndarray:
-    """Local contrast equalised on the lightness channel (CLAHE), colours kept; grey stays grey."""
-    clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
-    if image.ndim == 2 or image.shape[2] == 1:
-        return clahe.apply(np.ascontiguousarray(image.reshape(image.shape[:2])))
-    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
-    lab[:, :, 0] = clahe.apply(lab[:, :, 0])
-    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 
 def _nothing(

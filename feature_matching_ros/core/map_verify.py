@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from .image import as_gray
+from .map_features import Window
 
 # Shifts of the map (map pixels) at which the correlation must be clearly lower than at the fix.
 SHIFT_PX = 4.0
@@ -56,12 +57,15 @@ def map_agreement(
     down = np.diag([size[0] / w, size[1] / h, 1.0])
     small = cv2.resize(as_gray(frame), size, interpolation=cv2.INTER_AREA)
     frame_field = _field(small.astype(np.float32))
-    gray_map = as_gray(map_image).astype(np.float32)
-    valid = map_valid.astype(np.uint8)
+    # only the part of the map the frame sees (and the shifts reach) is rendered, not the whole map
+    seen = Window.seen_by(H_map_to_frame, (w, h), map_valid.shape[::-1], int(math.ceil(shift_px)) + 4)
+    gray_map = as_gray(map_image[seen.y0 : seen.y1, seen.x0 : seen.x1]).astype(np.float32)
+    valid = map_valid[seen.y0 : seen.y1, seen.x0 : seen.x1].astype(np.uint8)
+    to_frame = down @ np.asarray(H_map_to_frame, np.float64) @ seen.shift()
 
     def render(dx: float, dy: float) -> tuple[float, float]:
         shift = np.array([[1.0, 0.0, -dx], [0.0, 1.0, -dy], [0.0, 0.0, 1.0]])
-        H = down @ np.asarray(H_map_to_frame, np.float64) @ shift
+        H = to_frame @ shift
         view = cv2.warpPerspective(gray_map, H, size, flags=cv2.INTER_LINEAR)
         seen = cv2.warpPerspective(valid, H, size, flags=cv2.INTER_NEAREST)
         seen = cv2.erode(seen, np.ones((5, 5), np.uint8)) > 0

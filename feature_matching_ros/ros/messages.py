@@ -175,12 +175,7 @@ def pose_message(pose: RelativePose, header: Header, covariance: np.ndarray) -> 
 
 def ground_pose_message(pose: GroundPose, header: Header) -> PoseWithCovarianceStamped:
     """The body pose of a map fix in the map frame (header.frame_id), REP 103 axes."""
-    msg = PoseWithCovarianceStamped(header=header)
-    p, q = msg.pose.pose.position, msg.pose.pose.orientation
-    p.x, p.y, p.z = (float(v) for v in pose.position)
-    q.x, q.y, q.z, q.w = (float(v) for v in quaternion_from_matrix(pose.R_map_body))
-    msg.pose.covariance = np.asarray(pose.covariance, np.float64).reshape(36).tolist()
-    return msg
+    return map_pose_message(pose.position, pose.R_map_body, pose.covariance, header)
 
 
 def stamped_pose(msg: PoseWithCovarianceStamped) -> PoseStamped:
