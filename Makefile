@@ -27,7 +27,9 @@ lint: setup
 	ruff format --check .
 
 # Passive OpenMP waiting keeps torch from spinning against the DDS and test subprocesses on 2 cores.
+# The ROS 2 tools without wheels (ros2 launch/param, message_filters, ...) come from scripts/test_tools.sh.
 test: lint
+	bash scripts/test_tools.sh
 	OMP_WAIT_POLICY=PASSIVE python -m pytest
 
 format:
