@@ -20,6 +20,9 @@ from .geometry import warp_points
 
 # The optical axis must point at least this much downwards (cosine) to see the ground plane.
 MIN_DOWN = 0.2
+# A rectified frame narrower than this holds no usable features (and the low-pass filter before
+# shrinking a frame that far would take seconds).
+MIN_EDGE = 32
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,7 +52,7 @@ def rectifying_homography(
 
     ``map_linear`` is the 2x2 linear part of the map georeference (metres per map pixel), so the
     output has the map's pixel axes and scale. Raises FeatureMatchingError when the camera looks
-    too far from the ground or the footprint exceeds ``max_edge`` pixels.
+    too far from the ground or the footprint exceeds ``max_edge`` pixels or is under ``MIN_EDGE``.
     """
     if not height > 0:
         raise FeatureMatchingError(f"height above ground must be positive, got {height}")
@@ -73,6 +76,11 @@ def rectifying_homography(
         raise FeatureMatchingError(
             f"rectified frame would be {size[0]}x{size[1]} px (> {max_edge}): "
             "height or tilt is implausible for this map"
+        )
+    if min(size) < MIN_EDGE:
+        raise FeatureMatchingError(
+            f"rectified frame would be {size[0]}x{size[1]} px (< {MIN_EDGE}) at {height:g} m above ground: "
+            "too small to match on this map (the height is implausibly low for its resolution)"
         )
     shift = np.array([[1.0, 0.0, -lo[0]], [0.0, 1.0, -lo[1]], [0.0, 0.0, 1.0]])
     H = shift @ H

@@ -93,7 +93,11 @@ def availability(entry: ZooEntry, weights_dir: str | Path | None = None) -> tupl
         return False, entry.unavailable
     if entry.feature not in FEATURES or entry.matcher not in MATCHERS:
         return False, f"feature {entry.feature!r} or matcher {entry.matcher!r} has no implementation"
-    missing = [w for w in entry.weights if not weights.status(w, weights_dir).available]
+    found = [weights.status(w, weights_dir) for w in entry.weights]
+    bad = [f"{s.id} ({s.detail})" for s in found if s.state in ("bad checksum", "unreadable")]
+    if bad:
+        return False, f"weights exist but failed verification: {'; '.join(bad)}"
+    missing = [s.id for s in found if not s.available]
     if missing:
         return False, f"weights missing: {', '.join(missing)}; run `fm-weights fetch {' '.join(missing)}`"
     return True, ""

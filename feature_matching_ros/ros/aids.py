@@ -26,6 +26,10 @@ from . import topics
 
 ATTITUDE_INPUTS = ("imu", "quaternion", "none")
 HISTORY = 200
+# Heights above ground a navigating aircraft can have, m: below a rangefinder's shortest reading,
+# above any aircraft's ceiling, the value is a fault (1e-30 m would make a frame's ground footprint
+# zero pixels wide).
+PLAUSIBLE_HEIGHT_M = (0.05, 1.0e5)
 
 
 class AidError(FeatureMatchingError):
@@ -77,11 +81,22 @@ def attitude_of(msg: Imu | QuaternionStamped) -> np.ndarray:
     return matrix_from_quaternion(values / norm)
 
 
+def height_problem(value: float) -> str | None:
+    """Why ``value`` (m) cannot be a height above ground, or None."""
+    low, high = PLAUSIBLE_HEIGHT_M
+    if not math.isfinite(value) or value <= 0.0:
+        return f"{value:g} m is not a positive finite height"
+    if not low <= value <= high:
+        return f"{value:g} m is implausible (a height above ground lies within {low:g}..{high:g} m)"
+    return None
+
+
 def height_of(msg: Range) -> float:
     """Height above ground of a Range message in metres, or AidError."""
     value = float(msg.range)
-    if not math.isfinite(value) or value <= 0.0:
-        raise AidError(f"altitude range {value} m is not a positive finite height")
+    problem = height_problem(value)
+    if problem is not None:
+        raise AidError(f"altitude range {problem}")
     if msg.max_range > msg.min_range and not msg.min_range <= value <= msg.max_range:
         raise AidError(f"altitude {value} m is outside the sensor's [{msg.min_range}, {msg.max_range}] m")
     return value

@@ -47,10 +47,17 @@ from .messages import (
     stamped_pose,
 )
 from .odometry_mode import OdometryMode
+from .param_checks import map_image_problem
 from .pose_check import MAX_HEIGHT_M, MAX_MAP_DISTANCE_M, MAX_RELATIVE_TRANSLATION, pose_problem
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 LAZY_CHECK_PERIOD = 0.5  # seconds between checks for overlay subscribers
+# Match messages without any camera_info before that is reported (the first may beat camera_info).
+NO_CAMERA_INFO_AFTER = 3
+NO_CAMERA_INFO = (
+    f"no pose published: no camera_info received on {topics.CAMERA_INFO}, and the pose needs the "
+    "camera's intrinsics (the camera driver publishes it; feature_matcher's use_camera_info does not)"
+)
 
 
 class GeometryNode(Node):
@@ -60,6 +67,7 @@ class GeometryNode(Node):
         self.monitor = Monitor()
         self._log = ThrottledLog(self.get_logger().error)
         self._camera: CameraModel | None = None
+        self._without_camera = 0  # match messages that needed camera_info before any arrived
         self._images: OrderedDict[tuple[int, int], Image] = OrderedDict()
         self._robust = self._robust_params({})
 
@@ -95,14 +103,23 @@ class GeometryNode(Node):
             self.get_parameter("aid_max_age").value,
             self._error,
         )
-        image = self.get_parameter("map_image").value
         try:
-            if not image:
-                raise FeatureMatchingError("mode is 'map' but the map_image parameter is empty")
-            self._georef, _ = georeference_for(image, self.get_parameter("map_georef").value or None)
+            self._georef = self._map_georeference(
+                self.get_parameter("map_image").value, self.get_parameter("map_georef").value
+            )
         except FeatureMatchingError as exc:
             self._error("map", str(exc))
             self.monitor.set_persistent_error(f"map: {exc}")
+
+    @staticmethod
+    def _map_georeference(image: str, georef: str) -> GeoReference:
+        """The georeference of map ``image``; FeatureMatchingError naming what is missing."""
+        if not image:
+            raise FeatureMatchingError("mode is 'map' but the map_image parameter is empty")
+        problem = map_image_problem(image)
+        if problem is not None:
+            raise FeatureMatchingError(f"map image missing or unreadable: {problem}")
+        return georeference_for(image, georef or None)[0]
 
     def _gate(self) -> FixGate:
         return params.fix_gate(self)
@@ -144,13 +161,25 @@ class GeometryNode(Node):
         if reason is None:
             try:
                 robust = self._robust_params(values)
+                georef = self._new_georeference(values)
             except FeatureMatchingError as exc:
                 reason = str(exc)
         if reason is not None:
             self.get_logger().warning(f"parameter change refused: {reason}")
             return SetParametersResult(successful=False, reason=reason)
         self._robust = robust
+        if georef is not None:
+            self._georef = georef
+            self._last_fix = None  # a fix on another map is no reference for the speed check
+            self.monitor.set_persistent_error(None)
         return SetParametersResult(successful=True)
+
+    def _new_georeference(self, values: dict[str, Any]) -> GeoReference | None:
+        """Map mode: the georeference a change of map_image or map_georef gives (None: no change)."""
+        if getattr(self, "mode", None) != "map" or not {"map_image", "map_georef"} & set(values):
+            return None
+        image = values.get("map_image", self.get_parameter("map_image").value)
+        return self._map_georeference(image, values.get("map_georef", self.get_parameter("map_georef").value))
 
     # ---- inputs ------------------------------------------------------------------------------
     def _on_camera_info(self, msg: CameraInfo) -> None:
@@ -168,7 +197,7 @@ class GeometryNode(Node):
         self.monitor.input()
         start = time.perf_counter()
         try:
-            data = match_data(msg)
+            data = match_data(msg, self.get_parameter("max_matches").value)
         except FeatureMatchingError as exc:
             self._error("bad matches", str(exc))
             return
@@ -288,6 +317,9 @@ class GeometryNode(Node):
         if not self.get_parameter("publish_pose").value:
             return None, "publish_pose is off"
         if camera is None:
+            self._without_camera += 1
+            if self._without_camera >= NO_CAMERA_INFO_AFTER:
+                self._error("no camera_info", NO_CAMERA_INFO)
             return None, "no camera_info received yet"
         K = self._camera_matrix(camera, data.reference_size)
         if K is None:

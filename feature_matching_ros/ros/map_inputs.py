@@ -17,6 +17,7 @@ from nav_msgs.msg import Odometry
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import NavSatFix
 
+from feature_matching_ros.core.errors import FeatureMatchingError
 from feature_matching_ros.core.georef import GeoMap, load_map
 from feature_matching_ros.core.map_search import MapMatch, MapSearch, Prior
 from feature_matching_ros.core.pipeline import Pipeline
@@ -24,7 +25,7 @@ from feature_matching_ros.core.pose import matrix_from_quaternion
 from feature_matching_ros.msg import GeometryEstimate
 
 from . import params, topics
-from .aids import NavigationAids, stamp_seconds
+from .aids import NavigationAids, height_problem, stamp_seconds
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 # An external position prior replaces the search's own (the last fix) only when this much newer, s.
@@ -74,7 +75,11 @@ class MapInputs:
             time.sleep(0.005)  # published with the frame, they may still be in flight
             attitude = attitude if attitude is not None else self.aids.attitude_at(stamp)
             height = height if height is not None else self.aids.height_at(stamp)
-        return self.search.match(image, K, stamp, attitude, height)
+        try:
+            return self.search.match(image, K, stamp, attitude, height)
+        except FeatureMatchingError as exc:
+            at = f" at {height:g} m above ground" if height is not None else ""
+            raise FeatureMatchingError(f"map search{at}: {exc}") from exc
 
     def on_geometry(self, msg: GeometryEstimate) -> None:
         if self.search is not None and not msg.pose_published:
@@ -138,7 +143,7 @@ def fix_prior(msg: PoseWithCovarianceStamped) -> Prior:
     """The search prior of an accepted fix, or ValueError saying why the message cannot be one.
 
     Position, orientation and covariance must be finite, the orientation a unit quaternion, the
-    horizontal variances >= 0 and the height above ground (z) positive.
+    horizontal variances >= 0 and the height above ground (z) plausible (``aids.height_problem``).
     """
     p, q = msg.pose.pose.position, msg.pose.pose.orientation
     position = np.array([p.x, p.y, p.z], np.float64)
@@ -146,8 +151,9 @@ def fix_prior(msg: PoseWithCovarianceStamped) -> Prior:
     covariance = np.asarray(msg.pose.covariance, np.float64).reshape(6, 6)
     if not np.isfinite(position).all():
         raise ValueError(f"non-finite position {position.tolist()}")
-    if not position[2] > 0.0:
-        raise ValueError(f"height above ground z = {position[2]:g} m is not positive")
+    problem = height_problem(float(position[2]))
+    if problem is not None:
+        raise ValueError(f"height above ground z = {problem}")
     norm = float(np.linalg.norm(quaternion))
     if not np.isfinite(quaternion).all() or not 0.9 < norm < 1.1:
         raise ValueError(f"orientation is not a unit quaternion: {quaternion.tolist()}")

@@ -38,11 +38,13 @@ from .aids import stamp_seconds
 from .camera import camera_from_info
 from .debug_matches import DebugMatches
 from .diagnostics import Monitor, ThrottledLog, steady_timer, to_status
+from .frame_size import check_frame_size, compressed_size
 from .images import compressed_to_array, image_to_core
 from .latest import LatestWorker
 from .map_inputs import MapInputs
 from .messages import ReferenceInfo, map_match_array, match_array
-from .sync import subscribe_synchronised
+from .param_checks import device_problem, map_image_problem
+from .sync import PairingWatch, watched_camera
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(
@@ -102,6 +104,7 @@ class FeatureMatcherNode(Node):
         self._pipeline: Pipeline | None = None
         self._reference: Reference | None = None
         self._previous: Reference | None = None  # keyframe mode: the last frame matched
+        self._pairing: PairingWatch | None = None
 
         threads = self.get_parameter("num_threads").value
         if threads:
@@ -132,9 +135,10 @@ class FeatureMatcherNode(Node):
             (CompressedImage, topics.CAMERA_IMAGE_COMPRESSED) if compressed else (Image, topics.CAMERA_IMAGE)
         )
         if self.get_parameter("use_camera_info").value:
-            self._camera_subs = subscribe_synchronised(
+            self._camera_subs, self._pairing = watched_camera(
                 self,
-                [(image_type, image_topic), (CameraInfo, topics.CAMERA_INFO)],
+                (image_type, image_topic),
+                (CameraInfo, topics.CAMERA_INFO),
                 qos_profile_sensor_data,
                 self.get_parameter("sync_slop").value,
                 self.get_parameter("sync_queue_size").value,
@@ -161,6 +165,10 @@ class FeatureMatcherNode(Node):
         reason = params.check_all(params.MATCHER_NODE, values)
         if reason is None and "matcher" in values:
             reason = self._matcher_unavailable(values["matcher"], values.get("weights_dir"))
+        if reason is None and "device" in values:
+            reason = device_problem(values["device"])
+        if reason is None and "map_image" in values:
+            reason = map_image_problem(values["map_image"])
         if reason is not None:
             self.get_logger().warning(f"parameter change refused: {reason}")
             return SetParametersResult(successful=False, reason=reason)
@@ -204,7 +212,6 @@ class FeatureMatcherNode(Node):
             self._error("bad image", str(exc))
             return
         header = frame.image.header
-        query_size = (image.shape[1], image.shape[0])
         keyframe = self.get_parameter("reference_mode").value == "keyframe"
         if self._reference is None:
             if keyframe:
@@ -214,7 +221,15 @@ class FeatureMatcherNode(Node):
                 self.monitor.drop()
                 self.monitor.failure("no reference image yet")
             return
-        reference = self._reference
+        try:
+            self._match(frame, image, self._reference, keyframe)
+        except FeatureMatchingError as exc:
+            self.monitor.drop()
+            self._error("frame not matched", str(exc))
+
+    def _match(self, frame: Frame, image: np.ndarray, reference: Reference, keyframe: bool) -> None:
+        header = frame.image.header
+        query_size = (image.shape[1], image.shape[0])
         if self.map_inputs.search is not None:
             self._process_on_map(frame, image, reference)
             return
@@ -281,7 +296,15 @@ class FeatureMatcherNode(Node):
 
     def _decode(self, frame: Frame) -> np.ndarray:
         msg = frame.image
-        image = compressed_to_array(msg) if isinstance(msg, CompressedImage) else image_to_core(msg)
+        limit = self.get_parameter("max_frame_pixels").value
+        if isinstance(msg, CompressedImage):
+            size = compressed_size(msg.data)
+            if size is not None:
+                check_frame_size(*size, limit, "the CompressedImage header")
+            image = compressed_to_array(msg)
+        else:
+            image = image_to_core(msg)
+        check_frame_size(image.shape[1], image.shape[0], limit)
         if frame.info is not None:
             camera = camera_from_info(frame.info)
             camera.check_size(image.shape[1], image.shape[0])
@@ -381,6 +404,8 @@ class FeatureMatcherNode(Node):
         return Reference(ReferenceInfo(ref_id, stamp, frame_id, size), image, features)
 
     def _on_worker_error(self, frame: Frame, exc: Exception) -> None:
+        if not self.context.ok():
+            return  # shut down (Ctrl-C) mid-frame: its publish failed, nothing is wrong
         self.monitor.drop()
         self._error("internal", f"{type(exc).__name__}: {exc}")
 
@@ -397,6 +422,9 @@ class FeatureMatcherNode(Node):
 
     # ---- diagnostics -------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
+        problem = self._pairing.problem() if self._pairing is not None else None
+        if problem is not None:
+            self._error("camera_info", problem)
         report = self.monitor.report()
         active = self._pipeline.name if self._pipeline is not None else "none"
         report.values["matcher"] = active

@@ -122,8 +122,12 @@ class MatchData:
     reference_size: tuple[int, int]
 
 
-def match_data(msg: MatchArray) -> MatchData:
-    """The matches of ``msg`` as arrays, or MessageError saying what is inconsistent."""
+def match_data(msg: MatchArray, max_matches: int | None = None) -> MatchData:
+    """The matches of ``msg`` as arrays, or MessageError saying what is inconsistent or, beyond
+    ``max_matches``, too many (checked before anything is converted)."""
+    count = max(len(msg.confidence), len(msg.query_points) // 2, len(msg.reference_points) // 2)
+    if max_matches is not None and count > max_matches:
+        raise MessageError(f"MatchArray has {count} matches, more than max_matches {max_matches}: refused")
     q = np.asarray(msg.query_points, np.float64)
     r = np.asarray(msg.reference_points, np.float64)
     c = np.asarray(msg.confidence, np.float64)

@@ -46,6 +46,7 @@ from . import params, topics
 from .aids import NavigationAids, stamp_seconds
 from .camera import CameraInfoError, CameraModel, camera_from_info
 from .diagnostics import Monitor, ThrottledLog, steady_timer, to_status
+from .frame_size import check_frame_size, compressed_size
 from .images import compressed_to_array, image_to_core
 from .latest import LatestWorker
 from .messages import (
@@ -55,8 +56,9 @@ from .messages import (
     odometry_message,
     position_navsatfix,
 )
+from .param_checks import device_problem, map_image_problem
 from .pose_check import MAX_HEIGHT_M, MAX_MAP_DISTANCE_M, pose_problem
-from .sync import subscribe_synchronised
+from .sync import watched_camera
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 # Variance (rad^2) of the rotation part of a pose that is not a fix: the attitude is then the
@@ -118,9 +120,10 @@ class NavigatorNode(Node):
         image_type, image_topic = (
             (CompressedImage, topics.CAMERA_IMAGE_COMPRESSED) if compressed else (Image, topics.CAMERA_IMAGE)
         )
-        self._camera_subs = subscribe_synchronised(
+        self._camera_subs, self._pairing = watched_camera(
             self,
-            [(image_type, image_topic), (CameraInfo, topics.CAMERA_INFO)],
+            (image_type, image_topic),
+            (CameraInfo, topics.CAMERA_INFO),
             qos_profile_sensor_data,
             value("sync_slop").value,
             value("sync_queue_size").value,
@@ -148,6 +151,10 @@ class NavigatorNode(Node):
         reason = params.check_all(params.NAVIGATOR_NODE, values)
         if reason is None and "matcher" in values:
             reason = self._matcher_unavailable(values["matcher"], values.get("weights_dir"))
+        if reason is None and "device" in values:
+            reason = device_problem(values["device"])
+        if reason is None and "map_image" in values:
+            reason = map_image_problem(values["map_image"])
         if reason is not None:
             self.get_logger().warning(f"parameter change refused: {reason}")
             return SetParametersResult(successful=False, reason=reason)
@@ -205,9 +212,15 @@ class NavigatorNode(Node):
         header = frame.image.header
         stamp = stamp_seconds(header.stamp)
         attitude, height = self._aids_at(stamp)
-        state = navigator.step(
-            image, camera.K, stamp, dist=_distortion(camera), R_map_body=attitude, height=height
-        )
+        try:
+            state = navigator.step(
+                image, camera.K, stamp, dist=_distortion(camera), R_map_body=attitude, height=height
+            )
+        except FeatureMatchingError as exc:
+            self.monitor.drop()
+            at = f" at {height:g} m above ground" if height is not None else ""
+            self._error("frame not navigated", f"frame{at}: {exc}")
+            return
         self._last = state
         with self._lock:
             self._sources[state.source] += 1
@@ -223,7 +236,15 @@ class NavigatorNode(Node):
     def _decode(self, frame: Frame) -> tuple[np.ndarray, CameraModel]:
         camera = camera_from_info(frame.info)
         msg = frame.image
-        image = compressed_to_array(msg) if isinstance(msg, CompressedImage) else image_to_core(msg)
+        limit = self.get_parameter("max_frame_pixels").value
+        if isinstance(msg, CompressedImage):
+            size = compressed_size(msg.data)
+            if size is not None:
+                check_frame_size(*size, limit, "the CompressedImage header")
+            image = compressed_to_array(msg)
+        else:
+            image = image_to_core(msg)
+        check_frame_size(image.shape[1], image.shape[0], limit)
         camera.check_size(image.shape[1], image.shape[0])
         if camera.distortion_model == "equidistant" and camera.D.any():
             raise CameraInfoError(
@@ -313,14 +334,15 @@ class NavigatorNode(Node):
             start = time.perf_counter()
             geomap = load_map(path, georef or None)
             options = {"device": value("device"), "weights_dir": value("weights_dir") or None}
+            edge = {"max_image_edge": value("max_image_edge")} if value("max_image_edge") else {}
             overrides = {"max_keypoints": value("max_keypoints")} if value("max_keypoints") else {}
-            pipeline = registry.build(name, overrides, **options)
+            pipeline = registry.build(name, {**overrides, **edge}, **options)
             warm_up = procedural_texture(320, 240)
             pipeline.match(warm_up, warm_up, geometry=None)  # first torch calls are several times slower
             odometry_pipeline = None
             if value("odometry") and value("odometry_keypoints"):
                 odometry_pipeline = registry.build(
-                    name, {"max_keypoints": value("odometry_keypoints")}, **options
+                    name, {"max_keypoints": value("odometry_keypoints"), **edge}, **options
                 )
             navigator = Navigator(
                 pipeline,
@@ -359,6 +381,8 @@ class NavigatorNode(Node):
         )
 
     def _on_worker_error(self, frame: Frame | None, exc: Exception) -> None:
+        if not self.context.ok():
+            return  # shut down (Ctrl-C) mid-frame: its publish failed, nothing is wrong
         if frame is not None:
             self.monitor.drop()
         self._error("internal", f"{type(exc).__name__}: {exc}")
@@ -371,6 +395,9 @@ class NavigatorNode(Node):
 
     # ---- diagnostics -------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
+        problem = self._pairing.problem()
+        if problem is not None:
+            self._error("camera_info", problem)
         report = self.monitor.report()
         report.values["matcher"] = self.get_parameter("matcher").value
         report.values["ready"] = "yes" if self.ready else "no"

@@ -24,6 +24,7 @@ class ParamSpec:
     choices: tuple[str, ...] = ()
     range: tuple[float, float] | None = None  # inclusive; ints for integer parameters
     read_only: bool = False
+    min_nonzero: float | None = None  # 0 means off; any other value must be at least this
 
     def check(self, value: Any) -> str | None:
         """Why ``value`` is not acceptable, or None."""
@@ -31,6 +32,8 @@ class ParamSpec:
             return f"{self.name} must be one of {', '.join(self.choices)}; got {value!r}"
         if self.range is not None and not (self.range[0] <= value <= self.range[1]):
             return f"{self.name} must be within [{self.range[0]}, {self.range[1]}]; got {value!r}"
+        if self.min_nonzero is not None and value != 0 and value < self.min_nonzero:
+            return f"{self.name} must be 0 (off) or at least {self.min_nonzero}; got {value!r}"
         return None
 
 
@@ -63,6 +66,23 @@ NAVIGATION_INPUTS = (
         "largest stamp difference between a frame and its attitude/altitude, s",
         range=(0.0, 10.0),
     ),
+)
+
+# Camera frames: the frame size accepted, and the size frames are matched at.
+MAX_IMAGE_EDGE = ParamSpec(
+    "max_image_edge",
+    1600,
+    "images are matched downscaled to this longest edge, px (default 1600: a 4000x3000 frame takes "
+    "seconds and gigabytes at full size; 0 = full size, else at least 64)",
+    range=(0, 16384),
+    min_nonzero=64,
+)
+MAX_FRAME_PIXELS = ParamSpec(
+    "max_frame_pixels",
+    50_000_000,
+    "largest camera frame accepted, px (width x height; a compressed frame is checked from its header "
+    "before it is decoded)",
+    range=(1024, 1_000_000_000),
 )
 
 COMMON = (
@@ -112,9 +132,8 @@ MATCHER_NODE = (
     ParamSpec(
         "match_threshold", -1.0, "matcher confidence threshold (< 0 = the zoo's default)", range=(-1.0, 1.0)
     ),
-    ParamSpec(
-        "max_image_edge", 0, "resize images to this longest edge before matching (0 = off)", range=(0, 16384)
-    ),
+    MAX_IMAGE_EDGE,
+    MAX_FRAME_PIXELS,
     ParamSpec(
         "weights_dir", "", "directory of verified weight files ('' = $FEATURE_MATCHING_WEIGHTS / cache)"
     ),
@@ -223,6 +242,13 @@ GEOMETRY_NODE = (
     ParamSpec("max_iter", 10000, "robust estimator iteration cap", range=(1, 10000000)),
     ParamSpec("min_inlier_ratio", 0.0, "report failure below this inlier ratio", range=(0.0, 1.0)),
     ParamSpec("publish_pose", True, "publish the relative pose (needs camera_info)"),
+    ParamSpec(
+        "max_matches",
+        100000,
+        "MatchArray messages with more matches are refused (the frontend sends at most about "
+        "max_keypoints); bounds the time one message can hold the executor",
+        range=(4, 10_000_000),
+    ),
     ParamSpec("image_buffer", 8, "camera images kept for the debug overlay", range=(1, 100), read_only=True),
     ParamSpec(
         "mode",
@@ -267,6 +293,8 @@ NAVIGATOR_NODE = (
         "keypoints per frame for keyframe odometry (0 = the map search's pipeline)",
         range=(0, 100000),
     ),
+    MAX_IMAGE_EDGE,
+    MAX_FRAME_PIXELS,
     ParamSpec(
         "weights_dir", "", "directory of verified weight files ('' = $FEATURE_MATCHING_WEIGHTS / cache)"
     ),

@@ -6,6 +6,8 @@ message_filters' ApproximateTimeSynchronizer is used where installed (a ROS mach
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -54,6 +56,68 @@ class ApproximateSync:
         self._callback(*(m for _, m in chosen))
 
 
+class PairingWatch:
+    """Notices camera images that are never paired with camera_info, and says why.
+
+    ``image``, ``info`` and ``paired`` are called as messages arrive and pairs form; ``problem()``
+    names what is wrong once images have gone unpaired for ``patience`` seconds.
+    """
+
+    def __init__(
+        self,
+        image_topic: str,
+        info_topic: str,
+        slop: float,
+        patience: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._topics = (image_topic, info_topic)
+        self._slop = slop
+        self._patience = patience
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last_image: tuple[float, float] | None = None  # (arrival, stamp)
+        self._last_info: tuple[float, float] | None = None
+        self._last_pair: float | None = None
+        self._unpaired = 0  # images since the last pair
+
+    def image(self, msg: Any) -> None:
+        with self._lock:
+            self._last_image = (self._clock(), stamp_seconds(msg))
+            self._unpaired += 1
+
+    def info(self, msg: Any) -> None:
+        with self._lock:
+            self._last_info = (self._clock(), stamp_seconds(msg))
+
+    def paired(self) -> None:
+        with self._lock:
+            self._last_pair = self._clock()
+            self._unpaired = 0
+
+    def problem(self) -> str | None:
+        """Why images go unprocessed (no camera_info, or stamps too far apart), or None."""
+        with self._lock:
+            now = self._clock()
+            image, info, last_pair = self._last_image, self._last_info, self._last_pair
+            unpaired = self._unpaired
+        if image is None or unpaired == 0 or now - image[0] > self._patience:
+            return None  # no images, or none lately: nothing is being lost
+        if last_pair is not None and now - last_pair < self._patience:
+            return None
+        image_topic, info_topic = self._topics
+        lost = f"{unpaired} image(s) on {image_topic} not processed"
+        if info is None:
+            return f"{lost}: no camera_info received on {info_topic} (each image needs its camera_info)"
+        if now - info[0] > self._patience:
+            return f"{lost}: no camera_info on {info_topic} for {now - info[0]:.1f} s"
+        return (
+            f"{lost}: they never pair with camera_info on {info_topic}; the latest stamps differ by "
+            f"{abs(image[1] - info[1]):.3f} s (image {image[1]:.3f}, camera_info {info[1]:.3f}), "
+            f"more than sync_slop {self._slop:g} s"
+        )
+
+
 def subscribe_synchronised(
     node: Any,
     inputs: Sequence[tuple[type, str]],
@@ -61,17 +125,51 @@ def subscribe_synchronised(
     slop: float,
     queue_size: int,
     callback: Callable[..., None],
+    on_input: Callable[[int, Any], None] | None = None,
 ) -> list[Any]:
     """Subscribe ``inputs`` ([(msg_type, topic)]) and call ``callback`` with approximately synchronised
-    tuples; returns what must be kept alive (subscriptions or filters)."""
+    tuples; ``on_input(index, msg)`` hears every message as it arrives. Returns what must be kept
+    alive (subscriptions or filters)."""
     if message_filters is not None:
         subs = [message_filters.Subscriber(node, t, topic, qos_profile=qos) for t, topic in inputs]
+        if on_input is not None:
+            for i, sub in enumerate(subs):
+                sub.registerCallback(lambda msg, i=i: on_input(i, msg))
         sync = message_filters.ApproximateTimeSynchronizer(subs, queue_size, slop)
         sync.registerCallback(callback)
         return [*subs, sync]
     sync = ApproximateSync(len(inputs), queue_size, slop, callback)
+
+    def add(i: int, msg: Any) -> None:
+        if on_input is not None:
+            on_input(i, msg)
+        sync.add(i, msg)
+
     subs = [
-        node.create_subscription(t, topic, lambda msg, i=i: sync.add(i, msg), qos)
+        node.create_subscription(t, topic, lambda msg, i=i: add(i, msg), qos)
         for i, (t, topic) in enumerate(inputs)
     ]
     return [*subs, sync]
+
+
+def watched_camera(
+    node: Any,
+    image: tuple[type, str],
+    info: tuple[type, str],
+    qos: Any,
+    slop: float,
+    queue_size: int,
+    callback: Callable[[Any, Any], None],
+) -> tuple[list[Any], PairingWatch]:
+    """Camera images paired with camera_info for ``callback``, and a watch on the pairing."""
+    watch = PairingWatch(image[1], info[1], slop)
+    arrived = (watch.image, watch.info)
+
+    def paired(image_msg: Any, info_msg: Any) -> None:
+        watch.paired()
+        callback(image_msg, info_msg)
+
+    subs = subscribe_synchronised(
+        node, [image, info], qos, slop, queue_size, paired, lambda i, msg: arrived[i](msg)
+    )
+    return subs, watch

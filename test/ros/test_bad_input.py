@@ -152,9 +152,8 @@ def test_missing_map_then_fixed_at_run_time(running, graf, graf_map, tmp_path):
     unreadable = tmp_path / "map.png"
     unreadable.write_bytes(b"not a png at all")
     node = nodes["matcher"]
-    assert node.set_parameters([Parameter("map_image", value=str(unreadable))])[0].successful
-    harness.publish_frame(graf[1], 2.0)
-    harness.wait_for_error(executor, MATCHER, "cannot decode image file")
+    refused = node.set_parameters([Parameter("map_image", value=str(unreadable))])[0]
+    assert not refused.successful and refused.reason.endswith("not an image file OpenCV can read")
     assert harness.received["matches"] == []
     assert node.set_parameters([Parameter("map_image", value=graf_map)])[0].successful
     _good_frame_still_matched(harness, executor, graf[1], 3.0)
