@@ -282,3 +282,31 @@ def test_fetch_groups_ids_by_carrier_wheel(tmp_path):
     said.clear()
     assert weights.fetch(["disk-depth"], target, say=said.append) == [target / "disk-depth-save.pth"]
     assert said == [f"disk-depth: already present at {target / 'disk-depth-save.pth'} (skipped)"]
+
+
+def test_corrupt_explicit_file_is_an_error_not_replaced_by_the_cache_copy(
+    xfeat_file, tmp_path, isolated_cache
+):
+    from feature_matching_ros.core.registry import availability
+    from feature_matching_ros.core.zoo import load_zoo
+
+    spec = weights.MANIFEST["xfeat"]
+    explicit = tmp_path / "explicit"
+    explicit.mkdir()
+    corrupt = explicit / spec.file_name
+    corrupt.write_bytes(b"\x42" * spec.size)
+    entry = load_zoo()["xfeat(sparse)"]
+    # with an empty cache: the file exists but failed verification, it is not "missing"
+    ok, reason = availability(entry, explicit)
+    assert not ok and reason.startswith("weights exist but failed verification: xfeat")
+    assert f"{corrupt}: sha256 mismatch" in reason and "missing" not in reason
+    # with a good copy in the cache: still an error naming the explicit file, never the cache's copy
+    isolated_cache.mkdir(parents=True)
+    shutil.copy(xfeat_file, isolated_cache / spec.file_name)
+    with pytest.raises(WeightsError) as caught:
+        weights.resolve("xfeat", explicit, fetch=False)
+    assert str(caught.value).startswith(f"weights 'xfeat' at {corrupt} exist but failed verification: sha256")
+    found = weights.status("xfeat", explicit)
+    assert (found.available, found.state) == (False, "bad checksum")
+    assert availability(entry, explicit)[0] is False
+    assert weights.resolve("xfeat", fetch=False) == isolated_cache / spec.file_name

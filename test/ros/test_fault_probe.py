@@ -251,3 +251,137 @@ def test_tiny_frames_and_implausible_heights_get_specific_errors(running, tmp_pa
     harness.publish_frame(frame, 7.0, fx=fx)
     assert len(_answered(harness, executor, 7.0).confidence) > 30
     _no_internal_errors(harness, MATCHER)
+
+
+def test_parameter_changes_are_validated_before_they_are_accepted(running, graf, graf_map, tmp_path):
+    import torch
+    from rclpy.parameter import Parameter
+
+    from feature_matching_ros.ros.navigator_node import NavigatorNode
+
+    harness, executor, nodes = running(
+        matcher={"reference_mode": "map", "map_image": graf_map, "matcher": "orb"},
+        geometry={"mode": "map", "map_image": str(tmp_path / "missing.png"), "publish_debug": False},
+    )
+    matcher = nodes["matcher"]
+    navigator = NavigatorNode(context=matcher.context)
+    unreadable = tmp_path / "garbage.png"
+    unreadable.write_bytes(b"not a png at all")
+    try:
+        for node in (matcher, navigator):
+            if not torch.cuda.is_available():
+                refused = node.set_parameters([Parameter("device", value="cuda")])[0]
+                assert not refused.successful and "CUDA is not available" in refused.reason
+            refused = node.set_parameters([Parameter("max_image_edge", value=1)])[0]
+            assert not refused.successful
+            assert refused.reason == "max_image_edge must be 0 (off) or at least 64; got 1"
+            for path, why in ((tmp_path / "missing.png", "no such file"), (unreadable, "OpenCV")):
+                refused = node.set_parameters([Parameter("map_image", value=str(path))])[0]
+                assert not refused.successful and why in refused.reason
+    finally:
+        navigator.destroy_node()
+    assert matcher.get_parameter("device").value == "cpu"
+    assert matcher.get_parameter("map_image").value == graf_map
+    # the working map is kept, and a matcher change takes effect
+    assert matcher.set_parameters([Parameter("matcher", value="akaze")])[0].successful
+    harness.publish_frame(graf[1], 1.0)
+    matches = _answered(harness, executor, 1.0)
+    assert matches.matcher == "akaze" and len(matches.confidence) > 50
+    # the geometry node: a missing map image is named as such, and a readable one is taken
+    status = harness.wait_for_error(executor, "geometry", "map image missing or unreadable")
+    assert "missing.png: no such file" in status.message and "georeference" not in status.message
+    geometry = nodes["geometry"]
+    refused = geometry.set_parameters([Parameter("map_image", value=str(unreadable))])[0]
+    assert not refused.successful and "OpenCV" in refused.reason
+    refused = geometry.set_parameters([Parameter("map_image", value=graf_map)])[0]
+    assert not refused.successful and "has no georeference" in refused.reason
+    geomap, map_path = _georeferenced_map(tmp_path)
+    assert geometry.set_parameters([Parameter("map_image", value=map_path)])[0].successful
+    assert geometry.monitor.persistent_error is None
+
+
+def test_corrupt_explicit_weights_are_an_error_naming_the_checksum(running, graf_map, tmp_path):
+    from feature_matching_ros.core import weights
+
+    spec = weights.MANIFEST["xfeat"]
+    explicit = tmp_path / "weights"
+    explicit.mkdir()
+    (explicit / spec.file_name).write_bytes(b"\x42" * spec.size)
+    harness, executor, nodes = running(
+        matcher={
+            "reference_mode": "map",
+            "map_image": graf_map,
+            "matcher": "xfeat(sparse)",
+            "weights_dir": str(explicit),
+        }
+    )
+    status = harness.wait_for_error(executor, MATCHER, "failed verification")
+    assert f"{explicit / spec.file_name}: sha256 mismatch" in status.message
+    assert "weights missing" not in status.message
+    assert nodes["matcher"]._pipeline is None  # the cache's copy, if any, was not used instead
+
+
+def test_match_arrays_beyond_max_matches_are_refused(running):
+    from feature_matching_ros.msg import MatchArray
+
+    from feature_matching_ros.ros.messages import float32_array
+
+    harness, executor, nodes = running(geometry={})
+    assert nodes["geometry"].get_parameter("max_matches").value == 100000
+    rng = np.random.default_rng(0)
+
+    def matches(n: int, t: float) -> MatchArray:
+        msg = MatchArray(query_width=640, query_height=480, reference_width=640, reference_height=480)
+        msg.header.stamp = stamp(t)
+        reference = rng.uniform(0, 600, (n, 2))
+        msg.reference_points = float32_array(reference.ravel())
+        msg.query_points = float32_array((reference + [5.0, -3.0]).ravel())
+        msg.confidence = float32_array(np.ones(n))
+        return msg
+
+    harness.matches_pub.publish(matches(1_000_000, 1.0))
+    status = harness.wait_for_error(executor, "geometry", "max_matches")
+    assert (
+        status.message == "bad matches: MatchArray has 1000000 matches, more than max_matches 100000: refused"
+    )
+    assert harness.received["geometry"] == []
+    harness.matches_pub.publish(matches(200, 2.0))
+    estimate = _answered(harness, executor, 2.0, "geometry")
+    assert estimate.success and estimate.num_inliers == 200
+
+
+def test_shutdown_mid_frame_is_not_an_error(ros_context, graf):
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from feature_matching_ros.ros.matcher_node import FeatureMatcherNode
+    from feature_matching_ros.ros.runner import make_executor
+
+    from .harness import Harness
+
+    context = rclpy.context.Context()
+    rclpy.init(context=context, domain_id=ros_context.get_domain_id())
+    overrides = {"reference_mode": "keyframe", "matcher": "sift", "max_image_edge": 0, "publish_debug": False}
+    node = FeatureMatcherNode(
+        context=context, parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()]
+    )
+    harness = Harness(context)
+    executor = make_executor(context)
+    executor.add_node(node)
+    executor.add_node(harness.node)
+    try:
+        harness.wait_for_subscribers(executor)
+        large = [cv2.resize(image, (4000, 3000), interpolation=cv2.INTER_LINEAR) for image in graf[:2]]
+        harness.publish_frame(large[0], 1.0)
+        spin_until(executor, lambda: node._reference is not None, what="the keyframe")
+        harness.publish_frame(large[1], 2.0)
+        spin_until(executor, lambda: not node.worker.idle(), what="the worker to take the frame")
+        rclpy.shutdown(context=context)  # what Ctrl-C does, while the frame is being matched
+        assert node.worker.wait_idle(60.0)
+        assert node.monitor.errors == {}
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        harness.destroy()
+        if context.ok():
+            rclpy.shutdown(context=context)
