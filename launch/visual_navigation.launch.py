@@ -14,9 +14,8 @@ of the parameter file (config/navigation.yaml by default). Where `ros2 launch` i
 
 import os
 
-from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.conditions import IfCondition
+from ament_index_python.packages import PackageNotFoundError, get_package_prefix, get_package_share_directory
+from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -35,6 +34,14 @@ ARGUMENT_PARAMETERS = {
     "map_frame_id": (("feature_matcher", "map_frame_id"),),
     "device": (("feature_matcher", "device"), ("navigator", "device")),
     "model": (("geometry", "model"),),
+    "reference_mode": (("feature_matcher", "reference_mode"),),
+    "image_transport": (("feature_matcher", "image_transport"), ("navigator", "image_transport")),
+    "attitude_input": (
+        ("feature_matcher", "attitude_input"),
+        ("geometry", "attitude_input"),
+        ("navigator", "attitude_input"),
+    ),
+    "prior_input": (("feature_matcher", "prior_input"),),
 }
 # mode:=VALUE -> the nodes it starts, with the parameters it sets on each
 MODES = {
@@ -52,6 +59,8 @@ ARGUMENT_REMAPS = {
     "camera_info_topic": "camera/camera_info",
     "attitude_topic": "imu/data",
     "altitude_topic": "altitude",
+    "prior_odometry_topic": "prior/odometry",
+    "prior_fix_topic": "prior/fix",
 }
 EXECUTABLES = {
     "feature_matcher": "feature_matcher_node",
@@ -92,6 +101,26 @@ def _nodes(context: LaunchContext, *args: object, **kwargs: object) -> list[Node
     return nodes
 
 
+def _rviz(context: LaunchContext, *args: object, **kwargs: object) -> list:
+    """RViz where asked for and installed; without rviz2 the nodes run on (launch would orphan them)."""
+    if LaunchConfiguration("rviz").perform(context).lower() not in ("true", "1"):
+        return []
+    try:
+        get_package_prefix("rviz2")
+    except PackageNotFoundError:
+        return [LogInfo(msg="rviz:=true, but rviz2 is not installed: running without RViz")]
+    return [
+        Node(
+            package="rviz2",
+            executable="rviz2",
+            arguments=["-d", os.path.join(get_package_share_directory(PACKAGE), "config", "navigation.rviz")],
+            parameters=[
+                {"use_sim_time": LaunchConfiguration("use_sim_time").perform(context).lower() == "true"}
+            ],
+        )
+    ]
+
+
 def generate_launch_description() -> LaunchDescription:
     share = get_package_share_directory(PACKAGE)
     arguments = [
@@ -125,12 +154,17 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("camera_info_topic", default_value="/camera/camera_info"),
         DeclareLaunchArgument("attitude_topic", default_value="/imu/data", description="sensor_msgs/Imu"),
         DeclareLaunchArgument("altitude_topic", default_value="/altitude", description="sensor_msgs/Range"),
+        DeclareLaunchArgument(
+            "reference_mode", default_value="", description="map | keyframe | topic (overrides mode:=)"
+        ),
+        DeclareLaunchArgument("image_transport", default_value="", description="raw | compressed"),
+        DeclareLaunchArgument("attitude_input", default_value="", description="imu | quaternion | none"),
+        DeclareLaunchArgument("prior_input", default_value="", description="none | odometry | navsatfix"),
+        DeclareLaunchArgument(
+            "prior_odometry_topic", default_value="prior/odometry", description="nav_msgs/Odometry prior"
+        ),
+        DeclareLaunchArgument(
+            "prior_fix_topic", default_value="prior/fix", description="sensor_msgs/NavSatFix prior"
+        ),
     ]
-    rviz = Node(
-        package="rviz2",
-        executable="rviz2",
-        arguments=["-d", os.path.join(share, "config", "navigation.rviz")],
-        parameters=[{"use_sim_time": LaunchConfiguration("use_sim_time")}],
-        condition=IfCondition(LaunchConfiguration("rviz")),
-    )
-    return LaunchDescription([*arguments, OpaqueFunction(function=_nodes), rviz])
+    return LaunchDescription([*arguments, OpaqueFunction(function=_nodes), OpaqueFunction(function=_rviz)])

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Test set-up: install the ROS 2 tools that have no PyPI wheel (launch, launch_ros, ros2cli with
 # ros2 launch/param/topic/pkg, rosidl_runtime_py, composition_interfaces, message_filters,
-# sensor_msgs_py, launch_testing) into the test venv, from upstream source archives.
+# launch_testing) into the test venv, from upstream source archives.
 #
 # The archives come from FM_ROS2_SRC (default: ../shared/ros2_src beside the repository). Missing
 # archives are a warning (the tests that need the tools then skip), under CI=true a failure.
@@ -14,7 +14,7 @@ SRC="$(cd "${ROOT}" && realpath -m "${FM_ROS2_SRC:-../shared/ros2_src}")"
 WORK="${ROOT}/build/test_tools"
 STAMP="${VENV}/.fm-test-tools.sha256"
 PY="${VENV}/bin/python"
-ARCHIVES=(launch launch_ros ros2cli rosidl_runtime_py rcl_interfaces message_filters common_interfaces)
+ARCHIVES=(launch launch_ros ros2cli rosidl_runtime_py rcl_interfaces message_filters)
 # pip-installable packages, as <archive>/<path inside it>
 PURE_PYTHON=(
     launch/launch launch/launch_xml launch/launch_yaml launch/launch_testing
@@ -22,7 +22,6 @@ PURE_PYTHON=(
     rosidl_runtime_py
     ros2cli/ros2cli ros2cli/ros2pkg ros2cli/ros2node ros2cli/ros2topic ros2cli/ros2service
     ros2cli/ros2param ros2cli/ros2run ros2cli/ros2interface
-    common_interfaces/sensor_msgs_py
 )
 PYPI_DEPS=(osrf-pycommon psutil argcomplete)
 
@@ -114,10 +113,9 @@ import composition_interfaces.srv  # noqa: F401
 import launch_ros  # noqa: F401
 import message_filters  # noqa: F401
 import ros2cli  # noqa: F401
-import sensor_msgs_py  # noqa: F401
 from ament_index_python.packages import get_package_prefix
 
-for name in ("launch", "launch_ros", "ros2launch", "message_filters", "sensor_msgs_py"):
+for name in ("launch", "launch_ros", "ros2launch", "message_filters"):
     get_package_prefix(name)
 EOF
 ) || { say "installed, but the tools do not import" >&2; exit 1; }

@@ -61,11 +61,21 @@ def run_nodes(classes: Sequence[type], args: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         code = 0
     finally:
+        # A terminal's Ctrl-C reaches the whole process group, and `ros2 launch` then sends its own
+        # SIGINT: once stopping, later ones must not interrupt the clean-up.
+        _ignore_interrupts()
         for node in nodes:
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
+        _ignore_interrupts()  # rclpy.shutdown restores the handler it replaced
     return code
+
+
+def _ignore_interrupts() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def navigate(argv: list[str] | None = None) -> int:

@@ -1,0 +1,216 @@
+"""`ros2 launch` of the package's launch files for real: nodes over DDS on a simulated flight bag,
+their parameters seen by `ros2 param`, and clean ends (no orphaned node, no traceback)."""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from feature_matching_ros.ros import params
+
+from ..ros.conftest import DOMAIN_ID, ros_context, spin_until  # noqa: F401  (ros_context: a fixture)
+from .ros2_tools import PACKAGE, Launched, make_overlay, require_ros2_tools, tool_env
+
+pytestmark = pytest.mark.ros
+
+READY_S = 60.0  # two Python nodes importing torch on a loaded 2-core machine
+
+
+@pytest.fixture(scope="session")
+def ament_prefix(tmp_path_factory) -> str:
+    return make_overlay(tmp_path_factory.mktemp("ament_prefix"))
+
+
+@pytest.fixture(scope="session")
+def flight(tmp_path_factory) -> Path:
+    """A 12-frame simulated flight (640 px wide frames over a 1024 px procedural map) in a bag."""
+    from feature_matching_ros.cli.simulate import main
+
+    out = tmp_path_factory.mktemp("flight") / "flight"
+    argv = ["--out", str(out), "--frames", "12", "--map-size", "1024", "--width", "320", "--height", "240"]
+    assert main(argv) == 0
+    return out
+
+
+@pytest.fixture
+def tools(ros_context, ament_prefix):  # noqa: F811
+    """(`ros2` executable, the environment to run the tools in: the test's DDS domain)."""
+    return require_ros2_tools(), tool_env(ament_prefix, DOMAIN_ID)
+
+
+def ros2(tools, *args: str, attempts: int = 5) -> str:
+    """The output of `ros2 ARGS`, without the daemon; retried while discovery is not complete."""
+    executable, env = tools
+    for _ in range(attempts):
+        done = subprocess.run(
+            [executable, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        if done.returncode == 0 and "Node not found" not in done.stdout + done.stderr:
+            return done.stdout
+    pytest.fail(f"ros2 {' '.join(args)}: {done.stdout}{done.stderr}")
+
+
+def launch(tools, tmp_path: Path, *arguments: str, file: str = "visual_navigation.launch.py") -> Launched:
+    executable, env = tools
+    return Launched([executable, "launch", PACKAGE, file, *arguments], env, tmp_path / "launch.log")
+
+
+def param_get(tools, node: str, name: str) -> str:
+    out = ros2(tools, "param", "get", "--no-daemon", "--spin-time", "1", node, name)
+    return out.strip().rsplit(": ", 1)[-1]
+
+
+def replay(tools, bag: Path, tmp_path: Path) -> None:
+    _, env = tools
+    player = Launched(
+        [str(Path(sys.executable).parent / "fm-replay"), str(bag), "--wait-for-subscribers", "30", "--topics"]
+        + ["/camera/image_raw", "/camera/camera_info", "/imu/data", "/altitude"],
+        env,
+        tmp_path / "replay.log",
+    )
+    assert player.wait(60) == 0, player.output
+
+
+def collect(ros_context, topic: str, msg_type: type):  # noqa: F811
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import qos_profile_sensor_data
+
+    node = rclpy.create_node("fm_launch_probe", context=ros_context)
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    received: list = []
+    node.create_subscription(msg_type, topic, received.append, qos_profile_sensor_data)
+    return node, executor, received
+
+
+def assert_clean_end(launched: Launched) -> None:
+    code = launched.interrupt()
+    output = launched.output
+    assert not launched.leftovers(), f"processes left running: {launched.leftovers()}\n{output[-3000:]}"
+    assert "Traceback" not in output, output[-4000:]
+    assert "process has died" not in output, output[-4000:]
+    assert code == 0, output[-3000:]
+
+
+def wait_ready(launched: Launched, text: str = "ready on") -> None:
+    launched.wait_for_output(text, READY_S)
+
+
+def test_map_mode_gives_poses_and_its_parameters(tools, ros_context, flight, tmp_path):  # noqa: F811
+    from geometry_msgs.msg import PoseWithCovarianceStamped
+
+    node, executor, poses = collect(ros_context, "/pose", PoseWithCovarianceStamped)
+    launched = launch(
+        tools,
+        tmp_path,
+        "mode:=map",
+        f"map_image:={flight / 'map.png'}",
+        "use_sim_time:=true",
+        "matcher:=sift",
+    )
+    try:
+        wait_ready(launched, "tiles in")
+        listed = ros2(tools, "param", "list", "--no-daemon", "--spin-time", "1", "/feature_matcher")
+        assert {s.name for s in params.MATCHER_NODE} <= set(re.findall(r"^\s+(\S+)$", listed, re.M))
+        assert param_get(tools, "/feature_matcher", "reference_mode") == "map"
+        assert param_get(tools, "/geometry", "mode") == "map"
+        assert param_get(tools, "/geometry", "use_sim_time") == "True"
+        replay(tools, flight / "bag", tmp_path)
+        spin_until(executor, lambda: poses, what="/pose from the launched nodes")
+        position = poses[-1].pose.pose.position
+        assert poses[-1].header.frame_id == "map"
+        assert all(math.isfinite(v) for v in (position.x, position.y, position.z))
+        assert_clean_end(launched)
+    finally:
+        if launched.running():
+            launched.kill()
+        executor.shutdown()
+        node.destroy_node()
+
+
+def test_keyframe_mode_in_a_namespace_gives_odometry(tools, ros_context, flight, tmp_path):  # noqa: F811
+    from nav_msgs.msg import Odometry
+
+    node, executor, odometry = collect(ros_context, "/uav1/odometry", Odometry)
+    launched = launch(tools, tmp_path, "mode:=keyframe", "namespace:=uav1", "use_sim_time:=true")
+    try:
+        wait_ready(launched)
+        assert param_get(tools, "/uav1/feature_matcher", "reference_mode") == "keyframe"
+        assert param_get(tools, "/uav1/geometry", "mode") == "odometry"
+        replay(tools, flight / "bag", tmp_path)
+        spin_until(executor, lambda: len(odometry) >= 3, what="/uav1/odometry from the launched nodes")
+        assert odometry[-1].header.frame_id == "odom"
+        assert_clean_end(launched)
+    finally:
+        if launched.running():
+            launched.kill()
+        executor.shutdown()
+        node.destroy_node()
+
+
+def test_node_arguments_reach_the_nodes_and_a_missing_rviz_orphans_nothing(
+    tools,
+    ros_context,  # noqa: F811
+    tmp_path,
+):
+    """The README's launch arguments set node parameters and remap the prior topics; rviz:=true
+    where rviz2 is not installed leaves the nodes running, and Ctrl-C ends them all."""
+    import rclpy
+
+    executable, env = tools
+    assert (
+        subprocess.run([executable, "pkg", "prefix", "rviz2"], env=env, capture_output=True).returncode != 0
+    )
+    launched = launch(
+        tools,
+        tmp_path,
+        "mode:=topic",
+        "rviz:=true",
+        "image_transport:=compressed",
+        "attitude_input:=quaternion",
+        "prior_input:=odometry",
+        "prior_odometry_topic:=/ekf/odom",
+        "prior_fix_topic:=/gps/fix",
+    )
+    node = rclpy.create_node("fm_launch_probe", context=ros_context)
+    try:
+        wait_ready(launched)
+        assert "rviz2 is not installed" in launched.output
+        assert launched.running()
+        assert param_get(tools, "/feature_matcher", "image_transport") == "compressed"
+        assert param_get(tools, "/feature_matcher", "attitude_input") == "quaternion"
+        assert param_get(tools, "/geometry", "attitude_input") == "quaternion"
+        assert param_get(tools, "/feature_matcher", "prior_input") == "odometry"
+        deadline = time.monotonic() + 10
+        while not node.get_subscriptions_info_by_topic("/ekf/odom") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        subscribers = {info.node_name for info in node.get_subscriptions_info_by_topic("/ekf/odom")}
+        assert "feature_matcher" in subscribers
+        compressed = node.get_subscriptions_info_by_topic("/camera/image_raw/compressed")
+        assert "feature_matcher" in {info.node_name for info in compressed}
+        assert_clean_end(launched)
+    finally:
+        if launched.running():
+            launched.kill()
+        node.destroy_node()
+
+
+def test_replay_ends_when_the_player_dies(tools, tmp_path):
+    """replay.launch.py with a player that exits at once (no such bag): the whole launch ends."""
+    launched = launch(
+        tools, tmp_path, f"bag:={tmp_path / 'missing'}", "mode:=keyframe", file="replay.launch.py"
+    )
+    try:
+        launched.wait(30)
+        assert not launched.leftovers(), launched.output[-3000:]
+        assert "shutting down launched system" in launched.output, launched.output[-3000:]
+    finally:
+        if launched.running():
+            launched.kill()
