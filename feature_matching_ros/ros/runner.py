@@ -74,8 +74,10 @@ def run_nodes(classes: Sequence[type], args: list[str] | None = None) -> int:
 
 def _ignore_interrupts() -> None:
     import signal
+    import threading
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if threading.current_thread() is threading.main_thread():  # only there can handlers change
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def navigate(argv: list[str] | None = None) -> int:
