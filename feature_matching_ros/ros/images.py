@@ -98,7 +98,7 @@ def image_to_array(msg: Image) -> np.ndarray:
     The builtin converter returns a view of ``msg.data`` (writing to it writes to the message),
     skipping row padding through strides; only big-endian 16- and 32-bit data is copied, to byteswap
     it. cv_bridge, where it is the backend, copies; it is given only the messages it reads correctly
-    (little-endian, a step that is a whole number of pixels) and the builtin converter reads the rest.
+    (is_bigendian 0, a step that is a whole number of pixels) and the builtin converter reads the rest.
     Every message is checked by the same code first, so bad ones raise the same ``ImageError``.
     """
     return _pixels(msg, _check(msg))
@@ -286,10 +286,9 @@ def _pixels(msg: object, checked: _Checked) -> np.ndarray:
 
 
 def _bridge_reads(checked: _Checked) -> bool:
-    # cv_bridge finds row starts as step // bytes_per_pixel pixels, and byteswaps with
-    # ndarray.newbyteorder, which numpy 2 removed.
-    multi_byte_big_endian = checked.big_endian and np.dtype(checked.layout.dtype).itemsize > 1
-    return not multi_byte_big_endian and checked.step % checked.layout.bytes_per_pixel == 0
+    # cv_bridge finds row starts as step // bytes_per_pixel pixels, and byteswaps every big-endian
+    # image (8-bit ones too) with ndarray.newbyteorder, which numpy 2 removed.
+    return not checked.big_endian and checked.step % checked.layout.bytes_per_pixel == 0
 
 
 def _with_cv_bridge(msg: object, checked: _Checked) -> np.ndarray:
