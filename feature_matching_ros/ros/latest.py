@@ -54,6 +54,11 @@ class LatestWorker(Generic[T]):
         with self._cond:
             return not self._has_pending and not self._busy
 
+    def busy(self) -> bool:
+        """An item is being processed."""
+        with self._cond:
+            return self._busy
+
     def wait_idle(self, timeout: float) -> bool:
         with self._cond:
             return self._cond.wait_for(lambda: not self._has_pending and not self._busy, timeout)
