@@ -118,9 +118,11 @@ class FeatureMatcherNode(Node):
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, RELIABLE)
         self.create_subscription(GeometryEstimate, topics.GEOMETRY, self._on_geometry, RELIABLE)
         self._subscribe_camera()
-        self.create_subscription(Image, topics.REFERENCE_IMAGE, self._on_reference, LATCHED)
+        self._reference_sub = None
+        self._follow_reference_mode()
         self.map_inputs = MapInputs(self, self._error)
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.add_post_set_parameters_callback(lambda _: self._follow_reference_mode())
         steady_timer(self, self.get_parameter("diagnostics_period").value, self._publish_diagnostics)
         self.worker: LatestWorker[Frame | None] = LatestWorker(
             self._process, self._on_worker_error, "feature-matcher"
@@ -153,6 +155,17 @@ class FeatureMatcherNode(Node):
         self.monitor.input()
         if self.worker.submit(Frame(image, info, time.monotonic())):
             self.monitor.drop()  # a newer frame replaced one the worker had not reached
+
+    def _follow_reference_mode(self) -> None:
+        """reference/image is subscribed in reference_mode topic only, the one mode that uses it."""
+        wanted = self.get_parameter("reference_mode").value == "topic"
+        if wanted and self._reference_sub is None:
+            self._reference_sub = self.create_subscription(
+                Image, topics.REFERENCE_IMAGE, self._on_reference, LATCHED
+            )
+        elif not wanted and self._reference_sub is not None:
+            self.destroy_subscription(self._reference_sub)
+            self._reference_sub = None
 
     def _on_reference(self, msg: Image) -> None:
         with self._lock:
