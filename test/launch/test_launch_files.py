@@ -134,6 +134,27 @@ def test_package_xml_declares_what_the_launch_files_run():
     assert re.search(r'"ros2",\s*"bag"', (LAUNCH / "replay.launch.py").read_text())
 
 
+def test_pytest_starts_with_launch_testing_installed():
+    """launch_testing's pytest plugins break pytest >= 8 at start-up (ros2/launch#979): the
+    project's pytest configuration leaves them out."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    from .ros2_tools import require_ros2_tools
+
+    require_ros2_tools()
+    assert importlib.util.find_spec("launch_testing") is not None, "scripts/test_tools.sh installs it"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "test/test_core_isolation.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_launch_files_build_where_ros2_launch_is_installed(monkeypatch, tmp_path):
     # launch_ros first: without ROS 2 `launch`, `import launch` finds this repository's launch/ folder.
     from .ros2_tools import make_overlay, require_ros2_tools
