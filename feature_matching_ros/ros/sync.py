@@ -60,7 +60,8 @@ class PairingWatch:
     """Notices camera images that are never paired with camera_info, and says why.
 
     ``image``, ``info`` and ``paired`` are called as messages arrive and pairs form; ``problem()``
-    names what is wrong once images have gone unpaired for ``patience`` seconds.
+    names what is wrong once images have gone unpaired for ``patience`` seconds (a single one is
+    no problem: best-effort camera_info may be lost), until the images stop for ``5 x patience``.
     """
 
     def __init__(
@@ -78,12 +79,14 @@ class PairingWatch:
         self._lock = threading.Lock()
         self._last_image: tuple[float, float] | None = None  # (arrival, stamp)
         self._last_info: tuple[float, float] | None = None
-        self._last_pair: float | None = None
+        self._first_unpaired = 0.0  # arrival of the first image since the last pair
         self._unpaired = 0  # images since the last pair
 
     def image(self, msg: Any) -> None:
         with self._lock:
             self._last_image = (self._clock(), stamp_seconds(msg))
+            if self._unpaired == 0:
+                self._first_unpaired = self._last_image[0]
             self._unpaired += 1
 
     def info(self, msg: Any) -> None:
@@ -92,24 +95,30 @@ class PairingWatch:
 
     def paired(self) -> None:
         with self._lock:
-            self._last_pair = self._clock()
             self._unpaired = 0
 
     def problem(self) -> str | None:
         """Why images go unprocessed (no camera_info, or stamps too far apart), or None."""
         with self._lock:
             now = self._clock()
-            image, info, last_pair = self._last_image, self._last_info, self._last_pair
-            unpaired = self._unpaired
-        if image is None or unpaired == 0 or now - image[0] > self._patience:
-            return None  # no images, or none lately: nothing is being lost
-        if last_pair is not None and now - last_pair < self._patience:
+            image, info, first, unpaired = (
+                self._last_image,
+                self._last_info,
+                self._first_unpaired,
+                self._unpaired,
+            )
+        if (
+            image is None
+            or unpaired < 2
+            or now - first < self._patience
+            or now - image[0] > 5 * self._patience
+        ):
             return None
         image_topic, info_topic = self._topics
         lost = f"{unpaired} image(s) on {image_topic} not processed"
         if info is None:
             return f"{lost}: no camera_info received on {info_topic} (each image needs its camera_info)"
-        if now - info[0] > self._patience:
+        if image[0] - info[0] > self._patience:
             return f"{lost}: no camera_info on {info_topic} for {now - info[0]:.1f} s"
         return (
             f"{lost}: they never pair with camera_info on {info_topic}; the latest stamps differ by "
