@@ -35,6 +35,13 @@ class FixGate:
     max_innovation: Mahalanobis distance allowed between a fix and a navigation prediction (in
     standard deviations of both combined). The map-agreement check of the matches themselves is
     part of the search (``SearchConfig.verify``).
+
+    A fix with fewer than ``min_inliers`` but at least ``min_inliers_confirmed`` inliers is still
+    accepted when two independent sources confirm it: the map seen through it agrees with the whole
+    frame (an ``Agreement`` from the search), and it lies within ``confirm_innovation`` standard
+    deviations of a navigation prediction that is itself good to ``confirm_max_sigma_m``. Such a
+    fix can then be at most ``confirm_innovation * hypot(confirm_max_sigma_m, max_sigma_m)`` metres
+    from a prediction that is right.
     """
 
     min_inliers: int = 30
@@ -48,6 +55,9 @@ class FixGate:
     max_sigma_m: float = 5.0
     max_residual_px: float = 4.0
     max_innovation: float = 4.0
+    min_inliers_confirmed: int = 15
+    confirm_max_sigma_m: float = 10.0
+    confirm_innovation: float = 3.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,22 +101,28 @@ def estimate_fix(
     measured_height: float | None = None,
     measured_R_map_body: np.ndarray | None = None,
     prediction: Prediction | None = None,
+    agreement: Agreement | None = None,
 ) -> MapFix:
-    """The fix of one frame from its map matches (map pixels <-> frame pixels)."""
+    """The fix of one frame from its map matches (map pixels <-> frame pixels); ``agreement``: the
+    map-agreement check the matches passed, if they were checked."""
     gate = gate or FixGate()
     geometry = estimate("Homography", map_points, image_points, robust or RobustParams())
     if not geometry.success:
-        return MapFix(stamp, False, f"no homography: {geometry.reason}", geometry, None)
+        return MapFix(stamp, False, f"no homography: {geometry.reason}", geometry, None, agreement=agreement)
     mask = np.asarray(geometry.inlier_mask, bool)
     pose = solve_ground_pose(
         georef.pixel_to_map(np.asarray(map_points)[mask]), np.asarray(image_points)[mask], K, dist
     )
     if pose is None:
-        return MapFix(stamp, False, "no camera pose above the ground fits the inliers", geometry, None)
-    failed = check(gate, geometry, pose, stamp, previous, measured_height, measured_R_map_body, prediction)
+        reason = "no camera pose above the ground fits the inliers"
+        return MapFix(stamp, False, reason, geometry, None, agreement=agreement)
+    confirmed = agreement is not None and prediction is not None
+    failed = check(
+        gate, geometry, pose, stamp, previous, measured_height, measured_R_map_body, prediction, confirmed
+    )
     if failed is None:
-        return MapFix(stamp, True, "", geometry, pose)
-    return MapFix(stamp, False, failed[1], geometry, pose, failed[0])
+        return MapFix(stamp, True, "", geometry, pose, agreement=agreement)
+    return MapFix(stamp, False, failed[1], geometry, pose, failed[0], agreement)
 
 
 def check(
@@ -118,12 +134,20 @@ def check(
     measured_height: float | None,
     measured_R_map_body: np.ndarray | None,
     prediction: Prediction | None = None,
+    map_agrees: bool = False,
 ) -> tuple[str, str] | None:
-    """The first failed check: (its name, what failed in words), or None."""
+    """The first failed check: (its name, what failed in words), or None. ``map_agrees``: the matches
+    passed the map-agreement check (a fix below ``min_inliers`` may then be confirmed)."""
     if not (np.isfinite(pose.position).all() and np.isfinite(pose.covariance).all()):
         return "finite", "the pose is not finite"
-    if geometry.num_inliers < gate.min_inliers:
-        return "inliers", f"too few inliers: {geometry.num_inliers} < {gate.min_inliers}"
+    weak = geometry.num_inliers < gate.min_inliers
+    few = f"too few inliers: {geometry.num_inliers} < {gate.min_inliers}"
+    if weak:
+        confirmable = map_agrees and prediction is not None
+        if not confirmable or geometry.num_inliers < gate.min_inliers_confirmed:
+            return "inliers", few
+        if _horizontal_sigma(prediction.covariance) > gate.confirm_max_sigma_m:
+            return "inliers", f"{few}, and the navigation prediction is too uncertain to confirm it"
     if geometry.inlier_ratio < gate.min_inlier_ratio:
         return "inlier_ratio", f"inlier ratio {geometry.inlier_ratio:.2f} < {gate.min_inlier_ratio:.2f}"
     if pose.residual_rms_px > gate.max_residual_px:
@@ -157,12 +181,20 @@ def check(
         d = pose.position[:2] - np.asarray(prediction.position, np.float64)[:2]
         S = np.asarray(prediction.covariance, np.float64)[:2, :2] + pose.covariance[:2, :2]
         distance = math.sqrt(max(float(d @ np.linalg.solve(S, d)), 0.0))
+        # a weak fix the prediction does not confirm is no evidence against the prediction either
+        if weak and distance > gate.confirm_innovation:
+            return "inliers", f"{few}, and {np.linalg.norm(d):.1f} m ({distance:.1f} σ) from the prediction"
         if distance > gate.max_innovation:
             return "innovation", (
                 f"{np.linalg.norm(d):.1f} m from the navigation prediction "
                 f"({distance:.1f} σ > {gate.max_innovation:g} σ)"
             )
     return None
+
+
+def _horizontal_sigma(covariance: np.ndarray) -> float:
+    block = np.asarray(covariance, np.float64)[:2, :2]
+    return math.sqrt(max(float(np.linalg.eigvalsh(block).max()), 0.0))
 
 
 def _strong(gate: FixGate, geometry: GeometryResult, pose: GroundPose) -> bool:

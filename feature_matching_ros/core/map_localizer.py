@@ -11,7 +11,7 @@ and checks); this class runs both halves in one place for evaluation and for tes
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -95,8 +95,8 @@ class MapLocalizer:
                 measured_height=height,
                 measured_R_map_body=R_map_body,
                 prediction=prediction,
+                agreement=match.agreement,
             )
-            fix = replace(fix, agreement=match.agreement)
         self.accept(fix)
         return Localization(match, fix, (time.perf_counter() - start) * 1e3)
 

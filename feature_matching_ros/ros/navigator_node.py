@@ -376,8 +376,13 @@ class NavigatorNode(Node):
         return params.search_config(self)
 
     def _gate(self) -> FixGate:
+        value = self.get_parameter
         return dataclasses.replace(
-            params.fix_gate(self), max_innovation=self.get_parameter("fix_max_innovation").value
+            params.fix_gate(self),
+            max_innovation=value("fix_max_innovation").value,
+            min_inliers_confirmed=value("fix_min_inliers_confirmed").value,
+            confirm_max_sigma_m=value("fix_confirm_max_sigma").value,
+            confirm_innovation=value("fix_confirm_innovation").value,
         )
 
     def _on_worker_error(self, frame: Frame | None, exc: Exception) -> None:

@@ -309,6 +309,25 @@ NAVIGATOR_NODE = (
         "reject a fix further from the prediction than this many standard deviations of both",
         range=(0.0, 1000.0),
     ),
+    ParamSpec(
+        "fix_min_inliers_confirmed",
+        15,
+        "accept a fix with fewer than fix_min_inliers but this many inliers when the map agreement and a "
+        "prediction good to fix_confirm_max_sigma both confirm it",
+        range=(4, 100000),
+    ),
+    ParamSpec(
+        "fix_confirm_max_sigma",
+        10.0,
+        "a prediction confirms a weak fix only if its horizontal standard deviation is at most this, m",
+        range=(0.0, 10000.0),
+    ),
+    ParamSpec(
+        "fix_confirm_innovation",
+        3.0,
+        "a weak fix is confirmed within this many standard deviations of the prediction",
+        range=(0.0, 1000.0),
+    ),
     ParamSpec("odometry", True, "carry the solution between fixes by keyframe odometry (else coast only)"),
     ParamSpec(
         "coast_speed_sigma",

@@ -11,7 +11,7 @@ import pytest
 from feature_matching_ros.core.flight_log import read_gps_csv
 from feature_matching_ros.core.georef import load_map
 from feature_matching_ros.core.image import load_image
-from feature_matching_ros.core.map_fix import FixGate, estimate_fix
+from feature_matching_ros.core.map_fix import FixGate, Prediction, estimate_fix
 from feature_matching_ros.core.map_localizer import MapLocalizer
 from feature_matching_ros.core.map_verify import check_agreement, map_agreement
 from feature_matching_ros.core.registry import build
@@ -100,3 +100,35 @@ def test_the_agreement_peaks_at_the_true_alignment_only(shared_data):
     off = H @ np.array([[1.0, 0.0, -40.0], [0.0, 1.0, 25.0], [0.0, 0.0, 1.0]])
     elsewhere = map_agreement(geomap.image, geomap.valid, crop, off, 1.0)
     assert elsewhere.score < 0.2 and elsewhere.peak < 1.1
+
+
+def test_a_weak_fix_is_accepted_only_when_the_map_and_the_prediction_both_confirm_it(candidates):
+    """Below ``min_inliers`` a fix needs the map agreement and a confident prediction that agrees."""
+    localizer, found = candidates
+    error, fix, result, _ = max(found, key=lambda c: c[1].geometry.num_inliers if c[0] < 5 else 0)
+    assert fix.agreement is not None and fix.accepted
+    inliers = np.flatnonzero(np.asarray(fix.geometry.inlier_mask, bool))
+    keep = np.random.default_rng(0).choice(inliers, 20, replace=False)  # a real match, thinned out
+    match, georef = result.match, localizer.geomap.georef
+    truth = fix.pose.position[:2]
+    gate = FixGate()
+
+    def weak(prediction, agreement=fix.agreement):
+        points = (match.map_points[keep], match.image_points[keep])
+        return estimate_fix(
+            *points, georef, K, fix.stamp, gate=gate, prediction=prediction, agreement=agreement
+        )
+
+    near = Prediction(truth + [3.0, -2.0], np.eye(2) * 5.0**2)
+    confirmed = weak(near)
+    assert confirmed.accepted, confirmed.reason
+    assert confirmed.geometry.num_inliers < gate.min_inliers
+    assert np.linalg.norm(confirmed.pose.position[:2] - truth) < 5.0
+    unverified = weak(near, agreement=None)
+    assert not unverified.accepted and unverified.failed == "inliers"
+    assert not weak(None).accepted
+    vague = weak(Prediction(truth, np.eye(2) * 25.0**2))
+    assert vague.failed == "inliers" and "too uncertain" in vague.reason
+    elsewhere = weak(Prediction(truth + [40.0, 0.0], np.eye(2) * 5.0**2))
+    # a weak fix away from the prediction is no evidence that the prediction is wrong
+    assert elsewhere.failed == "inliers" and "from the prediction" in elsewhere.reason

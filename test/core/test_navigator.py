@@ -121,7 +121,9 @@ def test_odometry_carries_the_solution_while_fixes_fail_and_a_fix_collapses_the_
     normal = navigator.localizer.gate
     sigmas, sources = [], []
     for k, (state, image) in enumerate(frames):
-        navigator.localizer.gate = replace(normal, min_inliers=10**6) if 3 <= k <= 7 else normal
+        navigator.localizer.gate = (
+            replace(normal, min_inliers=10**6, min_inliers_confirmed=10**6) if 3 <= k <= 7 else normal
+        )
         out = navigator.step(image, camera.K, state.t, height=float(state.position[2]))
         sources.append(out.source)
         sigmas.append(out.horizontal_sigma)
@@ -142,7 +144,7 @@ def test_without_odometry_or_fixes_the_solution_coasts_and_is_dropped_when_too_u
     camera, geomap, frames = simulated
     config = NavigatorConfig(odometry=False, coast_speed_sigma=20.0, max_sigma_m=60.0)
     navigator = Navigator(sift, geomap, config)
-    blind = replace(navigator.localizer.gate, min_inliers=10**6)
+    blind = replace(navigator.localizer.gate, min_inliers=10**6, min_inliers_confirmed=10**6)
     states = []
     for k, (state, image) in enumerate(frames[:8]):
         if k == 2:
