@@ -8,7 +8,10 @@
 # the editable checkout's package picks up through pkgutil.extend_path.
 #
 # Out-of-source build in build/msgs/. Skipped when a stamp of the inputs matches and the
-# generated module imports. FM_FORCE_BUILD=1 rebuilds regardless.
+# generated module imports. The inputs are everything the install takes from the checkout: msg/,
+# launch/ and config/ (installed to share/), package.xml, CMakeLists.txt and setup.py (whose console
+# scripts become lib/feature_matching_ros/*); `build_msgs.sh --list-inputs` prints them.
+# FM_FORCE_BUILD=1 rebuilds regardless.
 set -euo pipefail
 
 if [[ -z "${VIRTUAL_ENV:-}" || ! -x "${VIRTUAL_ENV}/bin/python" ]]; then
@@ -42,13 +45,34 @@ EOF
     )
 }
 
+# The files of the checkout that the install copies or is generated from, relative to ROOT.
+SHARED_DIRS=(msg launch config)
+input_files() {
+    (
+        cd "${ROOT}"
+        printf '%s\n' CMakeLists.txt package.xml setup.py
+        for d in "${SHARED_DIRS[@]}"; do
+            if [[ -d "${d}" ]]; then
+                find "${d}" -type f -not -path '*/__pycache__/*' -not -name '*.pyc'
+            fi
+        done
+    ) | LC_ALL=C sort
+}
+
 inputs_hash() {
     (
         cd "${ROOT}"
         echo "venv=${VIRTUAL_ENV}"
-        sha256sum msg/*.msg CMakeLists.txt package.xml
+        input_files | while IFS= read -r f; do
+            sha256sum "${f}"
+        done
     ) | sha256sum | cut -d' ' -f1
 }
+
+if [[ "${1:-}" == --list-inputs ]]; then
+    input_files
+    exit 0
+fi
 
 HASH="$(inputs_hash)"
 if [[ "${FM_FORCE_BUILD:-0}" != 1 && -f "${STAMP_FILE}" && "$(cat "${STAMP_FILE}")" == "${HASH}" ]] \
@@ -86,6 +110,10 @@ cmake -S "${ROOT}" -B "${BUILD_DIR}" "${GENERATOR[@]}" \
 cmake --build "${BUILD_DIR}" --parallel "$(nproc 2>/dev/null || echo 2)" \
     >"${BUILD_DIR}/build.log" 2>&1 \
     || { tail -n 60 "${BUILD_DIR}/build.log" >&2; echo "build_msgs.sh: build failed" >&2; exit 1; }
+# Installed launch/ and config/ files that the checkout no longer has must not stay behind.
+for d in "${SHARED_DIRS[@]}"; do
+    rm -rf "${VIRTUAL_ENV:?}/share/feature_matching_ros/${d}"
+done
 cmake --install "${BUILD_DIR}" >"${BUILD_DIR}/install.log" 2>&1 \
     || { tail -n 60 "${BUILD_DIR}/install.log" >&2; echo "build_msgs.sh: install failed" >&2; exit 1; }
 
