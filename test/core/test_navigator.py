@@ -154,3 +154,27 @@ def test_without_odometry_or_fixes_the_solution_coasts_and_is_dropped_when_too_u
     coasting = [s for s in states[2:] if s.source == "coast"]
     assert coasting and all(s.horizontal_sigma <= 60.0 for s in coasting)
     assert states[-1].source == "none" and states[-1].position is None  # dropped beyond max_sigma_m
+
+
+def test_a_weakly_supported_registration_is_trusted_only_to_its_own_length(simulated, sift):
+    """Every registration counts as weak here: each step widens the solution by its own length, in
+    every direction, and the search then no longer trusts the heading."""
+    from dataclasses import replace
+
+    camera, geomap, frames = simulated
+    navigator = Navigator(sift, geomap, NavigatorConfig(odometry_min_inliers=10**6))
+    normal = navigator.localizer.gate
+    blind = replace(normal, min_inliers=10**6, min_inliers_confirmed=10**6)
+    states = []
+    for k, (state, image) in enumerate(frames[:7]):
+        navigator.localizer.gate = blind if k >= 3 else normal
+        states.append(navigator.step(image, camera.K, state.t, height=float(state.position[2])))
+        if k >= 3:
+            assert states[-1].source == "odometry", states[-1].fix.reason
+            assert navigator.localizer.search.prior.heading_known is False
+            step = states[-1].position[:2] - states[-2].position[:2]
+            grown = states[-1].covariance[:2, :2] - states[-2].covariance[:2, :2]
+            assert np.linalg.eigvalsh(grown).min() >= 0.99 * float(step @ step) > 0.0
+            d = states[-1].position[:2] - state.position[:2]
+            assert float(d @ np.linalg.solve(states[-1].covariance[:2, :2], d)) < CHI2_2DOF_9999
+    assert [s.source for s in states[:3]] == ["fix"] * 3
