@@ -370,6 +370,7 @@ class NavigatorNode(Node):
             coast_speed_sigma=value("coast_speed_sigma").value,
             map_sigma_m=value("map_sigma_m").value,
             max_sigma_m=value("max_sigma_m").value,
+            odometry_min_inliers=value("odometry_min_inliers").value,
         )
 
     def _search_config(self) -> SearchConfig:

@@ -344,6 +344,12 @@ NAVIGATOR_NODE = (
         "drop the solution (search the whole map again) beyond this horizontal sigma, m",
         range=(1.0, 1.0e6),
     ),
+    ParamSpec(
+        "odometry_min_inliers",
+        30,
+        "an odometry registration with fewer inliers is trusted only to its own length, in any direction",
+        range=(0, 100000),
+    ),
     ParamSpec("map_frame", "map", "frame of the published pose and odometry (REP 105)"),
     ParamSpec("base_frame", "base_link", "the aircraft's body frame (odometry child, NavSatFix frame)"),
     ParamSpec(
