@@ -69,9 +69,13 @@ EXECUTABLES = {
 }
 
 
+def _flag(context: LaunchContext, argument: str) -> bool:
+    return LaunchConfiguration(argument).perform(context).lower() in ("true", "1")
+
+
 def _nodes(context: LaunchContext, *args: object, **kwargs: object) -> list[Node]:
     params_file = LaunchConfiguration("params_file").perform(context)
-    use_sim_time = LaunchConfiguration("use_sim_time").perform(context).lower() in ("true", "1")
+    use_sim_time = _flag(context, "use_sim_time")
     remaps = [(topic, LaunchConfiguration(arg).perform(context)) for arg, topic in ARGUMENT_REMAPS.items()]
     namespace = LaunchConfiguration("namespace").perform(context)
     mode = LaunchConfiguration("mode").perform(context)
@@ -103,7 +107,7 @@ def _nodes(context: LaunchContext, *args: object, **kwargs: object) -> list[Node
 
 def _rviz(context: LaunchContext, *args: object, **kwargs: object) -> list:
     """RViz where asked for and installed; without rviz2 the nodes run on (launch would orphan them)."""
-    if LaunchConfiguration("rviz").perform(context).lower() not in ("true", "1"):
+    if not _flag(context, "rviz"):
         return []
     try:
         get_package_prefix("rviz2")
@@ -114,9 +118,7 @@ def _rviz(context: LaunchContext, *args: object, **kwargs: object) -> list:
             package="rviz2",
             executable="rviz2",
             arguments=["-d", os.path.join(get_package_share_directory(PACKAGE), "config", "navigation.rviz")],
-            parameters=[
-                {"use_sim_time": LaunchConfiguration("use_sim_time").perform(context).lower() == "true"}
-            ],
+            parameters=[{"use_sim_time": _flag(context, "use_sim_time")}],
         )
     ]
 
