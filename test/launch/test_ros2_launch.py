@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -93,7 +93,7 @@ def replay_until(tools, bag: Path, tmp_path: Path, executor, done, what: str) ->
     whose subscription the player has not matched yet misses the best-effort messages of that pass."""
     _, env = tools
     player = Launched(
-        [str(Path(sys.executable).parent / "fm-replay"), str(bag), "--loop", "--wait-for-subscribers", "30"]
+        [shutil.which("fm-replay", path=env["PATH"]), str(bag), "--loop", "--wait-for-subscribers", "30"]
         + ["--topics", "/camera/image_raw", "/camera/camera_info", "/imu/data", "/altitude"],
         env,
         tmp_path / "replay.log",
