@@ -1,14 +1,20 @@
-"""A camera frame's size before it is converted: from an Image's fields or a compressed image's header.
+"""A camera frame's size: checked before it is decoded, and bounded before it is matched.
 
 A CompressedImage of a few kilobytes can declare 30000x30000 pixels and take gigabytes to decode,
-so its size is read from the PNG IHDR or the JPEG frame header (SOFn) and checked first.
+so its size is read from the PNG IHDR or the JPEG frame header (SOFn) and checked first. A frame
+larger than ``max_image_edge`` is matched downscaled, with its camera scaled alike.
 """
 
 from __future__ import annotations
 
 import struct
 
+import numpy as np
+
 from feature_matching_ros.core.errors import ImageError
+from feature_matching_ros.core.image import resize_max_edge
+
+from .camera import CameraModel
 
 # Smallest frame side the nodes match: fewer pixels hold no usable features (the core needs 8).
 MIN_FRAME_EDGE = 32
@@ -73,6 +79,21 @@ def check_frame_size(width: int, height: int, max_pixels: int, what: str = "imag
             f"{what} is {width}x{height} px: too small to match "
             f"(each side needs at least {MIN_FRAME_EDGE} px)"
         )
+
+
+def fit_frame(image: np.ndarray, camera: CameraModel, max_edge: int) -> tuple[np.ndarray, CameraModel]:
+    """The frame downscaled to ``max_edge`` px on its longest side (0: as it is), and its camera."""
+    small, _ = resize_max_edge(image, max_edge)
+    if small is image:
+        return image, camera
+    return small, camera.scaled(small.shape[1], small.shape[0])
+
+
+def to_frame_pixels(points: np.ndarray, fitted: tuple[int, int], frame: tuple[int, int]) -> np.ndarray:
+    """Points in a ``fitted`` (width, height) copy of the frame, in the ``frame``'s own pixels
+    (pixel centres on integers: the image edges stay on the edges)."""
+    scale = np.array(frame, np.float64) / np.array(fitted, np.float64)
+    return (np.asarray(points, np.float64) + 0.5) * scale - 0.5
 
 
 def _has_buffer(data: object) -> bool:

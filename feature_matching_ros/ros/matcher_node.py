@@ -7,6 +7,7 @@ input is logged (throttled), counted in /diagnostics, and the input is dropped.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 import time
@@ -38,7 +39,7 @@ from .aids import stamp_seconds
 from .camera import camera_from_info
 from .debug_matches import DebugMatches
 from .diagnostics import Monitor, ThrottledLog, steady_timer, to_status
-from .frame_size import check_frame_size, compressed_size
+from .frame_size import check_frame_size, compressed_size, fit_frame, to_frame_pixels
 from .images import compressed_to_array, image_to_core
 from .latest import LatestWorker
 from .map_inputs import MapInputs
@@ -293,9 +294,15 @@ class FeatureMatcherNode(Node):
             self._error("map", "map navigation needs camera_info (use_camera_info: true)")
             return
         start = time.perf_counter()
-        found = self.map_inputs.match(image, camera_from_info(frame.info).K, stamp_seconds(header.stamp))
+        fitted, camera = fit_frame(
+            image, camera_from_info(frame.info), self.get_parameter("max_image_edge").value
+        )
+        found = self.map_inputs.match(fitted, camera.K, stamp_seconds(header.stamp))
         total_ms = (time.perf_counter() - start) * 1e3
         query_size = (image.shape[1], image.shape[0])
+        if fitted is not image:
+            points = to_frame_pixels(found.image_points, (camera.width, camera.height), query_size)
+            found = dataclasses.replace(found, image_points=points)
         msg = map_match_array(found, header, reference.info, query_size, self._pipeline.name, total_ms)
         self.matches_pub.publish(msg)
         self.monitor.done((time.monotonic() - frame.received) * 1e3)

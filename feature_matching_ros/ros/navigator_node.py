@@ -46,7 +46,7 @@ from . import params, topics
 from .aids import NavigationAids, stamp_seconds
 from .camera import CameraInfoError, CameraModel, camera_from_info
 from .diagnostics import Monitor, ThrottledLog, steady_timer, to_status
-from .frame_size import check_frame_size, compressed_size
+from .frame_size import check_frame_size, compressed_size, fit_frame
 from .images import compressed_to_array, image_to_core
 from .latest import LatestWorker
 from .messages import (
@@ -250,7 +250,7 @@ class NavigatorNode(Node):
             raise CameraInfoError(
                 "equidistant (fisheye) distortion is not supported by map navigation: rectify the images"
             )
-        return image, camera
+        return fit_frame(image, camera, self.get_parameter("max_image_edge").value)
 
     def _aids_at(self, stamp: float) -> tuple[np.ndarray | None, float | None]:
         """The attitude and height of ``stamp``; published with the frame, they may still be in flight."""
@@ -334,15 +334,14 @@ class NavigatorNode(Node):
             start = time.perf_counter()
             geomap = load_map(path, georef or None)
             options = {"device": value("device"), "weights_dir": value("weights_dir") or None}
-            edge = {"max_image_edge": value("max_image_edge")} if value("max_image_edge") else {}
             overrides = {"max_keypoints": value("max_keypoints")} if value("max_keypoints") else {}
-            pipeline = registry.build(name, {**overrides, **edge}, **options)
+            pipeline = registry.build(name, overrides, **options)
             warm_up = procedural_texture(320, 240)
             pipeline.match(warm_up, warm_up, geometry=None)  # first torch calls are several times slower
             odometry_pipeline = None
             if value("odometry") and value("odometry_keypoints"):
                 odometry_pipeline = registry.build(
-                    name, {"max_keypoints": value("odometry_keypoints"), **edge}, **options
+                    name, {"max_keypoints": value("odometry_keypoints")}, **options
                 )
             navigator = Navigator(
                 pipeline,

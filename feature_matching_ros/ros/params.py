@@ -71,8 +71,8 @@ NAVIGATION_INPUTS = (
 # Camera frames: the frame size accepted, and the size frames are matched at.
 MAX_IMAGE_EDGE = ParamSpec(
     "max_image_edge",
-    1600,
-    "images are matched downscaled to this longest edge, px (default 1600: a 4000x3000 frame takes "
+    1024,
+    "images are matched downscaled to this longest edge, px (default 1024: a 4000x3000 frame takes "
     "seconds and gigabytes at full size; 0 = full size, else at least 64)",
     range=(0, 16384),
     min_nonzero=64,

@@ -118,15 +118,15 @@ def test_default_max_image_edge_bounds_large_frames(running, graf):
     from feature_matching_ros.ros.navigator_node import NavigatorNode
     from feature_matching_ros.ros.params import MAX_IMAGE_EDGE
 
-    assert MAX_IMAGE_EDGE.default == 1600 and "4000x3000" in MAX_IMAGE_EDGE.description
+    assert MAX_IMAGE_EDGE.default == 1024 and "4000x3000" in MAX_IMAGE_EDGE.description
     harness, executor, nodes = running(matcher={"reference_mode": "keyframe", "matcher": "sift"})
     matcher = nodes["matcher"]
     navigator = NavigatorNode(context=matcher.context)
     try:
         for node in (matcher, navigator):
-            assert node.get_parameter("max_image_edge").value == 1600
+            assert node.get_parameter("max_image_edge").value == 1024
             described = node.describe_parameter("max_image_edge").description
-            assert "default 1600" in described and "0 = full size" in described
+            assert "default 1024" in described and "0 = full size" in described
     finally:
         navigator.destroy_node()
     large = [cv2.resize(image, (4000, 3000), interpolation=cv2.INTER_LINEAR) for image in graf[:2]]
@@ -134,7 +134,7 @@ def test_default_max_image_edge_bounds_large_frames(running, graf):
     spin_until(executor, lambda: matcher._reference is not None, what="the 4000x3000 keyframe")
     harness.publish_frame(large[1], 2.0)
     matches = _answered(harness, executor, 2.0)
-    # matched at 1600 px, reported in the frame's own pixels
+    # matched at 1024 px, reported in the frame's own pixels
     assert (matches.query_width, matches.query_height) == (4000, 3000)
     points = np.asarray(matches.query_points).reshape(-1, 2)
     assert len(points) > 50 and points[:, 0].max() > 2000
@@ -388,3 +388,27 @@ def test_shutdown_mid_frame_is_not_an_error(ros_context, graf):
         harness.destroy()
         if context.ok():
             rclpy.shutdown(context=context)
+
+
+def test_map_mode_matches_a_large_frame_downscaled_and_reports_its_own_pixels(running, tmp_path):
+    from feature_matching_ros.core.flight_sim import Appearance, CameraSpec, FlightPlan, fly, render
+
+    camera = CameraSpec(640, 480, 60.0)
+    geomap, map_path = _georeferenced_map(tmp_path)
+    harness, executor, nodes = running(
+        matcher={"reference_mode": "map", "map_image": map_path, "matcher": "sift", "attitude_input": "none"},
+        geometry={"mode": "map", "map_image": map_path, "publish_debug": False, "attitude_input": "none"},
+    )
+    spin_until(executor, lambda: nodes["matcher"].ready, timeout=120.0, what="the map's features")
+    plan = FlightPlan(np.array([[10.0, -20.0], [40.0, 10.0]]), altitude=120.0, tilt_deg=0.0, yaw=30.0)
+    state = fly(plan, 1)[0]
+    frame, _ = render(geomap, camera, state, Appearance(), np.random.default_rng(1))
+    large = cv2.resize(frame, (4000, 3000), interpolation=cv2.INTER_LINEAR)
+    harness.publish_frame(large, 1.0, fx=float(camera.K[0, 0]) * 4000 / 640)
+    estimate = _answered(harness, executor, 1.0, "geometry")
+    matches = _answered(harness, executor, 1.0)
+    assert (matches.query_width, matches.query_height) == (4000, 3000)
+    assert np.asarray(matches.query_points).reshape(-1, 2)[:, 0].max() > 2000
+    assert estimate.pose_published, estimate.pose_status
+    p = _answered(harness, executor, 1.0, "pose").pose.pose.position
+    assert np.hypot(p.x - state.position[0], p.y - state.position[1]) < 2.0

@@ -494,3 +494,19 @@ def test_fuzz_navigator(navigator):  # noqa: F811 (the fixture imported above)
         Case("an attitude with a NaN quaternion", attitude, name, "not a unit quaternion"),
     ]
     Fuzzer(pilot.harness, executor, {name: node}, lambda t: pilot.publish(frame, t), answered).run(cases)
+
+
+def test_navigator_navigates_a_4000x3000_frame_at_max_image_edge(navigator):  # noqa: F811
+    node, pilot, executor, frames = navigator
+    assert node.get_parameter("max_image_edge").value == 1024
+    frame = frames[0]
+    scale = 4000 / frame.image.shape[1]
+    K = np.asarray(frame.K, np.float64).copy()
+    K[:2] *= scale
+    large = dataclasses.replace(
+        frame, image=cv2.resize(frame.image, (4000, 3000), interpolation=cv2.INTER_LINEAR), K=K
+    )
+    status, pose, _, _ = pilot.answer_to(executor, large, frame.stamp)
+    assert status.pose_published, status.pose_status
+    p = pose.pose.pose.position
+    assert np.linalg.norm(np.array([p.x, p.y]) - frame.truth_position[:2]) < 3.0
