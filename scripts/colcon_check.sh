@@ -28,7 +28,7 @@ fail() {
     echo "colcon_check.sh: FAIL: $*" >&2
     exit 1
 }
-say() { echo "colcon_check.sh: $*"; }
+say() { echo "colcon_check.sh: $*   [${SECONDS} s]"; }
 
 if [[ -z "${VIRTUAL_ENV:-}" || ! -x "${VIRTUAL_ENV}/bin/python" ]]; then
     echo "colcon_check.sh: no virtual environment is active (VIRTUAL_ENV is unset)." >&2
@@ -70,7 +70,6 @@ else
     fi
 fi
 INSTALL="${WS}/install/${PKG}"
-start=${SECONDS}
 
 # The underlay: the venv's ROS 2, as /opt/ros/<distro>/setup.bash would set it on a ROS machine.
 export AMENT_PREFIX_PATH="${VIRTUAL_ENV}"
@@ -82,7 +81,8 @@ export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$((RANDOM % 100 + 1))}"
 if [[ "${FM_SKIP_BUILD:-0}" != 1 ]]; then
     command -v colcon >/dev/null 2>&1 \
         || fail "colcon not found in ${VIRTUAL_ENV}; pip install -r ${ROOT}/requirements/dev.txt"
-    colcon build --help 2>/dev/null | grep -q -- '--packages-select' \
+    build_help="$(colcon build --help 2>&1)" || fail "colcon build --help failed: ${build_help}"
+    [[ "${build_help}" == *--packages-select* ]] \
         || fail "colcon has no --packages-select (colcon-package-selection); pip install -r ${ROOT}/requirements/dev.txt"
     mkdir -p "${WS}/src"
     if [[ ! -e "${WS}/src/${PKG}" ]]; then
@@ -96,7 +96,8 @@ if [[ "${FM_SKIP_BUILD:-0}" != 1 ]]; then
     # build on a busy 2-core machine.
     MAKEFLAGS="-j$(nproc 2>/dev/null || echo 2)"
     export MAKEFLAGS
-    say "colcon build --packages-select ${PKG} $* (in ${WS})"
+    say "colcon build --packages-select ${PKG}${*:+ $*} (in ${WS})"
+    start=${SECONDS}
     if ! (cd "${WS}" && colcon build --packages-select "${PKG}" "$@" >"${WS}/colcon.log" 2>&1); then
         tail -n 80 "${WS}/colcon.log" >&2
         find "${WS}/log/latest_build" -name stderr.log -exec tail -n 40 {} + >&2 2>/dev/null || true
@@ -253,9 +254,11 @@ if [[ -x "${VIRTUAL_ENV}/bin/fm-weights" ]]; then
 fi
 
 # Each node executable starts from the install space, where it finds its share/ files (the Fast
-# DDS profile it logs), and stops cleanly on Ctrl-C.
+# DDS profile it logs; with --symlink-install both resolve to the checkout's file), and stops
+# cleanly on Ctrl-C.
 say "${NODES[*]}: start, then Ctrl-C"
-profile="${INSTALL}/share/${PKG}/config/fastdds_large_images.xml"
+profile="$(realpath "${INSTALL}/share/${PKG}/config/fastdds_large_images.xml")"
+marker="Fast DDS profile for camera images: "
 unset_profile=()
 for v in "${PROFILE_VARIABLES[@]}" RMW_IMPLEMENTATION; do
     unset_profile+=(-u "${v}")
@@ -269,13 +272,14 @@ for i in "${!NODES[@]}"; do
     name="${NODES[$i]}"
     pid="${pids[$i]}"
     for _ in $(seq 1 600); do
-        grep -qF "Fast DDS profile for camera images: ${profile}" "${WS}/${name}.log" && break
+        grep -qF "${marker}" "${WS}/${name}.log" && break
         kill -0 "${pid}" 2>/dev/null || break
         sleep 0.1
     done
-    if ! grep -qF "Fast DDS profile for camera images: ${profile}" "${WS}/${name}.log"; then
+    used="$(sed -n "s/.*${marker}//p" "${WS}/${name}.log" | head -n 1)"
+    if [[ -z "${used}" || "$(realpath -m "${used}")" != "${profile}" ]]; then
         cat "${WS}/${name}.log" >&2
-        fail "${name} did not start from the install space (no 'Fast DDS profile for camera images: ${profile}')"
+        fail "${name} did not start from the install space (its Fast DDS profile is '${used}', not ${profile})"
     fi
 done
 for i in "${!NODES[@]}"; do
@@ -302,4 +306,4 @@ else
     say "ros2 not installed: ros2 pkg prefix / ros2 run not checked (bash scripts/test_tools.sh)"
 fi
 
-say "OK ($((SECONDS - start)) s)"
+say "OK"
