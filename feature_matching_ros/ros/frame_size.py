@@ -15,6 +15,7 @@ from feature_matching_ros.core.errors import ImageError
 from feature_matching_ros.core.image import resize_max_edge
 
 from .camera import CameraModel
+from .images import compressed_to_array, image_to_core
 
 # Smallest frame side the nodes match: fewer pixels hold no usable features (the core needs 8).
 MIN_FRAME_EDGE = 32
@@ -79,6 +80,20 @@ def check_frame_size(width: int, height: int, max_pixels: int, what: str = "imag
             f"{what} is {width}x{height} px: too small to match "
             f"(each side needs at least {MIN_FRAME_EDGE} px)"
         )
+
+
+def decode_frame(msg: object, max_pixels: int) -> np.ndarray:
+    """An Image or CompressedImage as the core's array, refused (ImageError) when its size is not one
+    the nodes match; a compressed one is checked from its header before it is decoded."""
+    if hasattr(msg, "format"):
+        size = compressed_size(msg.data)
+        if size is not None:
+            check_frame_size(*size, max_pixels, "the CompressedImage header")
+        image = compressed_to_array(msg)
+    else:
+        image = image_to_core(msg)
+    check_frame_size(image.shape[1], image.shape[0], max_pixels)
+    return image
 
 
 def fit_frame(image: np.ndarray, camera: CameraModel, max_edge: int) -> tuple[np.ndarray, CameraModel]:

@@ -39,7 +39,7 @@ from .aids import stamp_seconds
 from .camera import camera_from_info
 from .debug_matches import DebugMatches
 from .diagnostics import Monitor, ThrottledLog, steady_timer, to_status
-from .frame_size import check_frame_size, compressed_size, fit_frame, to_frame_pixels
+from .frame_size import decode_frame, fit_frame, to_frame_pixels
 from .images import compressed_to_array, image_to_core
 from .latest import LatestWorker
 from .map_inputs import MapInputs
@@ -315,16 +315,7 @@ class FeatureMatcherNode(Node):
             )
 
     def _decode(self, frame: Frame) -> np.ndarray:
-        msg = frame.image
-        limit = self.get_parameter("max_frame_pixels").value
-        if isinstance(msg, CompressedImage):
-            size = compressed_size(msg.data)
-            if size is not None:
-                check_frame_size(*size, limit, "the CompressedImage header")
-            image = compressed_to_array(msg)
-        else:
-            image = image_to_core(msg)
-        check_frame_size(image.shape[1], image.shape[0], limit)
+        image = decode_frame(frame.image, self.get_parameter("max_frame_pixels").value)
         if frame.info is not None:
             camera = camera_from_info(frame.info)
             camera.check_size(image.shape[1], image.shape[0])

@@ -46,8 +46,7 @@ from . import params, topics
 from .aids import NavigationAids, stamp_seconds
 from .camera import CameraInfoError, CameraModel, camera_from_info
 from .diagnostics import Monitor, ThrottledLog, steady_timer, to_status
-from .frame_size import check_frame_size, compressed_size, fit_frame
-from .images import compressed_to_array, image_to_core
+from .frame_size import decode_frame, fit_frame
 from .latest import LatestWorker
 from .messages import (
     geometry_estimate,
@@ -235,16 +234,7 @@ class NavigatorNode(Node):
 
     def _decode(self, frame: Frame) -> tuple[np.ndarray, CameraModel]:
         camera = camera_from_info(frame.info)
-        msg = frame.image
-        limit = self.get_parameter("max_frame_pixels").value
-        if isinstance(msg, CompressedImage):
-            size = compressed_size(msg.data)
-            if size is not None:
-                check_frame_size(*size, limit, "the CompressedImage header")
-            image = compressed_to_array(msg)
-        else:
-            image = image_to_core(msg)
-        check_frame_size(image.shape[1], image.shape[0], limit)
+        image = decode_frame(frame.image, self.get_parameter("max_frame_pixels").value)
         camera.check_size(image.shape[1], image.shape[0])
         if camera.distortion_model == "equidistant" and camera.D.any():
             raise CameraInfoError(
