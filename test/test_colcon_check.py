@@ -126,6 +126,13 @@ def test_readme_section_installs_the_commands(workspace: Path) -> None:
     assert "StopIteration" not in result.stderr, _report(result)
 
 
+def test_generated_executables_are_executable(workspace: Path) -> None:
+    """`colcon build --symlink-install` links lib/ and bin/ to the generated scripts themselves."""
+    generated = sorted((workspace / "build" / PKG / "exe").iterdir())
+    assert {p.name for p in generated} >= set(NODES) | {"fm-weights"}, generated
+    assert all(os.access(p, os.X_OK) for p in generated), [oct(p.stat().st_mode) for p in generated]
+
+
 def test_broken_message_import_fails(workspace: Path, tmp_path: Path) -> None:
     """A message module that does not import fails the check (the import check used to sit in a
     `( … ) || fail` list, where only its last command counted)."""
