@@ -54,3 +54,32 @@ def test_three_inputs():
 def test_rejects_bad_settings():
     with pytest.raises(ValueError):
         ApproximateSync(2, 0, 0.1, print)
+
+
+def test_pairing_watch_says_why_images_go_unpaired():
+    from feature_matching_ros.ros.sync import PairingWatch
+
+    now = [0.0]
+    watch = PairingWatch("camera/image_raw", "camera/camera_info", 0.02, patience=2.0, clock=lambda: now[0])
+    assert watch.problem() is None
+    for t in (1.0, 1.1):
+        watch.image(msg(t, "img"))
+    now[0] = 1.9
+    assert watch.problem() is None  # not for long enough yet
+    now[0] = 2.1
+    assert watch.problem() == (
+        "2 image(s) on camera/image_raw not processed: no camera_info received on camera/camera_info "
+        "(each image needs its camera_info)"
+    )
+    watch.info(msg(2.1, "info"))
+    watch.image(msg(1.2, "img"))
+    assert "the latest stamps differ by 0.900 s" in watch.problem()
+    watch.paired()
+    assert watch.problem() is None
+    watch.image(msg(3.0, "img"))  # one unpaired image (a lost camera_info) is no problem
+    now[0] = 9.0
+    assert watch.problem() is None
+    watch.image(msg(4.0, "img"))
+    assert "no camera_info on camera/camera_info for 6.9 s" in watch.problem()
+    now[0] = 20.0  # the images stopped: nothing is being lost any more
+    assert watch.problem() is None
