@@ -102,9 +102,12 @@ def estimate_fix(
     measured_R_map_body: np.ndarray | None = None,
     prediction: Prediction | None = None,
     agreement: Agreement | None = None,
+    from_prior: bool = False,
 ) -> MapFix:
     """The fix of one frame from its map matches (map pixels <-> frame pixels); ``agreement``: the
-    map-agreement check the matches passed, if they were checked."""
+    map-agreement check the matches passed, if they were checked; ``from_prior``: the matches were
+    placed around the prior (``MapMatch.from_prior``), so however many, the prediction must confirm
+    the fix."""
     gate = gate or FixGate()
     geometry = estimate("Homography", map_points, image_points, robust or RobustParams())
     if not geometry.success:
@@ -118,7 +121,16 @@ def estimate_fix(
         return MapFix(stamp, False, reason, geometry, None, agreement=agreement)
     confirmed = agreement is not None and prediction is not None
     failed = check(
-        gate, geometry, pose, stamp, previous, measured_height, measured_R_map_body, prediction, confirmed
+        gate,
+        geometry,
+        pose,
+        stamp,
+        previous,
+        measured_height,
+        measured_R_map_body,
+        prediction,
+        confirmed,
+        from_prior,
     )
     if failed is None:
         return MapFix(stamp, True, "", geometry, pose, agreement=agreement)
@@ -135,13 +147,18 @@ def check(
     measured_R_map_body: np.ndarray | None,
     prediction: Prediction | None = None,
     map_agrees: bool = False,
+    from_prior: bool = False,
 ) -> tuple[str, str] | None:
     """The first failed check: (its name, what failed in words), or None. ``map_agrees``: the matches
-    passed the map-agreement check (a fix below ``min_inliers`` may then be confirmed)."""
+    passed the map-agreement check (a fix below ``min_inliers`` may then be confirmed);
+    ``from_prior``: the matches were placed around the prior and need that confirmation too."""
     if not (np.isfinite(pose.position).all() and np.isfinite(pose.covariance).all()):
         return "finite", "the pose is not finite"
-    weak = geometry.num_inliers < gate.min_inliers
-    few = f"too few inliers: {geometry.num_inliers} < {gate.min_inliers}"
+    weak = geometry.num_inliers < gate.min_inliers or from_prior
+    if from_prior:
+        few = "placed around the prior, not matched"
+    else:
+        few = f"too few inliers: {geometry.num_inliers} < {gate.min_inliers}"
     if weak:
         confirmable = map_agrees and prediction is not None
         if not confirmable or geometry.num_inliers < gate.min_inliers_confirmed:

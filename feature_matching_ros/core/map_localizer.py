@@ -76,7 +76,7 @@ class MapLocalizer:
         """Search, match and check one frame; ``prediction``: where a navigation solution expects it
         (the fix must agree with it within their combined covariance)."""
         start = time.perf_counter()
-        match = self.search.match(image, K, stamp, R_map_body, height)
+        match = self.search.match(image, K, stamp, R_map_body, height, correlate=prediction is not None)
         if len(match) < 4:
             geometry = GeometryResult.failure("Homography", "", f"no matches: {match.strategy}", len(match))
             failed = "agreement" if match.agreement is not None else ""
@@ -96,6 +96,7 @@ class MapLocalizer:
                 measured_R_map_body=R_map_body,
                 prediction=prediction,
                 agreement=match.agreement,
+                from_prior=match.from_prior,
             )
         self.accept(fix)
         return Localization(match, fix, (time.perf_counter() - start) * 1e3)

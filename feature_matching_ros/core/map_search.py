@@ -30,6 +30,7 @@ from .frames import camera_rotation, euler_from_rotation, rotation_from_euler
 from .geometry import RobustParams, estimate
 from .georef import GeoMap, GeoReference
 from .image import equalized
+from .map_correlate import place
 from .map_features import MapFeatures, Window
 from .map_refine import refine_on_map
 from .map_verify import Agreement, check_agreement
@@ -55,7 +56,12 @@ class SearchConfig:
     module; float descriptors with a nearest-neighbour matcher only); verify: drop the matches
     unless the map seen through their homography correlates with the whole frame at least
     ``min_agreement`` and ``min_peak`` times better than a few metres off (``map_verify``): the
-    inliers of a wrong match agree with each other by construction, the rest of the frame does not."""
+    inliers of a wrong match agree with each other by construction, the rest of the frame does not;
+    correlate: when keypoints find too little around a prior with a heading and at most
+    ``correlate_max_sigma_m``, place the frame by gradient correlation (``map_correlate``, at least
+    ``correlate_min_ratio`` times better than ``correlate_exclusion_m`` away) and take the
+    correspondences from direct alignment; only where the caller asks for it, since such a match
+    must be confirmed by a navigation prediction (``MapMatch.from_prior``)."""
 
     margin_m: float = 40.0
     max_speed: float = 40.0
@@ -74,6 +80,10 @@ class SearchConfig:
     verify: bool = True
     min_agreement: float = 0.2
     min_peak: float = 1.1
+    correlate: bool = True
+    correlate_max_sigma_m: float = 10.0
+    correlate_min_ratio: float = 1.5
+    correlate_exclusion_m: float = 8.0
 
 
 @dataclass(frozen=True)
@@ -108,7 +118,9 @@ class MapMatch:
 
     map_points: [M x 2] map pixels; image_points: [M x 2] pixels of the original frame;
     scores: [M]; window: the map box searched (the best one of a sweep); strategy: "prior",
-    "sweep" or the reason nothing was matched when ``map_points`` is empty.
+    "sweep" or the reason nothing was matched when ``map_points`` is empty; from_prior: the
+    correspondences were placed by correlation around the prior, not matched (a fix built on them
+    is no evidence independent of the prior).
     """
 
     map_points: np.ndarray
@@ -121,6 +133,7 @@ class MapMatch:
     times_ms: dict[str, float] = field(default_factory=dict)
     support: int = 0  # inliers of a quick homography: how hypotheses and windows are ranked
     agreement: Agreement | None = None  # the map seen through the matches vs the frame (map_verify)
+    from_prior: bool = False
 
     def __len__(self) -> int:
         return len(self.map_points)
@@ -193,8 +206,11 @@ class MapSearch:
         stamp: float,
         R_map_body: np.ndarray | None = None,
         height: float | None = None,
+        correlate: bool = False,
     ) -> MapMatch:
-        """Match ``image`` (taken at ``stamp`` s by a camera with intrinsics K) against the map."""
+        """Match ``image`` (taken at ``stamp`` s by a camera with intrinsics K) against the map;
+        ``correlate``: where keypoints find too little, the caller can confirm a match placed
+        around the prior (see ``SearchConfig.correlate``)."""
         radius = self.radius(stamp)
         best: MapMatch | None = None
         for h in self._heights(height):
@@ -202,7 +218,69 @@ class MapSearch:
                 found = self._match_one(image, K, attitude, h, stamp, radius)
                 if best is None or found.support > best.support:
                     best = found
+        if correlate and len(best) < self.config.min_matches and self._correlatable(R_map_body, radius):
+            attitude = self._attitudes(R_map_body, radius)[0]
+            placed = self._correlated(image, K, attitude, self._heights(height)[0], radius)
+            if placed is not None:
+                return placed
         return best
+
+    def _correlatable(self, R_map_body: np.ndarray | None, radius: float | None) -> bool:
+        prior, c = self.prior, self.config
+        if not c.correlate or prior is None or radius is None or prior.sigma > c.correlate_max_sigma_m:
+            return False
+        return R_map_body is not None or (prior.R_map_body is not None and prior.heading_known)
+
+    def _correlated(
+        self, image: np.ndarray, K: np.ndarray, R_map_body: np.ndarray, height: float, radius: float
+    ) -> MapMatch | None:
+        """The frame placed by gradient correlation around the prior, its correspondences from direct
+        alignment, verified like matches; None when no placement is clear enough."""
+        times: dict[str, float] = {}
+        start = time.perf_counter()
+        georef, geomap, c = self.georef, self.features.geomap, self.config
+        try:
+            view = rectify(image, K, camera_rotation(R_map_body), height, georef.affine[:, :2])
+        except FeatureMatchingError:
+            return None
+        expected = georef.map_to_pixel(self.prior.position[:2])[0] - view.nadir
+        gsd = georef.ground_sample_distance
+        placement = place(
+            view.image,
+            geomap.image,
+            geomap.valid,
+            expected,
+            int(math.ceil(radius / gsd)),
+            max(int(round(c.correlate_exclusion_m / gsd)), 1),
+        )
+        times["correlate"] = (time.perf_counter() - start) * 1e3
+        if placement is None or placement.ratio < c.correlate_min_ratio:
+            return None
+        shift = np.array([[1.0, 0.0, placement.offset[0]], [0.0, 1.0, placement.offset[1]], [0.0, 0.0, 1.0]])
+        H_map_to_frame = np.linalg.inv(shift @ view.H)
+        start = time.perf_counter()
+        map_points, image_points = refine_on_map(
+            geomap.image, geomap.valid, image, H_map_to_frame, blur_frame=self._frame_blur(K, height)
+        )
+        times["refine"] = (time.perf_counter() - start) * 1e3
+        if len(map_points) < c.min_matches:
+            return None
+        start = time.perf_counter()
+        agreement, why = self._verify(image, K, height, map_points, image_points) if c.verify else (None, "")
+        times["verify"] = (time.perf_counter() - start) * 1e3
+        if why:
+            return None
+        return MapMatch(
+            map_points,
+            image_points,
+            np.ones(len(map_points)),
+            None,
+            "prior+correlated+refined",
+            times_ms=times,
+            support=len(map_points),
+            agreement=agreement,
+            from_prior=True,
+        )
 
     def _heights(self, height: float | None) -> list[float]:
         for candidate in (height, self.prior.height if self.prior else None, self.config.default_height):
@@ -329,12 +407,15 @@ class MapSearch:
         coarse = estimate("Homography", map_points, image_points, RobustParams())
         if not coarse.success:
             return None
-        camera_gsd = height / float(K[0, 0])
-        ratio = self.georef.ground_sample_distance / camera_gsd
-        blur = 0.5 * math.sqrt(ratio * ratio - 1.0) if ratio > 1.0 else 0.0
         geomap = self.features.geomap
+        blur = self._frame_blur(K, height)
         refined = refine_on_map(geomap.image, geomap.valid, image, coarse.model, blur_frame=blur)
         return refined if len(refined[0]) >= self.config.min_matches else None
+
+    def _frame_blur(self, K: np.ndarray, height: float) -> float:
+        """Gaussian sigma (frame pixels) that brings the frame down to the map's resolution."""
+        ratio = self.georef.ground_sample_distance / (height / float(K[0, 0]))
+        return 0.5 * math.sqrt(ratio * ratio - 1.0) if ratio > 1.0 else 0.0
 
     def _sweep(self, half: np.ndarray, size: tuple[int, int]) -> list[Window]:
         """Windows twice the footprint, overlapping by ``sweep_overlap``, covering the map."""

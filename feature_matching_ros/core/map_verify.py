@@ -56,7 +56,7 @@ def map_agreement(
     size = (max(int(round(w * scale)), 8), max(int(round(h * scale)), 8))
     down = np.diag([size[0] / w, size[1] / h, 1.0])
     small = cv2.resize(as_gray(frame), size, interpolation=cv2.INTER_AREA)
-    frame_field = _field(small.astype(np.float32))
+    frame_field = gradient_field(small.astype(np.float32))
     # only the part of the map the frame sees (and the shifts reach) is rendered, not the whole map
     seen = Window.seen_by(H_map_to_frame, (w, h), map_valid.shape[::-1], int(math.ceil(shift_px)) + 4)
     gray_map = as_gray(map_image[seen.y0 : seen.y1, seen.x0 : seen.x1]).astype(np.float32)
@@ -69,7 +69,7 @@ def map_agreement(
         view = cv2.warpPerspective(gray_map, H, size, flags=cv2.INTER_LINEAR)
         seen = cv2.warpPerspective(valid, H, size, flags=cv2.INTER_NEAREST)
         seen = cv2.erode(seen, np.ones((5, 5), np.uint8)) > 0
-        return _correlation(_field(view), frame_field, seen), float(seen.mean())
+        return _correlation(gradient_field(view), frame_field, seen), float(seen.mean())
 
     score, covered = render(0.0, 0.0)
     shifted = [
@@ -81,7 +81,7 @@ def map_agreement(
     return Agreement(score, best, peak, covered)
 
 
-def _field(gray: np.ndarray) -> np.ndarray:
+def gradient_field(gray: np.ndarray) -> np.ndarray:
     """Doubled-angle gradient field (complex), lightly smoothed, of a grey image."""
     g = cv2.GaussianBlur(gray, (0, 0), 1.0)
     gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)
