@@ -363,7 +363,8 @@ class NavigatorNode(Node):
         )
 
     def _search_config(self) -> SearchConfig:
-        return params.search_config(self)
+        correlate = self.get_parameter("map_correlate").value
+        return dataclasses.replace(params.search_config(self), correlate=correlate)
 
     def _gate(self) -> FixGate:
         value = self.get_parameter

@@ -328,6 +328,12 @@ NAVIGATOR_NODE = (
         "a weak fix is confirmed within this many standard deviations of the prediction",
         range=(0.0, 1000.0),
     ),
+    ParamSpec(
+        "map_correlate",
+        True,
+        "where keypoints find too little around a confident prediction, place the frame by gradient "
+        "correlation (the prediction must then confirm the fix)",
+    ),
     ParamSpec("odometry", True, "carry the solution between fixes by keyframe odometry (else coast only)"),
     ParamSpec(
         "coast_speed_sigma",
