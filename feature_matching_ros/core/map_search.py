@@ -209,8 +209,8 @@ class MapSearch:
         correlate: bool = False,
     ) -> MapMatch:
         """Match ``image`` (taken at ``stamp`` s by a camera with intrinsics K) against the map;
-        ``correlate``: where keypoints find too little, the caller can confirm a match placed
-        around the prior (see ``SearchConfig.correlate``)."""
+        ``correlate``: where keypoints give no verified match of ``min_matches`` points, the caller
+        can confirm a match placed around the prior instead (see ``SearchConfig.correlate``)."""
         radius = self.radius(stamp)
         best: MapMatch | None = None
         for h in self._heights(height):
@@ -218,7 +218,8 @@ class MapSearch:
                 found = self._match_one(image, K, attitude, h, stamp, radius)
                 if best is None or found.support > best.support:
                     best = found
-        if correlate and len(best) < self.config.min_matches and self._correlatable(R_map_body, radius):
+        usable = best.agreement is not None and len(best) >= self.config.min_matches
+        if correlate and not usable and self._correlatable(R_map_body, radius):
             attitude = self._attitudes(R_map_body, radius)[0]
             placed = self._correlated(image, K, attitude, self._heights(height)[0], radius)
             if placed is not None:
