@@ -44,7 +44,7 @@ from .images import compressed_to_array, image_to_core
 from .latest import LatestWorker
 from .map_inputs import MapInputs
 from .messages import ReferenceInfo, map_match_array, match_array
-from .param_checks import device_problem, map_image_problem
+from .param_checks import device_problem, map_georef_problem, map_image_problem
 from .sync import PairingWatch, watched_camera
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -183,6 +183,8 @@ class FeatureMatcherNode(Node):
             reason = device_problem(values["device"])
         if reason is None and "map_image" in values:
             reason = map_image_problem(values["map_image"])
+        if reason is None and "map_georef" in values:
+            reason = map_georef_problem(values["map_georef"])
         if reason is not None:
             self.get_logger().warning(f"parameter change refused: {reason}")
             return SetParametersResult(successful=False, reason=reason)

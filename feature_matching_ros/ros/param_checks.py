@@ -23,6 +23,13 @@ def device_problem(device: str) -> str | None:
     return None
 
 
+def map_georef_problem(path: str) -> str | None:
+    """Why ``path`` cannot be a map georeference file ('' and 'none' are no file), or None."""
+    if path in ("", "none") or Path(path).expanduser().is_file():
+        return None
+    return f"map_georef {path}: no such file"
+
+
 def map_image_problem(path: str) -> str | None:
     """Why ``path`` cannot be a map image (missing, not a file, no image OpenCV reads), or None."""
     if not path:

@@ -278,6 +278,8 @@ def test_parameter_changes_are_validated_before_they_are_accepted(running, graf,
             for path, why in ((tmp_path / "missing.png", "no such file"), (unreadable, "OpenCV")):
                 refused = node.set_parameters([Parameter("map_image", value=str(path))])[0]
                 assert not refused.successful and why in refused.reason
+            refused = node.set_parameters([Parameter("map_georef", value=str(tmp_path / "none.yaml"))])[0]
+            assert not refused.successful and refused.reason.endswith("none.yaml: no such file")
     finally:
         navigator.destroy_node()
     assert matcher.get_parameter("device").value == "cpu"
