@@ -52,6 +52,14 @@ def test_bad_heights_are_refused(value, message):
     assert height_of(Range(range=120.0, min_range=0.5, max_range=200.0)) == 120.0
 
 
+@pytest.mark.parametrize("value", [1e-30, 0.01, 2.0e5, 1e300])
+def test_implausible_heights_are_refused_whatever_the_sensor_claims(value):
+    msg = Range(range=value, min_range=0.0, max_range=0.0)  # no sensor limits given
+    with pytest.raises(AidError, match=f"altitude range {value:g} m is implausible"):
+        height_of(msg)
+    assert height_of(Range(range=0.05, min_range=0.0, max_range=0.0)) == 0.05
+
+
 def test_history_pairs_the_nearest_sample_within_the_age_limit():
     history = StampedHistory()
     for stamp in (10.0, 10.2, 10.4, 9.9):  # out of order on purpose
