@@ -55,8 +55,13 @@ class GroundPose:
 
     @property
     def horizontal_sigma(self) -> float:
-        """Square root of the larger eigenvalue of the horizontal position covariance, metres."""
-        return math.sqrt(max(float(np.linalg.eigvalsh(self.covariance[:2, :2]).max()), 0.0))
+        return horizontal_sigma(self.covariance)
+
+
+def horizontal_sigma(covariance: np.ndarray) -> float:
+    """Square root of the larger eigenvalue of a position covariance's horizontal block, metres."""
+    block = np.asarray(covariance, np.float64)[:2, :2]
+    return math.sqrt(max(float(np.linalg.eigvalsh(block).max()), 0.0))
 
 
 def solve_ground_pose(

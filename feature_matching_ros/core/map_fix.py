@@ -16,7 +16,7 @@ import numpy as np
 from .frames import euler_from_rotation, wrap_angle
 from .geometry import GeometryResult, RobustParams, estimate
 from .georef import GeoReference
-from .ground_pose import GroundPose, solve_ground_pose
+from .ground_pose import GroundPose, horizontal_sigma, solve_ground_pose
 from .map_verify import Agreement
 
 
@@ -163,7 +163,7 @@ def check(
         confirmable = map_agrees and prediction is not None
         if not confirmable or geometry.num_inliers < gate.min_inliers_confirmed:
             return "inliers", few
-        if _horizontal_sigma(prediction.covariance) > gate.confirm_max_sigma_m:
+        if horizontal_sigma(prediction.covariance) > gate.confirm_max_sigma_m:
             return "inliers", f"{few}, and the navigation prediction is too uncertain to confirm it"
     if geometry.inlier_ratio < gate.min_inlier_ratio:
         return "inlier_ratio", f"inlier ratio {geometry.inlier_ratio:.2f} < {gate.min_inlier_ratio:.2f}"
@@ -207,11 +207,6 @@ def check(
                 f"({distance:.1f} σ > {gate.max_innovation:g} σ)"
             )
     return None
-
-
-def _horizontal_sigma(covariance: np.ndarray) -> float:
-    block = np.asarray(covariance, np.float64)[:2, :2]
-    return math.sqrt(max(float(np.linalg.eigvalsh(block).max()), 0.0))
 
 
 def _strong(gate: FixGate, geometry: GeometryResult, pose: GroundPose) -> bool:

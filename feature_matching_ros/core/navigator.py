@@ -26,6 +26,7 @@ import numpy as np
 from .frames import euler_from_rotation, rotation_from_euler
 from .geometry import RobustParams
 from .georef import GeoMap
+from .ground_pose import horizontal_sigma
 from .keyframe_odometry import KeyframeOdometry, OdometryConfig, OdometryStep
 from .map_fix import FixGate, MapFix, Prediction
 from .map_localizer import Localization, MapLocalizer
@@ -87,7 +88,7 @@ class NavigationState:
     def horizontal_sigma(self) -> float | None:
         if self.covariance is None:
             return None
-        return math.sqrt(max(float(np.linalg.eigvalsh(self.covariance[:2, :2]).max()), 0.0))
+        return horizontal_sigma(self.covariance)
 
 
 @dataclass
@@ -160,10 +161,10 @@ class Navigator:
         solution = self._solution
         odometry = self._odometry(image, K, stamp, height, R_map_body)
         prediction = self._predict(stamp, odometry, R_map_body is not None) if solution is not None else None
-        if prediction is not None and self._horizontal_sigma(prediction.covariance) > self.config.max_sigma_m:
+        if prediction is not None and horizontal_sigma(prediction.covariance) > self.config.max_sigma_m:
             prediction = self._drop()
         if prediction is not None:  # in map coordinates: the map's error here may differ from the last fix's
-            sigma = math.hypot(self._horizontal_sigma(prediction.covariance), self.config.map_sigma_m)
+            sigma = math.hypot(horizontal_sigma(prediction.covariance), self.config.map_sigma_m)
             # after a turn without odometry the heading is unknown: the search then tries them all
             reference = prediction.reference
             heading_known = prediction.coast is None and (reference is None or reference.heading_known)
@@ -263,7 +264,7 @@ class Navigator:
             yaw = euler_from_rotation(odometry.R_odom_body)[2] + reference.yaw_offset
             dt = stamp - s.stamp
             step = float(np.linalg.norm(position[:2] - s.position[:2]))
-            if dt > 0 and step <= c.max_speed * dt + 3.0 * self._horizontal_sigma(s.covariance):
+            if dt > 0 and step <= c.max_speed * dt + 3.0 * horizontal_sigma(s.covariance):
                 if odometry.num_inliers < c.odometry_min_inliers:
                     return self._weak_step(s, odometry, position, yaw)
                 measured = s.coast is None
@@ -352,10 +353,6 @@ class Navigator:
             yaw - odom_yaw,
             heading_known,
         )
-
-    @staticmethod
-    def _horizontal_sigma(covariance: np.ndarray) -> float:
-        return math.sqrt(max(float(np.linalg.eigvalsh(covariance[:2, :2]).max()), 0.0))
 
 
 def _rot2(angle: float) -> np.ndarray:

@@ -31,6 +31,7 @@ import numpy as np
 from . import trajectory_metrics as tm
 from .flight_log import AMBIGUOUS, DISJOINT, OVERLAPPING, classify_pairs
 from .georef import GeoMap
+from .ground_pose import horizontal_sigma
 from .report_plots import plot_errors, plot_tracks, plot_trajectory
 
 MODES = ("map", "keyframe")
@@ -466,7 +467,7 @@ def write_navigation_csv(ev: Evaluation, path: Path) -> Path:
         for i, r in enumerate(run.frames):
             sigma = None
             if r.nav_covariance is not None:
-                sigma = math.sqrt(max(float(np.linalg.eigvalsh(r.nav_covariance[:2, :2]).max()), 0.0))
+                sigma = horizontal_sigma(r.nav_covariance)
             writer.writerow(
                 [r.name, cell(r.t), int(r.accepted), r.reason, r.failed_check]
                 + [*map(cell, fix[i]), cell(fix_errors[i]), r.nav_source]
