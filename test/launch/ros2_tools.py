@@ -138,10 +138,12 @@ class Launched:
 
     def wait(self, timeout: float) -> int:
         try:
-            return self.process.wait(timeout)
+            code = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             pytest.fail(f"still running after {timeout} s:\n{self.output[-3000:]}")
+        self._out.close()
+        return code
 
     def kill(self) -> None:
         for pid in group_pids(self.process.pid):
