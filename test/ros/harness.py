@@ -12,6 +12,17 @@ from .conftest import spin_until
 FRAME_ID = "camera_optical"
 
 
+def compressed_map_mode(map_image: str) -> dict[str, Any]:
+    """Frontend parameters: map mode on ``map_image`` with ORB, compressed input, no camera_info."""
+    return {
+        "reference_mode": "map",
+        "map_image": map_image,
+        "matcher": "orb",
+        "image_transport": "compressed",
+        "use_camera_info": False,
+    }
+
+
 def camera_info(width: int, height: int, stamp: Any, fx: float = 600.0) -> Any:
     from sensor_msgs.msg import CameraInfo
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ..conftest import require_file
-from .harness import camera_info, stamp
+from .harness import camera_info, compressed_map_mode, stamp
 
 pytestmark = pytest.mark.ros
 
@@ -61,15 +61,7 @@ def test_bad_image(case, running, graf, graf_map):
 def test_corrupt_compressed_image(running, graf, graf_map):
     from sensor_msgs.msg import CompressedImage
 
-    harness, executor, nodes = running(
-        matcher={
-            "reference_mode": "map",
-            "map_image": graf_map,
-            "matcher": "orb",
-            "image_transport": "compressed",
-            "use_camera_info": False,
-        }
-    )
+    harness, executor, nodes = running(matcher=compressed_map_mode(graf_map))
     bad = CompressedImage(format="jpeg")
     bad.data = b"\xff\xd8\xff\xe0 this is not a jpeg"
     bad.header.stamp = stamp(5.0)

@@ -12,7 +12,7 @@ import pytest
 
 from ..conftest import require_file
 from .conftest import spin_until
-from .harness import camera_info, stamp
+from .harness import camera_info, compressed_map_mode, stamp
 
 pytestmark = pytest.mark.ros
 
@@ -89,15 +89,7 @@ def test_header_sizes_are_read_without_decoding(graf):
 
 
 def test_compressed_frames_declaring_huge_sizes_are_refused_before_decoding(running, graf, graf_map):
-    harness, executor, nodes = running(
-        matcher={
-            "reference_mode": "map",
-            "map_image": graf_map,
-            "matcher": "orb",
-            "image_transport": "compressed",
-            "use_camera_info": False,
-        }
-    )
+    harness, executor, nodes = running(matcher=compressed_map_mode(graf_map))
     assert nodes["matcher"].get_parameter("max_frame_pixels").value == 50_000_000
     bombs = [
         compressed(png_declaring(30000, 30000), "png", 1.0),

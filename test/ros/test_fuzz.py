@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from .conftest import spin_until
-from .harness import FRAME_ID, camera_info, stamp
+from .harness import FRAME_ID, camera_info, compressed_map_mode, stamp
 from .test_fault_probe import compressed, jpeg_declaring, jpeg_frame, png_declaring
 from .test_navigator_node import camera_info_of, flight, navigator  # noqa: F401 (fixtures)
 
@@ -349,15 +349,7 @@ def test_fuzz_compressed_frames(running, graf, shared_data):
     from ..conftest import require_file
 
     graf_map = str(require_file(shared_data / "pairs" / "graf1.png"))
-    harness, executor, nodes = running(
-        matcher={
-            "reference_mode": "map",
-            "map_image": graf_map,
-            "matcher": "orb",
-            "image_transport": "compressed",
-            "use_camera_info": False,
-        }
-    )
+    harness, executor, nodes = running(matcher=compressed_map_mode(graf_map))
     bgr = cv2.cvtColor(graf[1], cv2.COLOR_RGB2BGR)
     png = cv2.imencode(".png", bgr)[1].tobytes()
     jpeg = cv2.imencode(".jpg", bgr)[1].tobytes()
