@@ -248,6 +248,7 @@ def run_navigation(
                 nav_source=state.source,
                 nav_position=state.position,
                 nav_covariance=state.covariance,
+                matched_by=state.localization.match.strategy if len(state.localization.match) else "",
             )
         )
         progress.frame(None)

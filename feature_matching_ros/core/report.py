@@ -56,8 +56,10 @@ class FrameRecord:
     Optional, for a continuous navigation solution: failed_check: the name of the fix check that
     rejected the frame ('' if accepted or none); nav_source: where the solution came from ('fix',
     'odometry', 'coast', 'none'; '' = no navigator ran); nav_position: map-frame [x, y(, z)] m or None
-    (no solution); nav_covariance: its covariance, 2x2 (horizontal) or 3x3, m². ``estimate`` may be set
-    for a rejected fix too (its pose, for diagnostics): only accepted estimates are scored."""
+    (no solution); nav_covariance: its covariance, 2x2 (horizontal) or 3x3, m²; matched_by: how the
+    map correspondences were found (the search's strategy, e.g. 'prior+guided+refined' or
+    'prior+correlated+refined'). ``estimate`` may be set for a rejected fix too (its pose, for
+    diagnostics): only accepted estimates are scored."""
 
     t: float
     truth: Any
@@ -71,6 +73,7 @@ class FrameRecord:
     nav_source: str = ""
     nav_position: Any = None
     nav_covariance: Any = None
+    matched_by: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "truth", _position(self.truth, "truth"))
@@ -150,8 +153,9 @@ class Evaluation:
     rejected: frames without an accepted estimate by ``reason_category``; map / tracks / rpe / pairs
     are set for their mode; pairs: class -> {'pairs', 'accepted'}. Navigation runs also: good_fixes
     {'count', 'rate', 'bound_m'} (accepted fixes within good_fix_bound_m), rejected_by_check: frames
-    without an accepted fix by failed check, navigation: the solution's summary, nav_errors [N] m
-    and nees [N] per frame."""
+    without an accepted fix by failed check, accepted_by_matching: accepted fixes by how their
+    correspondences were found, navigation: the solution's summary, nav_errors [N] m and nees [N]
+    per frame."""
 
     run: Run
     success_rate: float
@@ -164,6 +168,7 @@ class Evaluation:
     pairs: dict[str, dict[str, int]] | None = None
     good_fixes: dict[str, float] | None = None
     rejected_by_check: dict[str, int] | None = None
+    accepted_by_matching: dict[str, int] | None = None
     navigation: tm.NavigationSummary | None = None
     nav_errors: np.ndarray | None = None
     nees: np.ndarray | None = None
@@ -179,6 +184,7 @@ def _navigation(run: Run, ev: Evaluation) -> Evaluation:
     accepted = np.array([f.accepted for f in run.frames], bool)
     count, rate = tm.fixes_within(ev.errors, accepted, run.good_fix_bound_m)
     checks = Counter(f.failed_check or NO_CHECK for f in run.frames if not f.accepted)
+    matched_by = Counter(f.matched_by or "?" for f in run.frames if f.accepted)
     summary = tm.navigation_summary(truth, nav, covariances, [f.nav_source for f in run.frames])
     nav_errors = tm.absolute_errors(nav, truth, horizontal=True)
     nees = tm.nees(nav[:, :2] - truth[:, :2], covariances)
@@ -186,6 +192,7 @@ def _navigation(run: Run, ev: Evaluation) -> Evaluation:
         ev,
         good_fixes={"count": count, "rate": rate, "bound_m": run.good_fix_bound_m},
         rejected_by_check=dict(checks.most_common()),
+        accepted_by_matching=dict(matched_by.most_common()),
         navigation=summary,
         nav_errors=nav_errors,
         nees=nees,
@@ -306,6 +313,9 @@ def markdown(ev: Evaluation, plots: Sequence[Path] = ()) -> str:
     if ev.rejected_by_check:
         rows = list(ev.rejected_by_check.items())
         parts += ["## Rejections by failed check", "", _table(rows, ("check", "frames")), ""]
+    if ev.accepted_by_matching:
+        rows = list(ev.accepted_by_matching.items())
+        parts += ["## Accepted fixes by matching", "", _table(rows, ("matched by", "fixes")), ""]
     if ev.navigation is not None:
         rows = list(ev.navigation.sources.items())
         parts += ["## Navigation solution by source", "", _table(rows, ("source", "frames")), ""]
@@ -379,6 +389,7 @@ def report_dict(ev: Evaluation) -> dict[str, Any]:
         "pairs": ev.pairs,
         "good_fixes": _jsonable(ev.good_fixes),
         "rejected_by_check": ev.rejected_by_check,
+        "accepted_by_matching": ev.accepted_by_matching,
         "navigation": _jsonable(ev.navigation),
         "frames": frames,
     }
@@ -441,8 +452,8 @@ def write_frames_csv(ev: Evaluation, path: Path) -> Path:
 
 
 NAV_FRAME_COLUMNS = (
-    "image", "t_s", "accepted", "reason", "failed_check", "east_m", "north_m", "up_m", "error_m",
-    "nav_source", "nav_east_m", "nav_north_m", "nav_up_m", "nav_sigma_m", "nav_error_m", "nees",
+    "image", "t_s", "accepted", "reason", "failed_check", "matched_by", "east_m", "north_m", "up_m",
+    "error_m", "nav_source", "nav_east_m", "nav_north_m", "nav_up_m", "nav_sigma_m", "nav_error_m", "nees",
     "gps_east_m", "gps_north_m", "gps_up_m", "latency_ms",
 )  # fmt: skip
 
@@ -469,7 +480,7 @@ def write_navigation_csv(ev: Evaluation, path: Path) -> Path:
             if r.nav_covariance is not None:
                 sigma = horizontal_sigma(r.nav_covariance)
             writer.writerow(
-                [r.name, cell(r.t), int(r.accepted), r.reason, r.failed_check]
+                [r.name, cell(r.t), int(r.accepted), r.reason, r.failed_check, r.matched_by]
                 + [*map(cell, fix[i]), cell(fix_errors[i]), r.nav_source]
                 + [*map(cell, nav[i]), cell(sigma), cell(nav_errors[i]), cell(nees[i])]
                 + [*map(cell, truth[i]), cell(r.latency_ms)]

@@ -39,7 +39,7 @@ def test_navigation_report_files_and_columns(navigated, seneca):
     out, rows, _ = navigated
     for name in ("frames.csv", "report.json", "report.md", "trajectory.png", "errors.png"):
         assert (out / name).is_file(), name
-    columns = "image t_s accepted reason failed_check east_m north_m error_m nav_source nav_east_m"
+    columns = "image t_s accepted reason failed_check matched_by east_m north_m error_m nav_source nav_east_m"
     columns += " nav_north_m nav_sigma_m nav_error_m nees gps_east_m gps_north_m latency_ms"
     assert set(columns.split()) <= set(rows[0])
     log = read_gps_csv(seneca[0] / "gps.csv")
@@ -65,6 +65,8 @@ def test_fixes_are_right_and_the_solution_follows_the_first_fix(navigated):
     for row in rows:
         if row["accepted"] == "0":
             assert row["reason"] != ""
+        else:
+            assert row["matched_by"].startswith(("prior", "sweep")), row["matched_by"]
     nav = report["navigation"]
     assert nav["with_solution"] >= COUNT - first and nav["nees"]["count"] == nav["with_solution"]
     summary = (out / "report.md").read_text()

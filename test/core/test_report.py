@@ -257,6 +257,7 @@ def nav_run() -> Run:
             FrameRecord(
                 5.0 * i, truth, estimate, ok, reason, 100.0 * (i + 1), 0, f"IMG_{i}.jpg",
                 failed_check=check, nav_source=source, nav_position=position, nav_covariance=cov,
+                matched_by=("prior+correlated+refined" if i == 2 else "prior+guided+refined") if fix else "",
             )
         )  # fmt: skip
     return Run("map", "sift", frames, {"gps": "hand-built"}, wrong_fix_bound_m=30.0)
@@ -269,6 +270,7 @@ def test_navigation_report_scores_fixes_and_the_solution(tmp_path):
     assert data["map"]["accepted"] == 3 and data["map"]["wrong_fixes"] == 1
     assert data["map"]["errors"]["max"] == 35.0
     assert data["rejected_by_check"] == {"(no pose solved)": 1, "inliers": 1}
+    assert data["accepted_by_matching"] == {"prior+guided+refined": 2, "prior+correlated+refined": 1}
     nav = data["navigation"]
     assert (nav["frames"], nav["with_solution"], nav["solution_rate"]) == (5, 4, 0.8)
     assert nav["errors"]["median"] == pytest.approx(5.5) and nav["errors"]["max"] == 10.0
@@ -288,6 +290,7 @@ def test_navigation_report_scores_fixes_and_the_solution(tmp_path):
     md = report.markdown_path.read_text()
     assert "## Rejections by failed check" in md and "| inliers | 1 |" in md
     assert "## Navigation solution by source" in md and "| odometry | 1 |" in md
+    assert "## Accepted fixes by matching" in md and "| prior+correlated+refined | 1 |" in md
     assert_real_image(report.plots[0], (BLUE, RED))
 
 
@@ -306,6 +309,7 @@ def test_navigation_frames_csv(tmp_path):
     assert float(rows[1]["error_m"]) == 5.0 and float(rows[1]["gps_east_m"]) == 30.0
     # a rejected fix's pose is listed (not scored), beside the solution odometry carried
     assert odometry["accepted"] == "0" and odometry["failed_check"] == "inliers"
+    assert rows[2]["matched_by"] == "prior+correlated+refined" and first["matched_by"] == ""
     assert float(odometry["east_m"]) == 130.0 and float(odometry["error_m"]) == 40.0
     assert float(odometry["nav_east_m"]) == 96.0 and float(odometry["nav_error_m"]) == 6.0
     assert float(odometry["latency_ms"]) == 400.0
