@@ -42,6 +42,7 @@ setup(
         "rosbags>=0.10",
         "matplotlib>=3.6",
         "tqdm>=4.60",
+        "pyserial>=3.4",  # nmea_output to a serial port
     ],
     entry_points={
         "console_scripts": [
@@ -57,6 +58,7 @@ setup(
             "feature_matcher_node = feature_matching_ros.ros.matcher_node:main",
             "geometry_node = feature_matching_ros.ros.geometry_node:main",
             "navigator_node = feature_matching_ros.ros.navigator_node:main",
+            "nmea_output = feature_matching_ros.ros.nmea_output_node:main",
         ]
     },
 )

@@ -378,6 +378,80 @@ NAVIGATOR_NODE = (
     ParamSpec("diagnostics_period", 1.0, "seconds between /diagnostics messages", range=(0.1, 60.0)),
 )
 
+# The NMEA output node (ros/nmea_output_node.py): the navigator's solution as NMEA 0183 for a GPS
+# input. Run beside the navigator, not by the launch file, so it is not in NODES.
+NMEA_OUTPUTS = ("udp", "serial")
+NMEA_OUTPUT_NODE = (
+    ParamSpec("output", "udp", "where the sentences go", choices=NMEA_OUTPUTS, read_only=True),
+    ParamSpec("udp_host", "127.0.0.1", "UDP destination host (output=udp)", read_only=True),
+    ParamSpec("udp_port", 10110, "UDP destination port (output=udp)", range=(1, 65535), read_only=True),
+    ParamSpec("serial_device", "/dev/ttyUSB0", "serial device (output=serial)", read_only=True),
+    ParamSpec(
+        "serial_baud", 115200, "serial baud rate (output=serial)", range=(1200, 4_000_000), read_only=True
+    ),
+    ParamSpec("rate", 5.0, "sentence groups sent per second", range=(0.1, 50.0), read_only=True),
+    ParamSpec(
+        "max_age",
+        1.0,
+        "a solution (fix, velocity, heading) is sent for this long after it arrived, s; then no fix",
+        range=(0.05, 60.0),
+        read_only=True,
+    ),
+    ParamSpec("talker", "GN", "NMEA talker ID (two capital letters: GP, GN, ...)", read_only=True),
+    ParamSpec(
+        "fix_quality",
+        1,
+        "GGA fix quality of a solution (1 = GPS fix, 6 = estimated; 0 is sent without one)",
+        range=(1, 8),
+        read_only=True,
+    ),
+    ParamSpec(
+        "satellites", 10, "GGA satellite count of a solution (0 without)", range=(0, 99), read_only=True
+    ),
+    ParamSpec(
+        "uere_m",
+        1.0,
+        "HDOP = horizontal standard deviation (DRMS) / uere_m, m",
+        range=(0.01, 100.0),
+        read_only=True,
+    ),
+    ParamSpec(
+        "geoid_separation",
+        0.0,
+        "geoid height above the WGS84 ellipsoid, m: GGA altitude = ellipsoidal height - this",
+        range=(-200.0, 200.0),
+        read_only=True,
+    ),
+    ParamSpec(
+        "heading_max_sigma",
+        10.0,
+        "HDT is sent when the odometry's yaw standard deviation is at most this, degrees",
+        range=(0.0, 180.0),
+        read_only=True,
+    ),
+    ParamSpec(
+        "velocity_window",
+        2.0,
+        "velocity: least-squares fit over the solutions of this many seconds",
+        range=(0.1, 60.0),
+        read_only=True,
+    ),
+    ParamSpec(
+        "velocity_max_sigma",
+        2.0,
+        "speed and course are sent when the velocity's standard error is at most this, m/s",
+        range=(0.0, 1000.0),
+        read_only=True,
+    ),
+    ParamSpec(
+        "diagnostics_period",
+        1.0,
+        "seconds between /diagnostics messages",
+        range=(0.1, 60.0),
+        read_only=True,
+    ),
+)
+
 # Parameters rclpy declares itself or reads from overrides (QoS overrides, sim time).
 BUILTIN = {"use_sim_time", "start_type_description_service"}
 
