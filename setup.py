@@ -43,6 +43,8 @@ setup(
         "matplotlib>=3.6",
         "tqdm>=4.60",
         "pyserial>=3.4",  # nmea_output to a serial port
+        "rasterio>=1.3",  # GeoTIFF maps (core/geotiff.py); wheels bundle GDAL
+        "pyproj>=3.4",  # and PROJ
     ],
     entry_points={
         "console_scripts": [

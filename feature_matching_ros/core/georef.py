@@ -162,6 +162,32 @@ def read_georeference(path: str | Path) -> tuple[GeoReference, tuple[int, int, i
     path = Path(path)
     if path.suffix.lower() in WORLD_FILE_SUFFIXES:
         return GeoReference(read_world_file(path)), None
+    raw = _yaml_mapping(path)
+    geodetic = _geodetic_origin(raw, path)
+    try:
+        if "world_file" in raw:
+            affine = read_world_file(path.parent / str(raw["world_file"]))
+            georef = GeoReference(affine, geodetic)
+        else:
+            if "origin" not in raw or "ground_sample_distance" not in raw:
+                raise ConfigError(
+                    f"georeference {path} needs origin and ground_sample_distance (or world_file)"
+                )
+            origin = raw["origin"]
+            if not isinstance(origin, list) or len(origin) != 2:
+                raise ConfigError(f"georeference {path}: origin must be [x, y]")
+            georef = GeoReference.north_up(
+                (float(origin[0]), float(origin[1])),
+                float(raw["ground_sample_distance"]),
+                float(raw.get("rotation_deg", 0.0)),
+                geodetic,
+            )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"georeference {path}: {exc}") from None
+    return georef, _nodata(raw, path)
+
+
+def _yaml_mapping(path: Path) -> dict:
     try:
         raw = yaml.safe_load(path.read_text())
     except OSError as exc:
@@ -182,33 +208,24 @@ def read_georeference(path: str | Path) -> tuple[GeoReference, tuple[int, int, i
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"georeference {path}: unknown keys {unknown}; known: {sorted(known)}")
+    return raw
+
+
+def _geodetic_origin(raw: dict, path: Path) -> tuple[float, float, float] | None:
     geodetic = raw.get("geodetic_origin")
     if geodetic is not None and (not isinstance(geodetic, list) or len(geodetic) != 3):
         raise ConfigError(f"georeference {path}: geodetic_origin must be [lat, lon, alt]")
     try:
-        if "world_file" in raw:
-            affine = read_world_file(path.parent / str(raw["world_file"]))
-            georef = GeoReference(affine, tuple(geodetic) if geodetic else None)
-        else:
-            if "origin" not in raw or "ground_sample_distance" not in raw:
-                raise ConfigError(
-                    f"georeference {path} needs origin and ground_sample_distance (or world_file)"
-                )
-            origin = raw["origin"]
-            if not isinstance(origin, list) or len(origin) != 2:
-                raise ConfigError(f"georeference {path}: origin must be [x, y]")
-            georef = GeoReference.north_up(
-                (float(origin[0]), float(origin[1])),
-                float(raw["ground_sample_distance"]),
-                float(raw.get("rotation_deg", 0.0)),
-                tuple(geodetic) if geodetic else None,
-            )
+        return tuple(float(v) for v in geodetic) if geodetic else None
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"georeference {path}: {exc}") from None
+
+
+def _nodata(raw: dict, path: Path) -> tuple[int, int, int] | None:
     nodata = raw.get("nodata")
     if nodata is not None and (not isinstance(nodata, list) or len(nodata) != 3):
         raise ConfigError(f"georeference {path}: nodata must be an RGB triple")
-    return georef, tuple(int(v) for v in nodata) if nodata is not None else None
+    return tuple(int(v) for v in nodata) if nodata is not None else None
 
 
 def find_georeference(image_path: str | Path) -> Path | None:
@@ -227,13 +244,23 @@ def georeference_for(
     """The georeference of a map image (``georef`` file, else the one beside the image), without
     reading the image; ConfigError when there is none."""
     source = Path(georef) if georef else find_georeference(image_path)
+    if source is not None and not source.is_file():
+        raise ConfigError(f"georeference file not found: {source}")
+    if Path(image_path).suffix.lower() in (".tif", ".tiff"):
+        from .geotiff import geotiff_georeference, is_geotiff
+
+        # a GeoTIFF's own CRS, unless a world file or a YAML with origin/world_file replaces it; a YAML
+        # with only geodetic_origin/nodata sets the map frame's origin (default: the map centre, alt 0)
+        raw = {} if source is None or source.suffix.lower() in WORLD_FILE_SUFFIXES else _yaml_mapping(source)
+        own = source is None or not ({"origin", "ground_sample_distance", "world_file"} & set(raw))
+        if own and is_geotiff(image_path):
+            geodetic = _geodetic_origin(raw, source) if source else None
+            return geotiff_georeference(image_path, geodetic).georef, _nodata(raw, source)
     if source is None:
         raise ConfigError(
             f"map {image_path} has no georeference: put {Path(image_path).stem}.yaml or a world file "
             f"({', '.join(WORLD_FILE_SUFFIXES[:3])}) beside it, or pass one"
         )
-    if not source.is_file():
-        raise ConfigError(f"georeference file not found: {source}")
     return read_georeference(source)
 
 
@@ -241,30 +268,53 @@ def load_map(
     image_path: str | Path,
     georef: GeoReference | str | Path | None = None,
     nodata: tuple[int, int, int] | None = None,
+    max_size: int | None = None,
 ) -> GeoMap:
     """Read a georeferenced map. ``georef``: a GeoReference, a YAML/world file, or None to look
-    beside the image. Alpha 0 and the no-data colour (if any) mark pixels without map."""
+    beside the image (a GeoTIFF carries its own). Alpha 0, a GeoTIFF's nodata and the no-data colour (if
+    any) mark pixels without map. ``max_size``: read at most this many pixels along the longer side (a
+    GeoTIFF's internal overviews serve that), the georeference scaled to match."""
     image_path = Path(image_path)
     if not image_path.is_file():
         raise ImageError(f"map image not found: {image_path}")
-    raw = cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED)
-    if raw is None or raw.size == 0:
-        raise ImageError(f"cannot decode map image (corrupt or unsupported format): {image_path}")
+    if image_path.suffix.lower() in (".tif", ".tiff"):
+        from .geotiff import read_geotiff
+
+        image, valid, factors = read_geotiff(image_path, max_size)
+    else:
+        image, valid = _read_image(image_path)
+        factors = (1.0, 1.0)
+        if max_size is not None and max(image.shape[:2]) > max_size:
+            scale = max(image.shape[:2]) / float(max_size)
+            size = (max(1, round(image.shape[1] / scale)), max(1, round(image.shape[0] / scale)))
+            factors = (image.shape[1] / size[0], image.shape[0] / size[1])
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            valid = cv2.resize(valid.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
     if not isinstance(georef, GeoReference):
         georef, stated = georeference_for(image_path, georef)
         nodata = nodata if nodata is not None else stated
+    if factors != (1.0, 1.0):
+        from .geotiff import scaled_georeference
+
+        georef = scaled_georeference(georef, factors)
+    if nodata is not None:
+        valid &= np.any(image != np.array(nodata, np.uint8), axis=2)
+    if not valid.any():
+        raise ImageError(f"map image {image_path} holds no map data (every pixel is no-data)")
+    return GeoMap(image, valid, georef, image_path.stem)
+
+
+def _read_image(image_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    raw = cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED)
+    if raw is None or raw.size == 0:
+        raise ImageError(f"cannot decode map image (corrupt or unsupported format): {image_path}")
     valid = np.ones(raw.shape[:2], bool)
     if raw.ndim == 3 and raw.shape[2] == 4:
         valid &= raw[:, :, 3] > 0
         raw = cv2.cvtColor(raw, cv2.COLOR_BGRA2RGB)
     elif raw.ndim == 3:
         raw = cv2.cvtColor(raw, cv2.COLOR_BGR2RGB)
-    image = as_rgb(raw)
-    if nodata is not None:
-        valid &= np.any(image != np.array(nodata, np.uint8), axis=2)
-    if not valid.any():
-        raise ImageError(f"map image {image_path} holds no map data (every pixel is no-data)")
-    return GeoMap(image, valid, georef, image_path.stem)
+    return as_rgb(raw), valid
 
 
 def _ecef(lat: float, lon: float, alt: float) -> tuple[float, float, float]:
