@@ -281,6 +281,9 @@ class NmeaOutputNode(Node):
         except NmeaError as exc:
             self._error("sentence", str(exc))
             return
+        except Exception as exc:  # a fault here must not stop the executor: the timer runs on
+            self._error("internal", f"{type(exc).__name__}: {exc}")
+            return
         try:
             self.link.write(data)
         except OSError as exc:

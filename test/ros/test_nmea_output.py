@@ -233,12 +233,23 @@ def test_lost_and_stale_solutions_are_no_fix(nmea):
     autopilot.fix_pub.publish(fix_message(last + 0.1, math.nan, math.nan, NavSatStatus.STATUS_NO_FIX))
     lost = autopilot.wait_for_group(executor, lambda g: g["GGA"].gps_qual == 0, "no fix once lost", 3.0)
     assert lost["RMC"].status == "V" and lost["GGA"].lat == "" and "GST" not in lost and "HDT" not in lost
+    spin_until(executor, lambda: fix_state(autopilot) == "lost", what="diagnostics fix: lost (not stale)")
     # a fix, then nothing: held for max_age, then no fix
     autopilot.fix_pub.publish(fix_message(last + 0.2))
     autopilot.wait_for_group(executor, lambda g: g["GGA"].gps_qual == 1, "the fix again", 3.0)
     started = time.monotonic()
     stale = autopilot.wait_for_group(executor, lambda g: g["GGA"].gps_qual == 0, "no fix once stale", 3.0)
-    assert time.monotonic() - started < 1.0 and stale["RMC"].status == "V"
+    assert time.monotonic() - started < 2.0 and stale["RMC"].status == "V"
+    spin_until(executor, lambda: fix_state(autopilot) == "no (none or too old)", what="diagnostics: stale")
+
+
+def fix_state(autopilot) -> str | None:
+    """The ``fix`` value of the node's last diagnostics."""
+    for array in reversed(autopilot.diagnostics):
+        for status in array.status:
+            if status.name.startswith("nmea_output:"):
+                return {kv.key: kv.value for kv in status.values}.get("fix")
+    return None
 
 
 def test_bad_input_is_reported_and_the_node_keeps_sending(nmea):
@@ -291,3 +302,20 @@ def test_serial_output_to_a_pseudo_terminal(nmea):
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_a_missing_serial_device_is_an_error_the_node_survives(nmea):
+    autopilot, executor, node = nmea(output="serial", serial_device="/nonexistent/ttyNMEA")
+
+    def output_error() -> bool:
+        return any(
+            s.level == b"\x02" and "output" in s.message and "/nonexistent/ttyNMEA" in s.message
+            for a in autopilot.diagnostics
+            for s in a.status
+            if s.name.startswith("nmea_output:")
+        )
+
+    spin_until(executor, output_error, what="a diagnostics ERROR for the serial device")
+    seen = len(autopilot.diagnostics)
+    spin_until(executor, lambda: len(autopilot.diagnostics) > seen + 2, what="diagnostics going on")
+    assert node.sent == 0
