@@ -103,3 +103,18 @@ def test_map_without_georeference_or_image_is_a_clear_error(tmp_path):
     (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
     with pytest.raises(ImageError, match="cannot decode"):
         load_map(tmp_path / "broken.png", GeoReference.north_up((0, 0), 1.0))
+
+
+def test_load_map_max_size_shrinks_the_image_and_scales_the_georeference(tmp_path):
+    rgba = np.full((100, 200, 4), 200, np.uint8)
+    rgba[:, :50, 3] = 0
+    cv2.imwrite(str(tmp_path / "m.png"), rgba)
+    (tmp_path / "m.yaml").write_text("origin: [0, 0]\nground_sample_distance: 1.0\n")
+    full, small = load_map(tmp_path / "m.png"), load_map(tmp_path / "m.png", max_size=50)
+    assert small.size == (50, 25)
+    assert not small.valid[:, :12].any() and small.valid[:, 13:].all()
+    # a shrunk pixel covers the 4x4 original pixels under it
+    assert np.allclose(
+        small.georef.pixel_to_map([[0, 0], [49, 24]]), full.georef.pixel_to_map([[1.5, 1.5], [197.5, 97.5]])
+    )
+    assert np.allclose(small.extent(), full.extent())
