@@ -168,10 +168,14 @@ def scaled_georeference(georef: GeoReference, factors: tuple[float, float]) -> G
 
 def _to_uint8(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
     values = image[valid] if valid.any() else image.reshape(-1, 3)
-    lo, hi = (float(v) for v in np.percentile(values, [0.5, 99.5]))
-    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
-        hi = lo + 1.0
-    return np.clip((image.astype(np.float64) - lo) * (255.0 / (hi - lo)), 0, 255).round().astype(np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN data
+        lo, hi = (float(v) for v in np.nanpercentile(values, [0.5, 99.5]))
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        lo, hi = 0.0, 1.0
+    hi = max(hi, lo + 1e-9)
+    scaled = np.nan_to_num((image.astype(np.float64) - lo) * (255.0 / (hi - lo)), nan=0.0)
+    return np.clip(scaled, 0, 255).round().astype(np.uint8)
 
 
 def _to_wgs84(crs: str):

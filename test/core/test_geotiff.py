@@ -147,6 +147,13 @@ def test_nodata_alpha_and_sixteen_bit_grey_become_the_valid_mask(tmp_path):
     assert geomap.image.dtype == np.uint8 and geomap.image.shape == (40, 60, 3)
     assert geomap.image[0, 0, 0] < 10 and geomap.image[0, -1, 0] > 245
 
+    heights = np.tile(np.linspace(-3.0, 40.0, 60), (40, 1)).astype(np.float32)
+    heights[:5] = np.nan
+    path = write_geotiff(tmp_path / "float.tif", heights, transform, UTM17N, dtype="float32", nodata=np.nan)
+    geomap = load_map(path)
+    assert not geomap.valid[:5].any() and geomap.valid[5:].all()
+    assert geomap.image[10, 0, 0] < 10 and geomap.image[10, -1, 0] > 245
+
 
 def test_max_size_reads_the_internal_overviews_and_scales_the_georeference(tmp_path):
     e0, n0 = utm_of(LAT, LON)
