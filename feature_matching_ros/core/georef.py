@@ -251,8 +251,9 @@ def georeference_for(
 
         # a GeoTIFF's own CRS, unless a world file or a YAML with origin/world_file replaces it; a YAML
         # with only geodetic_origin/nodata sets the map frame's origin (default: the map centre, alt 0)
-        raw = {} if source is None or source.suffix.lower() in WORLD_FILE_SUFFIXES else _yaml_mapping(source)
-        own = source is None or not ({"origin", "ground_sample_distance", "world_file"} & set(raw))
+        world_file = source is not None and source.suffix.lower() in WORLD_FILE_SUFFIXES
+        raw = {} if source is None or world_file else _yaml_mapping(source)
+        own = not world_file and not ({"origin", "ground_sample_distance", "world_file"} & set(raw))
         if own and is_geotiff(image_path):
             geodetic = _geodetic_origin(raw, source) if source else None
             return geotiff_georeference(image_path, geodetic).georef, _nodata(raw, source)

@@ -188,6 +188,9 @@ def test_a_yaml_beside_a_geotiff_sets_the_origin_or_replaces_its_georeference(tm
     assert np.allclose(g.pixel_to_map([[0, 0]]), enu[:, :2], atol=1e-3)
     (tmp_path / "m.yaml").write_text("origin: [10.0, 20.0]\nground_sample_distance: 2.0\n")
     assert np.allclose(load_map(path).georef.affine, GeoReference.north_up((10.0, 20.0), 2.0).affine)
+    (tmp_path / "m.yaml").unlink()
+    (tmp_path / "m.tfw").write_text("2\n0\n0\n-2\n10\n20\n")
+    assert np.allclose(load_map(path).georef.affine, GeoReference.north_up((10.0, 20.0), 2.0).affine)
 
 
 def test_a_geotiff_is_a_map_image_the_nodes_accept(tmp_path):
