@@ -3,18 +3,25 @@
 Fast DDS's default shared-memory segment (512 KiB) is smaller than one 640x480 rgb8 frame; larger
 samples go out as UDP fragments and, with best-effort sensor QoS, are mostly lost between processes.
 ``config/fastdds_large_images.xml`` gives the writer a 32 MiB segment.
+
+Fast DDS 3 (ROS 2 Kilted and later) reads the profile from ``FASTDDS_DEFAULT_PROFILES_FILE`` only,
+Fast DDS 2 (Humble, Jazzy) from ``FASTRTPS_DEFAULT_PROFILES_FILE`` only (and Kilted's rmw warns that
+the latter is deprecated): the variable set is the one of the Fast DDS that the ROS 2 prefixes hold.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import MutableMapping
+import sys
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
 
 from feature_matching_ros.core.errors import ConfigError
 from feature_matching_ros.core.share import config_file
 
 PROFILE_FILE = "fastdds_large_images.xml"
-PROFILE_VARIABLE = "FASTDDS_DEFAULT_PROFILES_FILE"
+FAST_DDS_3_VARIABLE = "FASTDDS_DEFAULT_PROFILES_FILE"
+FAST_DDS_2_VARIABLE = "FASTRTPS_DEFAULT_PROFILES_FILE"
 # Any of these means the user configured Fast DDS (or another middleware) on purpose.
 USER_CHOICES = (
     "FASTDDS_DEFAULT_PROFILES_FILE",
@@ -26,6 +33,24 @@ USER_CHOICES = (
 def large_image_profile() -> str:
     """Path of the package's Fast DDS profile for camera images."""
     return str(config_file(PROFILE_FILE))
+
+
+def profile_variable(environ: Mapping[str, str] | None = None) -> str:
+    """The profile variable that this ROS 2's Fast DDS reads.
+
+    Fast DDS 3 installs its CMake package as ``share/fastdds``, Fast DDS 2 as ``share/fastrtps``; the
+    first ROS 2 prefix (``AMENT_PREFIX_PATH``, then the Python environment's, where the PyPI wheels
+    install) holding either decides. Neither found: Fast DDS 3's.
+    """
+    env = os.environ if environ is None else environ
+    prefixes = [p for p in env.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p] + [sys.prefix]
+    for prefix in prefixes:
+        share = Path(prefix) / "share"
+        if (share / "fastdds").is_dir():
+            return FAST_DDS_3_VARIABLE
+        if (share / "fastrtps").is_dir():
+            return FAST_DDS_2_VARIABLE
+    return FAST_DDS_3_VARIABLE
 
 
 def use_large_image_profile(environ: MutableMapping[str, str] | None = None) -> str | None:
@@ -43,5 +68,5 @@ def use_large_image_profile(environ: MutableMapping[str, str] | None = None) -> 
         path = large_image_profile()
     except ConfigError:
         return None
-    env[PROFILE_VARIABLE] = path
+    env[profile_variable(env)] = path
     return path
