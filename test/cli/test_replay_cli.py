@@ -57,6 +57,26 @@ class Listener:
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
 
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+
+
+@pytest.fixture
+def make_listener(ros_context):
+    """``make_listener(topic)`` -> a Listener, destroyed after the test. rclpy before Kilted (Jazzy, Humble)
+    does not destroy a context's nodes when the context shuts down: a node left over would keep its
+    subscription in the graph, and the next test's fm-replay --wait-for-subscribers would see it."""
+    made: list[Listener] = []
+
+    def make(topic: str = "/chatter") -> Listener:
+        made.append(Listener(ros_context, topic))
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.close()
+
 
 def run(name: str, *args: str) -> subprocess.Popen:
     env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN_ID), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
@@ -104,8 +124,8 @@ def test_unimportable_type_is_skipped_with_exit_1(ros_context, tmp_path, capsys)
     assert capsys.readouterr().err.strip().endswith(f"no playable topic in bag {bag}")
 
 
-def test_script_replays_to_a_subscriber(ros_context, tmp_path):
-    listener = Listener(ros_context, "/remapped")
+def test_script_replays_to_a_subscriber(make_listener, tmp_path):
+    listener = make_listener("/remapped")
     bag = string_bag(tmp_path / "bag")
     process = run(
         "fm-replay", str(bag), "--rate", "2", "--wait-for-subscribers", "15", "--remap", "chatter:=remapped"
@@ -119,8 +139,8 @@ def test_script_replays_to_a_subscriber(ros_context, tmp_path):
     assert "/remapped  5" in out and "/clock" in out
 
 
-def test_script_stops_a_loop_on_ctrl_c(ros_context, tmp_path):
-    listener = Listener(ros_context)
+def test_script_stops_a_loop_on_ctrl_c(make_listener, tmp_path):
+    listener = make_listener()
     bag = string_bag(tmp_path / "bag")
     process = run("fm-replay", str(bag), "--loop", "--rate", "4", "--wait-for-subscribers", "15")
     spin_until(listener.executor, lambda: len(listener.texts) > len(TEXTS) or process.poll() is not None)
@@ -130,10 +150,10 @@ def test_script_stops_a_loop_on_ctrl_c(ros_context, tmp_path):
     assert out.startswith("fm-replay: interrupted after") and "complete pass(es)" in out
 
 
-def test_script_records_a_topic(ros_context, tmp_path):
+def test_script_records_a_topic(make_listener, tmp_path):
     from std_msgs.msg import String
 
-    listener = Listener(ros_context)
+    listener = make_listener()
     node = listener.node
     publisher = node.create_publisher(String, "/to_record", 10)
     count = iter(range(10**6))
