@@ -8,10 +8,13 @@ messages and rosbags' deserialised ones (whose data is a numpy array) are read a
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from array import array as _ByteArray
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 
 import cv2
@@ -59,13 +62,20 @@ _CODEC_NAMES: Mapping[str, str] = MappingProxyType({"jpeg": "jpeg", "jpg": "jpeg
 
 
 def _load_cv_bridge() -> object | None:
-    """ROS 2's cv_bridge, or None. It must be in the ament index, so PyPI's ROS 1 port never counts."""
-    try:
-        from ament_index_python.packages import get_package_prefix
+    """ROS 2's cv_bridge, or None.
 
-        get_package_prefix("cv_bridge")
+    It must be registered in the ament index of a ROS 2 prefix (``AMENT_PREFIX_PATH``, then the Python
+    environment's, where the PyPI wheels install), so PyPI's ROS 1 port never counts.
+    """
+    prefixes = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p] + [sys.prefix]
+    marker = Path("share", "ament_index", "resource_index", "packages", "cv_bridge")
+    if not any((Path(prefix) / marker).is_file() for prefix in prefixes):
+        return None
+    # cv_bridge's __init__ hides a native module that fails to load, which its conversions need.
+    try:
         from cv_bridge import CvBridge
-    except (ImportError, LookupError, OSError, ValueError):
+        from cv_bridge.boost import cv_bridge_boost  # noqa: F401
+    except (ImportError, OSError):
         return None
     return CvBridge()
 
@@ -84,6 +94,7 @@ class _Checked:
     width: int
     step: int
     big_endian: bool
+    in_a_buffer: bool  # msg.data has the buffer protocol (not a list or tuple of byte values)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -97,8 +108,9 @@ def image_to_array(msg: Image) -> np.ndarray:
 
     The builtin converter returns a view of ``msg.data`` (writing to it writes to the message),
     skipping row padding through strides; only big-endian 16- and 32-bit data is copied, to byteswap
-    it. cv_bridge, where it is the backend, copies; it is given only the messages it reads correctly
-    (is_bigendian 0, a step that is a whole number of pixels) and the builtin converter reads the rest.
+    it. cv_bridge, where it is the backend, copies padded rows (and returns a view otherwise); it is
+    given only the messages it reads correctly (is_bigendian 0, a step that is a whole number of
+    pixels, data in a byte buffer rather than a list or tuple) and the builtin converter reads the rest.
     Every message is checked by the same code first, so bad ones raise the same ``ImageError``.
     """
     return _pixels(msg, _check(msg))
@@ -255,7 +267,8 @@ def _check(msg: object) -> _Checked:
     big_endian = _field(msg, "is_bigendian")
     if isinstance(big_endian, bool) or not isinstance(big_endian, (int, np.integer)):
         raise ImageError(f"image is_bigendian must be 0 or 1, got {big_endian!r}")
-    buffer = _byte_buffer(_field(msg, "data"))
+    data = _field(msg, "data")
+    buffer = _byte_buffer(data)
     if width == 0 or height == 0:
         raise ImageError(f"image has zero width or height: {width}x{height} px")
     bpp = layout.bytes_per_pixel
@@ -268,7 +281,8 @@ def _check(msg: object) -> _Checked:
         raise ImageError(
             f"image data has {buffer.size} bytes but step * height = {step} * {height} = {step * height}"
         )
-    return _Checked(buffer, encoding, layout, height, width, step, bool(big_endian))
+    in_a_buffer = not isinstance(data, (list, tuple))
+    return _Checked(buffer, encoding, layout, height, width, step, bool(big_endian), in_a_buffer)
 
 
 def _view(checked: _Checked) -> np.ndarray:
@@ -286,9 +300,13 @@ def _pixels(msg: object, checked: _Checked) -> np.ndarray:
 
 
 def _bridge_reads(checked: _Checked) -> bool:
-    # cv_bridge finds row starts as step // bytes_per_pixel pixels, and byteswaps every big-endian
-    # image (8-bit ones too) with ndarray.newbyteorder, which numpy 2 removed.
-    return not checked.big_endian and checked.step % checked.layout.bytes_per_pixel == 0
+    # cv_bridge finds row starts as step // bytes_per_pixel pixels, byteswaps every big-endian image
+    # (8-bit ones too) with ndarray.newbyteorder, which numpy 2 removed, and converts a list of byte
+    # values element by element to the pixel type (a 16UC1 image in a list comes out wrong) and
+    # refuses a tuple.
+    return (
+        checked.in_a_buffer and not checked.big_endian and checked.step % checked.layout.bytes_per_pixel == 0
+    )
 
 
 def _with_cv_bridge(msg: object, checked: _Checked) -> np.ndarray:
