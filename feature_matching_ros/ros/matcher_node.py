@@ -44,7 +44,7 @@ from .images import compressed_to_array, image_to_core
 from .latest import LatestWorker
 from .map_inputs import MapInputs
 from .messages import ReferenceInfo, map_match_array, match_array
-from .param_checks import device_problem, map_georef_problem, map_image_problem
+from .param_checks import change_problem
 from .sync import PairingWatch, watched_camera
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -179,12 +179,8 @@ class FeatureMatcherNode(Node):
         reason = params.check_all(params.MATCHER_NODE, values)
         if reason is None and "matcher" in values:
             reason = self._matcher_unavailable(values["matcher"], values.get("weights_dir"))
-        if reason is None and "device" in values:
-            reason = device_problem(values["device"])
-        if reason is None and "map_image" in values:
-            reason = map_image_problem(values["map_image"])
-        if reason is None and "map_georef" in values:
-            reason = map_georef_problem(values["map_georef"])
+        if reason is None:
+            reason = change_problem(values)
         if reason is not None:
             self.get_logger().warning(f"parameter change refused: {reason}")
             return SetParametersResult(successful=False, reason=reason)

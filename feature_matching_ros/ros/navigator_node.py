@@ -55,7 +55,7 @@ from .messages import (
     odometry_message,
     position_navsatfix,
 )
-from .param_checks import device_problem, map_georef_problem, map_image_problem
+from .param_checks import change_problem
 from .pose_check import MAX_HEIGHT_M, MAX_MAP_DISTANCE_M, pose_problem
 from .sync import watched_camera
 
@@ -150,12 +150,8 @@ class NavigatorNode(Node):
         reason = params.check_all(params.NAVIGATOR_NODE, values)
         if reason is None and "matcher" in values:
             reason = self._matcher_unavailable(values["matcher"], values.get("weights_dir"))
-        if reason is None and "device" in values:
-            reason = device_problem(values["device"])
-        if reason is None and "map_image" in values:
-            reason = map_image_problem(values["map_image"])
-        if reason is None and "map_georef" in values:
-            reason = map_georef_problem(values["map_georef"])
+        if reason is None:
+            reason = change_problem(values)
         if reason is not None:
             self.get_logger().warning(f"parameter change refused: {reason}")
             return SetParametersResult(successful=False, reason=reason)

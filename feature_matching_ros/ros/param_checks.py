@@ -42,3 +42,15 @@ def map_image_problem(path: str) -> str | None:
     if not cv2.haveImageReader(str(file)):
         return f"map_image {path}: not an image file OpenCV can read"
     return None
+
+
+def change_problem(values: dict[str, object]) -> str | None:
+    """The first problem of a parameter change in ``values`` (name -> new value) that only the machine
+    or the file system can tell: the device, the map image, the map georeference; else None."""
+    checks = {"device": device_problem, "map_image": map_image_problem, "map_georef": map_georef_problem}
+    for name, check in checks.items():
+        if name in values:
+            reason = check(str(values[name]))
+            if reason is not None:
+                return reason
+    return None
