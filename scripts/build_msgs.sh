@@ -55,7 +55,7 @@ SHARED_DIRS=(msg launch config)
 input_files() {
     (
         cd "${ROOT}"
-        printf '%s\n' CMakeLists.txt package.xml setup.py
+        printf '%s\n' CMakeLists.txt package.xml setup.py cmake/drop_missing_include_dirs.cmake
         for d in "${SHARED_DIRS[@]}"; do
             if [[ -d "${d}" ]]; then
                 find "${d}" -type f -not -path '*/__pycache__/*' -not -name '*.pyc'

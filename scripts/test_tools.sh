@@ -54,7 +54,7 @@ can_build_cv_bridge() {
 want="$(
     cd "${SRC}"
     sha256sum "${ARCHIVES[@]/%/.tar.gz}" vision_opencv.tar.gz 2>/dev/null || true
-    sha256sum "${ROOT}/scripts/test_tools.sh" "${ROOT}"/scripts/test_tools/*
+    sha256sum "${ROOT}/scripts/test_tools.sh" "${ROOT}"/scripts/test_tools/* "${ROOT}/cmake/drop_missing_include_dirs.cmake"
     echo "venv=${VENV} cv_bridge=$(can_build_cv_bridge && echo yes || echo no)"
 )"
 want="$(sha256sum <<<"${want}" | cut -d' ' -f1)"

@@ -1,0 +1,26 @@
+# ROS 2 from PyPI wheels: the imported targets of the wheels (e.g. <pkg>__rosidl_generator_py) carry
+# the include directories of the machine that built them, which CMake rejects when they do not
+# exist here. fm_drop_missing_include_dirs(DIR) drops the absolute ones that do not exist from the
+# imported targets of directory DIR; on a ROS installation it changes nothing.
+function(fm_drop_missing_include_dirs directory)
+  get_directory_property(_targets DIRECTORY "${directory}" IMPORTED_TARGETS)
+  foreach(_target IN LISTS _targets)
+    get_target_property(_dirs ${_target} INTERFACE_INCLUDE_DIRECTORIES)
+    if(NOT _dirs)
+      continue()
+    endif()
+    set(_kept "")
+    set(_dropped FALSE)
+    foreach(_dir IN LISTS _dirs)
+      if(IS_ABSOLUTE "${_dir}" AND NOT _dir MATCHES "\\$<" AND NOT EXISTS "${_dir}")
+        message(STATUS "${_target}: dropping missing include directory ${_dir}")
+        set(_dropped TRUE)
+      else()
+        list(APPEND _kept "${_dir}")
+      endif()
+    endforeach()
+    if(_dropped)
+      set_property(TARGET ${_target} PROPERTY INTERFACE_INCLUDE_DIRECTORIES "${_kept}")
+    endif()
+  endforeach()
+endfunction()
