@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,6 +21,17 @@ def require_file(path: Path) -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def require_module(name: str, why: str = "") -> Any:
+    """The module ``name``; a skip where it is not installed, a failure under CI=true."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        message = f"{name} is not installed{why}: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message, allow_module_level=True)
 
 
 @pytest.fixture(scope="session")

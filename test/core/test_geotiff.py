@@ -9,8 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-rasterio = pytest.importorskip("rasterio")
-pyproj = pytest.importorskip("pyproj")
+from ..conftest import require_file, require_module
+
+rasterio = require_module("rasterio")
+pyproj = require_module("pyproj")
 
 from rasterio.enums import ColorInterp, Resampling  # noqa: E402
 from rasterio.transform import Affine  # noqa: E402
@@ -18,8 +20,6 @@ from rasterio.transform import Affine  # noqa: E402
 from feature_matching_ros.core.errors import ConfigError  # noqa: E402
 from feature_matching_ros.core.georef import GeoReference, georeference_for, load_map  # noqa: E402
 from feature_matching_ros.core.geotiff import geotiff_georeference, is_geotiff  # noqa: E402
-
-from ..conftest import require_file  # noqa: E402
 
 UTM17N = "EPSG:32617"
 LAT, LON = 41.0347, -83.3057  # Seneca, Ohio: UTM zone 17 north

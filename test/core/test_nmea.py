@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from datetime import date, datetime, time, timezone
 
 import numpy as np
@@ -20,12 +19,9 @@ from feature_matching_ros.core.nmea import (
 )
 from feature_matching_ros.core.solution_velocity import SolutionVelocity, VelocityConfig
 
-try:
-    import pynmea2
-except ImportError:  # requirements/dev.txt installs it; only a bare ROS machine may lack it
-    if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
-        raise
-    pytest.skip("pynmea2 is not installed (pip install pynmea2)", allow_module_level=True)
+from ..conftest import require_module
+
+pynmea2 = require_module("pynmea2", " (requirements/dev.txt installs it)")
 
 STAMP = datetime(2026, 11, 28, 10, 30, 15, 250000, tzinfo=timezone.utc).timestamp()
 COVARIANCE = np.array([[4.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 9.0]])  # east, north, up, m^2

@@ -17,12 +17,9 @@ from .harness import stamp
 
 pytestmark = pytest.mark.ros
 
-try:
-    import pynmea2
-except ImportError:  # requirements/dev.txt installs it; only a bare ROS machine may lack it
-    if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
-        raise
-    pytest.skip("pynmea2 is not installed (pip install pynmea2)", allow_module_level=True)
+from ..conftest import require_module  # noqa: E402
+
+pynmea2 = require_module("pynmea2", " (requirements/dev.txt installs it)")
 
 T0 = datetime(2026, 11, 28, 10, 0, 0, tzinfo=timezone.utc).timestamp()
 LAT, LON, ALT = -33.86882, -151.209295, 512.25  # southern and western hemispheres
