@@ -45,6 +45,7 @@ setup(
         "pyserial>=3.4",  # nmea_output to a serial port
         "rasterio>=1.3",  # GeoTIFF maps (core/geotiff.py); wheels bundle GDAL
         "pyproj>=3.4",  # and PROJ
+        "pymavlink>=2.4.40",  # mavlink_bridge: GPS_INPUT, ODOMETRY (MAVLink 2)
     ],
     entry_points={
         "console_scripts": [
@@ -61,6 +62,7 @@ setup(
             "geometry_node = feature_matching_ros.ros.geometry_node:main",
             "navigator_node = feature_matching_ros.ros.navigator_node:main",
             "nmea_output = feature_matching_ros.ros.nmea_output_node:main",
+            "mavlink_bridge = feature_matching_ros.ros.mavlink_bridge_node:main",
         ]
     },
 )

@@ -452,6 +452,102 @@ NMEA_OUTPUT_NODE = (
     ),
 )
 
+# The MAVLink bridge (ros/mavlink_bridge_node.py): the navigator's solution as GPS_INPUT and ODOMETRY
+# for ArduPilot and PX4. Run beside the navigator, not by the launch file, so it is not in NODES.
+ESTIMATOR_TYPES = ("vision", "vio")
+MAVLINK_BRIDGE_NODE = (
+    ParamSpec(
+        "connection",
+        "udpout:127.0.0.1:14550",
+        "pymavlink connection string: udpout:HOST:PORT, udpin:HOST:PORT, tcp:HOST:PORT or a serial "
+        "device (/dev/ttyACM0; baud from 'baud')",
+        read_only=True,
+    ),
+    ParamSpec(
+        "baud", 921600, "serial baud rate (serial connections)", range=(1200, 4_000_000), read_only=True
+    ),
+    ParamSpec("gps_input", True, "send GPS_INPUT (a MAVLink GPS) at 'rate'", read_only=True),
+    ParamSpec(
+        "odometry", True, "send ODOMETRY (external navigation) for every odometry message", read_only=True
+    ),
+    ParamSpec(
+        "set_origin",
+        True,
+        "send SET_GPS_GLOBAL_ORIGIN (the map origin, from the first fix and odometry of one solution)",
+        read_only=True,
+    ),
+    ParamSpec(
+        "rate", 5.0, "GPS_INPUT messages per second (ArduPilot wants >= 5)", range=(5.0, 50.0), read_only=True
+    ),
+    ParamSpec(
+        "max_age",
+        1.0,
+        "a fix is sent as valid for this long after it arrived, s; then fix_type 0",
+        range=(0.05, 60.0),
+        read_only=True,
+    ),
+    ParamSpec("system_id", 1, "MAVLink system id sent (the vehicle's)", range=(1, 255), read_only=True),
+    ParamSpec(
+        "component_id",
+        191,
+        "MAVLink component id sent (191 = MAV_COMP_ID_ONBOARD_COMPUTER)",
+        range=(1, 255),
+        read_only=True,
+    ),
+    ParamSpec(
+        "target_system",
+        1,
+        "the autopilot's system id (SET_GPS_GLOBAL_ORIGIN)",
+        range=(0, 255),
+        read_only=True,
+    ),
+    ParamSpec("gps_id", 0, "GPS_INPUT gps_id (0 = first GPS instance)", range=(0, 255), read_only=True),
+    ParamSpec(
+        "satellites",
+        10,
+        "GPS_INPUT satellites_visible with a fix (ArduPilot's EKF3 GPS check wants >= 6); 0 without",
+        range=(0, 255),
+        read_only=True,
+    ),
+    ParamSpec("uere_m", 1.0, "HDOP/VDOP = 1-sigma accuracy / uere_m", range=(0.01, 100.0), read_only=True),
+    ParamSpec(
+        "geoid_separation",
+        0.0,
+        "geoid height above the WGS84 ellipsoid, m: altitudes sent = ellipsoidal height - this",
+        range=(-200.0, 200.0),
+        read_only=True,
+    ),
+    ParamSpec("estimator_type", "vision", "ODOMETRY estimator_type", choices=ESTIMATOR_TYPES, read_only=True),
+    ParamSpec(
+        "reset_sigma",
+        5.0,
+        "ODOMETRY reset_counter steps when a position jumps beyond this many sigma (or after a loss)",
+        range=(1.0, 100.0),
+        read_only=True,
+    ),
+    ParamSpec(
+        "velocity_window",
+        2.0,
+        "velocity: least-squares fit over the solutions of this many seconds",
+        range=(0.1, 60.0),
+        read_only=True,
+    ),
+    ParamSpec(
+        "velocity_max_sigma",
+        2.0,
+        "a velocity is sent when its standard error is at most this, m/s",
+        range=(0.0, 1000.0),
+        read_only=True,
+    ),
+    ParamSpec(
+        "diagnostics_period",
+        1.0,
+        "seconds between /diagnostics messages",
+        range=(0.1, 60.0),
+        read_only=True,
+    ),
+)
+
 # Parameters rclpy declares itself or reads from overrides (QoS overrides, sim time).
 BUILTIN = {"use_sim_time", "start_type_description_service"}
 
