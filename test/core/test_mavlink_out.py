@@ -4,7 +4,6 @@ with pymavlink's MAVLink 2 message classes."""
 from __future__ import annotations
 
 import math
-import os
 from datetime import date, datetime, timezone
 
 import numpy as np
@@ -12,12 +11,9 @@ import pytest
 
 from feature_matching_ros.core import mavlink_out as mo
 
-try:
-    from pymavlink.dialects.v20 import common as mavlink
-except ImportError:  # install_requires has it; only a stripped machine may lack it
-    if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
-        raise
-    pytest.skip("pymavlink is not installed", allow_module_level=True)
+from ..conftest import require_module
+
+mavlink = require_module("pymavlink.dialects.v20.common", " (install_requires has it)")
 
 T = datetime(2026, 11, 28, 10, 0, 0, tzinfo=timezone.utc).timestamp()
 COV_ENU = np.array([[4.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 9.0]])

@@ -17,13 +17,10 @@ from .harness import stamp
 
 pytestmark = pytest.mark.ros
 
+from ..conftest import require_module  # noqa: E402
+
 os.environ["MAVLINK20"] = "1"  # before pymavlink loads a dialect: ODOMETRY is MAVLink 2 only
-try:
-    from pymavlink import mavutil
-except ImportError:  # install_requires has it; only a stripped machine may lack it
-    if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
-        raise
-    pytest.skip("pymavlink is not installed", allow_module_level=True)
+mavutil = require_module("pymavlink.mavutil", " (install_requires has it)")
 
 T0 = datetime(2026, 11, 28, 10, 0, 0, tzinfo=timezone.utc).timestamp()
 ORIGIN = (47.397742, 8.545594, 488.0)  # the map's geodetic origin (ellipsoidal height)
