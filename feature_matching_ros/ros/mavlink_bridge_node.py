@@ -16,9 +16,10 @@ and sends over ``connection`` (a pymavlink connection string: UDP, TCP or a seri
 
 Velocity: fitted from the odometry positions and stamps (``core.solution_velocity``, east/north,
 and a second fit of up against time), sent while its standard error is at most
-``velocity_max_sigma``. Bad input (NaN, out of range) and link errors are diagnostics ERRORs; the node
-keeps running. pymavlink picks MAVLink 1 or 2 from the MAVLINK20 environment variable when it
-loads a dialect: this module sets MAVLINK20=1 (ODOMETRY exists only in MAVLink 2).
+``velocity_max_sigma``. Bad input (NaN, out of range) and link errors (a connection that cannot be
+opened is retried once a second) are diagnostics ERRORs; the node keeps running. pymavlink picks
+MAVLink 1 or 2 from the MAVLINK20 environment variable when it loads a dialect: this module sets
+MAVLINK20=1 (ODOMETRY exists only in MAVLink 2).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from .nmea_output_node import heading_of
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 HEADING_MAX_SIGMA_DEG = 10.0
 ORIGIN_REPEATS = 3
+REOPEN_PERIOD_S = 1.0
 ESTIMATORS = {"vision": mo.MAV_ESTIMATOR_TYPE_VISION, "vio": mo.MAV_ESTIMATOR_TYPE_VIO}
 
 
@@ -141,7 +143,10 @@ class MavlinkBridgeNode(Node):
         self._origin_left = 0
         self.sent = {"GPS_INPUT": 0, "ODOMETRY": 0, "HEARTBEAT": 0, "SET_GPS_GLOBAL_ORIGIN": 0}
         self.connection_name = value("connection")
-        self.link = connect(self.connection_name, value("baud"), value("system_id"), value("component_id"))
+        self._link_args = (self.connection_name, value("baud"), value("system_id"), value("component_id"))
+        self.link: Any = None
+        self._connected_at = -math.inf
+        self._open_link()
         self.create_subscription(NavSatFix, topics.FIX, self._on_fix, RELIABLE)
         self.create_subscription(Odometry, topics.ODOMETRY, self._on_odometry, RELIABLE)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, RELIABLE)
@@ -203,7 +208,7 @@ class MavlinkBridgeNode(Node):
             except mo.MavlinkOutError as exc:
                 self._error("bad odometry", str(exc))
                 return
-            self._send("ODOMETRY", self.link.mav.odometry_send, fields)
+            self._send("ODOMETRY", "odometry_send", fields)
 
     def _find_origin(self, fix: mo.Fix, position: np.ndarray) -> None:
         try:
@@ -263,14 +268,14 @@ class MavlinkBridgeNode(Node):
         except Exception as exc:  # a fault here must not stop the executor: the timer runs on
             self._error("internal", f"{type(exc).__name__}: {exc}")
             return
-        self._send("GPS_INPUT", self.link.mav.gps_input_send, fields)
+        self._send("GPS_INPUT", "gps_input_send", fields)
 
     def _heartbeat(self) -> None:
         from pymavlink.dialects.v20 import common as mavlink
 
         self._send(
             "HEARTBEAT",
-            self.link.mav.heartbeat_send,
+            "heartbeat_send",
             dict(
                 type=mavlink.MAV_TYPE_ONBOARD_CONTROLLER,
                 autopilot=mavlink.MAV_AUTOPILOT_INVALID,
@@ -288,18 +293,35 @@ class MavlinkBridgeNode(Node):
             except mo.MavlinkOutError as exc:
                 self._error("origin", str(exc))
             else:
-                self._send("SET_GPS_GLOBAL_ORIGIN", self.link.mav.set_gps_global_origin_send, fields)
+                self._send("SET_GPS_GLOBAL_ORIGIN", "set_gps_global_origin_send", fields)
         try:  # drain what the autopilot sends (nothing is read from it), so buffers do not fill
             with self._send_lock:
-                while self.link.recv_msg() is not None:
+                while self.link is not None and self.link.recv_msg() is not None:
                     pass
         except Exception:  # reading is best effort; writing reports the link's errors
             pass
 
-    def _send(self, name: str, send: Any, fields: dict) -> None:
+    def _open_link(self) -> bool:
+        """Open the connection (at most once a second); False, reported, while it cannot be."""
+        now = time.monotonic()
+        if self.link is not None:
+            return True
+        if now - self._connected_at < REOPEN_PERIOD_S:
+            return False
+        self._connected_at = now
+        try:
+            self.link = connect(*self._link_args)
+        except ConfigError as exc:  # a missing serial device, an unknown host: retried
+            self._error("output", f"{exc} (retried every {REOPEN_PERIOD_S:g} s)")
+            return False
+        return True
+
+    def _send(self, name: str, method: str, fields: dict) -> None:
         try:
             with self._send_lock:
-                send(**fields)
+                if not self._open_link():
+                    return
+                getattr(self.link.mav, method)(**fields)
         except Exception as exc:  # OSError, SerialException, struct.error: the node keeps running
             self._error("output", f"{name} to {self.connection_name}: {type(exc).__name__}: {exc}")
             return
@@ -332,7 +354,8 @@ class MavlinkBridgeNode(Node):
 
     def destroy_node(self) -> None:
         try:
-            self.link.close()
+            if self.link is not None:
+                self.link.close()
         finally:
             super().destroy_node()
 

@@ -286,3 +286,48 @@ def test_bad_input_is_reported_and_the_node_keeps_sending(bridge):
     assert autopilot.wait_for(executor, "GPS_INPUT").fix_type == 0  # nothing usable arrived
     autopilot.fix_pub.publish(fix_message(T0 + 1.0))
     autopilot.wait_for(executor, "GPS_INPUT", lambda m: m.fix_type == 3, "the next good fix")
+
+
+def test_a_missing_serial_device_is_an_error_the_node_survives(bridge):
+    autopilot, executor, node = bridge(connection="/nonexistent/ttyMAVLINK", baud=57600)
+
+    def output_error() -> bool:
+        return any(
+            s.level == b"\x02" and "output" in s.message and "/nonexistent/ttyMAVLINK" in s.message
+            for a in autopilot.diagnostics
+            for s in a.status
+            if s.name.startswith("mavlink_bridge:")
+        )
+
+    spin_until(executor, output_error, what="a diagnostics ERROR for the serial device")
+    autopilot.fix_pub.publish(fix_message(T0))  # input still handled
+    seen = len(autopilot.diagnostics)
+    spin_until(executor, lambda: len(autopilot.diagnostics) > seen + 2, what="diagnostics going on")
+    assert node.link is None and sum(node.sent.values()) == 0
+
+
+def test_serial_output_to_a_pseudo_terminal(bridge):
+    from pymavlink.dialects.v20 import common as mavlink
+
+    master, slave = os.openpty()
+    try:
+        os.set_blocking(master, False)
+        autopilot, executor, node = bridge(connection=os.ttyname(slave), baud=115200)
+        fly(autopilot, executor, frames=4)
+        parser = mavlink.MAVLink(None)
+        received: list = []
+
+        def fix_seen() -> bool:
+            try:
+                data = os.read(master, 4096)
+            except BlockingIOError:
+                data = b""
+            received.extend(parser.parse_buffer(data) or [])
+            fixes = [m for m in received if m.get_type() == "GPS_INPUT" and m.fix_type == 3]
+            return bool(fixes) and any(m.get_type() == "HEARTBEAT" for m in received)
+
+        spin_until(executor, fix_seen, what="GPS_INPUT with a fix and a HEARTBEAT on the serial port")
+        assert {m.get_type() for m in received} >= {"GPS_INPUT", "HEARTBEAT", "ODOMETRY"}
+    finally:
+        os.close(master)
+        os.close(slave)
