@@ -381,6 +381,24 @@ NAVIGATOR_NODE = (
 # The NMEA output node (ros/nmea_output_node.py): the navigator's solution as NMEA 0183 for a GPS
 # input. Run beside the navigator, not by the launch file, so it is not in NODES.
 NMEA_OUTPUTS = ("udp", "serial")
+# The velocity the output nodes fit to the navigation solution (core.solution_velocity).
+VELOCITY_FIT = (
+    ParamSpec(
+        "velocity_window",
+        2.0,
+        "velocity: least-squares fit over the solutions of this many seconds",
+        range=(0.1, 60.0),
+        read_only=True,
+    ),
+    ParamSpec(
+        "velocity_max_sigma",
+        2.0,
+        "a velocity (speed and course) is sent only when its standard error is at most this, m/s",
+        range=(0.0, 1000.0),
+        read_only=True,
+    ),
+)
+
 NMEA_OUTPUT_NODE = (
     ParamSpec("output", "udp", "where the sentences go", choices=NMEA_OUTPUTS, read_only=True),
     ParamSpec("udp_host", "127.0.0.1", "UDP destination host (output=udp)", read_only=True),
@@ -429,20 +447,7 @@ NMEA_OUTPUT_NODE = (
         range=(0.0, 180.0),
         read_only=True,
     ),
-    ParamSpec(
-        "velocity_window",
-        2.0,
-        "velocity: least-squares fit over the solutions of this many seconds",
-        range=(0.1, 60.0),
-        read_only=True,
-    ),
-    ParamSpec(
-        "velocity_max_sigma",
-        2.0,
-        "speed and course are sent when the velocity's standard error is at most this, m/s",
-        range=(0.0, 1000.0),
-        read_only=True,
-    ),
+    *VELOCITY_FIT,
     ParamSpec(
         "diagnostics_period",
         1.0,
@@ -525,20 +530,7 @@ MAVLINK_BRIDGE_NODE = (
         range=(1.0, 100.0),
         read_only=True,
     ),
-    ParamSpec(
-        "velocity_window",
-        2.0,
-        "velocity: least-squares fit over the solutions of this many seconds",
-        range=(0.1, 60.0),
-        read_only=True,
-    ),
-    ParamSpec(
-        "velocity_max_sigma",
-        2.0,
-        "a velocity is sent when its standard error is at most this, m/s",
-        range=(0.0, 1000.0),
-        read_only=True,
-    ),
+    *VELOCITY_FIT,
     ParamSpec(
         "diagnostics_period",
         1.0,
