@@ -65,13 +65,15 @@ def param_get(tools, *queries: tuple[str, str]) -> list[str]:
     """`ros2 param get NODE NAME` for every (node, name), run side by side (each takes seconds)."""
     executable, env = tools
     values: dict[tuple[str, str], str] = {}
-    for _ in range(5):
+    last: dict[tuple[str, str], str] = {}
+    for attempt in range(6):
         todo = [q for q in queries if q not in values]
         if not todo:
             break
+        # discovery and the parameter service can take seconds on a loaded 2-core machine
         running = {
             q: subprocess.Popen(
-                [executable, "param", "get", "--no-daemon", "--spin-time", "1", *q],
+                [executable, "param", "get", "--no-daemon", "--spin-time", str(1 + attempt), *q],
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -81,10 +83,11 @@ def param_get(tools, *queries: tuple[str, str]) -> list[str]:
         }
         for query, process in running.items():
             out = process.communicate(timeout=60)[0]
+            last[query] = out.strip()
             if process.returncode == 0 and "Node not found" not in out:
                 values[query] = out.strip().rsplit(": ", 1)[-1]
     missing = [q for q in queries if q not in values]
-    assert not missing, f"ros2 param get failed for {missing}"
+    assert not missing, f"ros2 param get failed for {missing}: {[last[q][-300:] for q in missing]}"
     return [values[q] for q in queries]
 
 
