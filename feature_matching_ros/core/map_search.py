@@ -218,7 +218,8 @@ class MapSearch:
                 found = self._match_one(image, K, attitude, h, stamp, radius)
                 if best is None or found.support > best.support:
                     best = found
-        usable = best.agreement is not None and len(best) >= self.config.min_matches
+        verified = best.agreement is not None or not self.config.verify
+        usable = verified and len(best) >= self.config.min_matches
         if correlate and not usable and self._correlatable(R_map_body, radius):
             attitude = self._attitudes(R_map_body, radius)[0]
             placed = self._correlated(image, K, attitude, self._heights(height)[0], radius)
@@ -228,7 +229,9 @@ class MapSearch:
 
     def _correlatable(self, R_map_body: np.ndarray | None, radius: float | None) -> bool:
         prior, c = self.prior, self.config
-        if not c.correlate or prior is None or radius is None or prior.sigma > c.correlate_max_sigma_m:
+        if not (c.correlate and c.verify) or prior is None or radius is None:
+            return False  # a placement is only ever accepted with the map agreement
+        if prior.sigma > c.correlate_max_sigma_m:
             return False
         return R_map_body is not None or (prior.R_map_body is not None and prior.heading_known)
 
@@ -267,7 +270,7 @@ class MapSearch:
         if len(map_points) < c.min_matches:
             return None
         start = time.perf_counter()
-        agreement, why = self._verify(image, K, height, map_points, image_points) if c.verify else (None, "")
+        agreement, why = self._verify(image, K, height, map_points, image_points)
         times["verify"] = (time.perf_counter() - start) * 1e3
         if why:
             return None

@@ -14,6 +14,7 @@ from feature_matching_ros.core.image import load_image
 from feature_matching_ros.core.map_correlate import place
 from feature_matching_ros.core.map_fix import FixGate, Prediction, estimate_fix
 from feature_matching_ros.core.map_localizer import MapLocalizer
+from feature_matching_ros.core.map_search import SearchConfig
 from feature_matching_ros.core.navigator import Navigator, NavigatorConfig
 from feature_matching_ros.core.rectify import rectify
 from feature_matching_ros.core.registry import build
@@ -109,17 +110,29 @@ def test_a_placed_fix_needs_a_confirming_prediction_however_many_points_it_has(s
     assert not placed(Prediction(truth + [30.0, 0.0], np.eye(2) * 5.0**2)).accepted
 
 
-def test_the_navigator_fixes_a_frame_its_keypoints_miss_by_correlation(seneca):
-    """Frames 477-480 of the development flight: 480 (a hedge corner in bare fields) gets too few
-    keypoint matches; carried by odometry from the fixes before it, it is placed by correlation and
-    the fix, confirmed by the prediction, is within metres of GPS."""
+def _navigate(seneca, search=None):
     flight, track, geomap = seneca
-    navigator = Navigator(build("sift", {}), geomap, NavigatorConfig(map_sigma_m=5.0))
+    navigator = Navigator(build("sift", {}), geomap, NavigatorConfig(map_sigma_m=5.0), search=search)
     states = []
     for i in range(31, 35):
         image = load_image(require_file(flight / "images" / track.images[i]))
         states.append(navigator.step(image, K, float(track.t[i]), height=float(track.alt[i] - GROUND_M)))
+    return track, states
+
+
+def test_the_navigator_fixes_a_frame_its_keypoints_miss_by_correlation(seneca):
+    """Frames 477-480 of the development flight: 480 (a hedge corner in bare fields) gets too few
+    keypoint matches; carried by odometry from the fixes before it, it is placed by correlation and
+    the fix, confirmed by the prediction, is within metres of GPS."""
+    track, states = _navigate(seneca)
     last = states[-1]
     assert "correlated" in last.localization.match.strategy, last.localization.match.strategy
     assert last.fix.accepted, last.fix.reason
     assert np.linalg.norm(last.fix.pose.position[:2] - track.csv_en[34]) < 10.0
+
+
+def test_without_the_map_agreement_nothing_is_placed_by_correlation(seneca):
+    """A placement is only ever accepted with the map agreement: with ``verify`` off the search never
+    correlates (and keeps the keypoint matches it has)."""
+    _, states = _navigate(seneca, SearchConfig(verify=False))
+    assert not any("correlated" in s.localization.match.strategy for s in states)
