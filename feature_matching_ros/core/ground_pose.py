@@ -101,6 +101,18 @@ def solve_ground_pose(
     )
 
 
+def ground_points(
+    pixels: np.ndarray, K: np.ndarray, R_camera: np.ndarray, centre: np.ndarray
+) -> np.ndarray | None:
+    """Where the pixels of a camera at ``centre`` with orientation ``R_camera`` meet the ground
+    (z = 0), [N x 2] metres; None if any looks up."""
+    rays = (R_camera @ np.linalg.inv(K) @ np.c_[pixels, np.ones(len(pixels))].T).T
+    if len(rays) == 0 or np.any(rays[:, 2] >= -1e-6):
+        return None
+    scale = centre[2] / -rays[:, 2]
+    return centre[:2] + scale[:, None] * rays[:, :2]
+
+
 def _project(
     obj: np.ndarray, k: np.ndarray, d: np.ndarray | None, R_map_camera: np.ndarray, C: np.ndarray
 ) -> np.ndarray:

@@ -22,7 +22,7 @@ import numpy as np
 
 from .frames import body_rotation, camera_rotation, euler_from_rotation, tilt
 from .geometry import GeometryResult
-from .ground_pose import solve_ground_pose
+from .ground_pose import ground_points, solve_ground_pose
 from .image import equalized
 from .keyframe import KeyframePolicy, overlap_fraction
 from .pipeline import MatchResult, Pipeline
@@ -136,7 +136,7 @@ class OdometryTracker:
         c = anchor
         # The keyframe's inliers lie on the ground plane seen from the keyframe pose: solve the
         # frame's pose against those ground points (metric, with its own covariance).
-        ground = _ground_points(keyframe_points[mask], K, c.R_odom_camera, c.position)
+        ground = ground_points(keyframe_points[mask], K, c.R_odom_camera, c.position)
         pose = solve_ground_pose(ground, frame_points[mask], K) if ground is not None else None
         if pose is None:
             return OdometryStep(stamp, False, "no plausible motion over the ground plane", c.track)
@@ -193,17 +193,6 @@ class OdometryTracker:
             self._anchors.popitem(last=False)
 
 
-def _ground_points(
-    pixels: np.ndarray, K: np.ndarray, R_odom_camera: np.ndarray, centre: np.ndarray
-) -> np.ndarray | None:
-    """Where the keyframe's pixels meet the ground (z = 0), [N x 2] odom metres; None if any looks up."""
-    rays = (R_odom_camera @ np.linalg.inv(K) @ np.c_[pixels, np.ones(len(pixels))].T).T
-    if len(rays) == 0 or np.any(rays[:, 2] >= -1e-6):
-        return None
-    scale = centre[2] / -rays[:, 2]
-    return centre[:2] + scale[:, None] * rays[:, :2]
-
-
 class KeyframeOdometry:
     """Frames in, odometry out: matches each frame to the current keyframe with ``pipeline`` (and,
     failing that, to the last registered frame), renews the keyframe by ``config.keyframes``, and
@@ -217,6 +206,7 @@ class KeyframeOdometry:
         self.equalize = equalize
         self._keyframe: tuple[float, Features, tuple[int, int], int] | None = None
         self._previous: tuple[float, Features, tuple[int, int]] | None = None
+        self.features: tuple[float, Features] | None = None  # (stamp, features) of the last frame
 
     def step(
         self,
@@ -228,6 +218,7 @@ class KeyframeOdometry:
     ) -> OdometryStep:
         """The odometry of the frame ``image`` taken at ``stamp`` (s), ``height`` m above ground."""
         features = self.pipeline.extract(equalized(image, clip_limit=4.0) if self.equalize else image)
+        self.features = (stamp, features)
         size = (int(image.shape[1]), int(image.shape[0]))
         if self._keyframe is None:
             return self._new_track(stamp, features, size, height, R_map_body, "first frame: a new track")

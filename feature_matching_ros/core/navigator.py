@@ -26,12 +26,14 @@ import numpy as np
 from .frames import euler_from_rotation, rotation_from_euler
 from .geometry import RobustParams
 from .georef import GeoMap
-from .ground_pose import horizontal_sigma
+from .ground_pose import GroundPose, horizontal_sigma
 from .keyframe_odometry import KeyframeOdometry, OdometryConfig, OdometryStep
 from .map_fix import FixGate, MapFix, Prediction
 from .map_localizer import Localization, MapLocalizer
 from .map_search import Prior, SearchConfig
 from .pipeline import Pipeline
+from .revisit import FrameMemory, Revisit, RevisitConfig
+from .types import Features
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,8 @@ class NavigatorConfig:
     prediction that is wrong then); odometry_min_inliers: a registration with fewer homography
     inliers (the count a map fix needs) moves the solution, but its step is trusted only to its
     own length in any direction (on the real Seneca flight, a 26-inlier registration across a turn
-    was 45 % long)."""
+    was 45 % long); revisit: re-localise an uncertain prediction against earlier map-fixed frames
+    (``revisit``; None turns it off, as does ``odometry``, whose features it reuses)."""
 
     odometry: bool = True
     odometry_scale_sigma: float = 0.1
@@ -63,6 +66,7 @@ class NavigatorConfig:
     reset_after: int = 3
     odometry_keypoints: int | None = None
     odometry_min_inliers: int = 30
+    revisit: RevisitConfig | None = field(default_factory=RevisitConfig)
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,8 +74,9 @@ class NavigationState:
     """The outcome of one frame.
 
     position: map-frame (x, y, z) metres, z = height above ground, or None (no solution yet, or
-    lost); covariance: its 3x3 covariance; source: "fix", "odometry", "coast" or "none";
-    fix: this frame's map fix attempt (accepted or not); odometry: its odometry step, if run;
+    lost); covariance: its 3x3 covariance; source: "fix", "revisit" (registered to an earlier
+    map-fixed frame), "odometry", "coast" or "none"; fix: this frame's map fix attempt (accepted
+    or not); odometry: its odometry step, if run; revisit: its re-localisation attempt, if made;
     R_map_body: the attitude estimate (heading from the last fix carried by odometry; level).
     """
 
@@ -83,6 +88,7 @@ class NavigationState:
     odometry: OdometryStep | None
     localization: Localization
     R_map_body: np.ndarray | None = None
+    revisit: Revisit | None = None
 
     @property
     def horizontal_sigma(self) -> float | None:
@@ -139,6 +145,7 @@ class Navigator:
         self.odometry = (
             KeyframeOdometry(odometry_pipeline or pipeline, odometry) if self.config.odometry else None
         )
+        self.memory = FrameMemory(self.config.revisit) if self.config.revisit and self.odometry else None
         self._solution: _Solution | None = None
         self._disagreements = 0
 
@@ -163,6 +170,11 @@ class Navigator:
         prediction = self._predict(stamp, odometry, R_map_body is not None) if solution is not None else None
         if prediction is not None and horizontal_sigma(prediction.covariance) > self.config.max_sigma_m:
             prediction = self._drop()
+        revisit = None
+        if prediction is not None:
+            revisit = self._revisit(stamp, prediction, K, dist, height, R_map_body)
+            if revisit is not None and revisit.accepted:
+                prediction = self._fused(stamp, prediction, revisit.fix.pose, odometry)
         if prediction is not None:  # in map coordinates: the map's error here may differ from the last fix's
             sigma = math.hypot(horizontal_sigma(prediction.covariance), self.config.map_sigma_m)
             # after a turn without odometry the heading is unknown: the search then tries them all
@@ -187,11 +199,16 @@ class Navigator:
         elif fix.accepted:
             self._disagreements = 0
         if fix.accepted and fix.pose is not None:
-            self._solution = self._fused(stamp, prediction, fix, odometry)
+            self._solution = self._fused(stamp, prediction, fix.pose, odometry)
             source = "fix"
+            self._remember(stamp, K, fix.pose)
         elif prediction is not None:
             self._solution = prediction
-            source = "odometry" if prediction.coast is None else "coast"
+            if revisit is not None and revisit.accepted:
+                source = "revisit"
+                self._remember(stamp, K, revisit.fix.pose)
+            else:
+                source = "odometry" if prediction.coast is None else "coast"
         else:
             source = "none"
         current = self._solution if source != "none" else None
@@ -208,7 +225,54 @@ class Navigator:
             odometry,
             result,
             None if current is None else rotation_from_euler(0.0, 0.0, current.yaw),
+            revisit,
         )
+
+    def _revisit(
+        self,
+        stamp: float,
+        prediction: _Solution,
+        K: np.ndarray,
+        dist: np.ndarray | None,
+        height: float | None,
+        R_map_body: np.ndarray | None,
+    ) -> Revisit | None:
+        """Re-localisation against remembered map-fixed frames, for an uncertain prediction."""
+        memory = self.memory
+        features = self._features(stamp)
+        if memory is None or not len(memory) or features is None:
+            return None
+        if horizontal_sigma(prediction.covariance) <= memory.config.min_sigma_m:
+            return None
+        expected = Prediction(prediction.position[:2], prediction.covariance[:2, :2])
+        return memory.relocalize(
+            self.odometry.pipeline,
+            features,
+            K,
+            stamp,
+            expected,
+            gate=self.localizer.gate,
+            dist=dist,
+            previous=self.localizer.last_fix,
+            measured_height=height,
+            measured_R_map_body=R_map_body,
+        )
+
+    def _features(self, stamp: float) -> Features | None:
+        """The odometry's features of the frame taken at ``stamp``, if it extracted them."""
+        last = self.odometry.features if self.odometry is not None else None
+        return last[1] if last is not None and last[0] == stamp else None
+
+    def _remember(self, stamp: float, K: np.ndarray, pose: GroundPose) -> None:
+        """Keep a fixed frame with the fused solution's position and the fix's attitude, for later
+        re-localisation."""
+        features = self._features(stamp)
+        if self.memory is None or features is None:
+            return
+        solution = self._solution
+        covariance = pose.covariance.copy()
+        covariance[:3, :3] = solution.covariance
+        self.memory.remember(stamp, features, K, solution.position, pose.R_map_camera, covariance)
 
     def _drop(self) -> None:
         """Forget the solution: the next fix starts a new one, found by a search of the whole map."""
@@ -309,9 +373,8 @@ class Navigator:
         return weak
 
     def _fused(
-        self, stamp: float, prediction: _Solution | None, fix: MapFix, odometry: OdometryStep | None
+        self, stamp: float, prediction: _Solution | None, pose: GroundPose, odometry: OdometryStep | None
     ) -> _Solution:
-        pose = fix.pose
         z = pose.position.copy()
         R = pose.covariance[:3, :3].copy()
         velocity, known = np.zeros(2), False

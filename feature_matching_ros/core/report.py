@@ -55,8 +55,9 @@ class FrameRecord:
 
     Optional, for a continuous navigation solution: failed_check: the name of the fix check that
     rejected the frame ('' if accepted or none); nav_source: where the solution came from ('fix',
-    'odometry', 'coast', 'none'; '' = no navigator ran); nav_position: map-frame [x, y(, z)] m or None
-    (no solution); nav_covariance: its covariance, 2x2 (horizontal) or 3x3, m²; matched_by: how the
+    'revisit', 'odometry', 'coast', 'none'; '' = no navigator ran); nav_position: map-frame
+    [x, y(, z)] m or None (no solution); nav_covariance: its covariance, 2x2 (horizontal) or 3x3,
+    m²; matched_by: how the
     map correspondences were found (the search's strategy, e.g. 'prior+guided+refined' or
     'prior+correlated+refined'). ``estimate`` may be set for a rejected fix too (its pose, for
     diagnostics): only accepted estimates are scored."""
