@@ -57,6 +57,7 @@ setup(
             "fm-navigate = feature_matching_ros.ros.runner:main",
             "fm-simulate = feature_matching_ros.cli.simulate:main",
             "fm-eval = feature_matching_ros.cli.evaluate:main",
+            "fm-map = feature_matching_ros.cli.map_tool:main",
             # the node executables, as `ros2 run` finds them when installed with colcon (CMakeLists.txt)
             "feature_matcher_node = feature_matching_ros.ros.matcher_node:main",
             "geometry_node = feature_matching_ros.ros.geometry_node:main",

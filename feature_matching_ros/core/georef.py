@@ -246,7 +246,7 @@ def georeference_for(
     source = Path(georef) if georef else find_georeference(image_path)
     if source is not None and not source.is_file():
         raise ConfigError(f"georeference file not found: {source}")
-    if Path(image_path).suffix.lower() in (".tif", ".tiff"):
+    if Path(image_path).suffix.lower() in (".tif", ".tiff", ".vrt"):
         from .geotiff import geotiff_georeference, is_geotiff
 
         # a GeoTIFF's own CRS, unless a world file or a YAML with origin/world_file replaces it; a YAML
@@ -274,13 +274,19 @@ def load_map(
     """Read a georeferenced map. ``georef``: a GeoReference, a YAML/world file, or None to look
     beside the image (a GeoTIFF carries its own). Alpha 0, a GeoTIFF's nodata and the no-data colour (if
     any) mark pixels without map. ``max_size``: read at most this many pixels along the longer side (a
-    GeoTIFF's internal overviews serve that), the georeference scaled to match."""
+    GeoTIFF's internal overviews serve that), the georeference scaled to match. A GeoTIFF or VRT of
+    ``map_raster.WINDOWED_MIN_PIXELS`` or more read at full size is a ``map_raster.RasterMap``, read
+    window by window, its features cached on disk (``map_cache``)."""
     image_path = Path(image_path)
     if not image_path.is_file():
         raise ImageError(f"map image not found: {image_path}")
-    if image_path.suffix.lower() in (".tif", ".tiff"):
+    if image_path.suffix.lower() in (".tif", ".tiff", ".vrt"):
         from .geotiff import read_geotiff
+        from .map_raster import WINDOWED_MIN_PIXELS, open_map, raster_pixels
 
+        if max_size is None and not isinstance(georef, GeoReference):
+            if raster_pixels(image_path) >= WINDOWED_MIN_PIXELS:  # a large map: read window by window
+                return open_map(image_path, georef, nodata=nodata)
         image, valid, factors = read_geotiff(image_path, max_size)
     else:
         image, valid = _read_image(image_path)

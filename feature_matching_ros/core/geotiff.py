@@ -20,7 +20,7 @@ import numpy as np
 from .errors import ConfigError, ImageError
 from .georef import GeoReference, _enu_axes
 
-GEOTIFF_SUFFIXES = (".tif", ".tiff")
+GEOTIFF_SUFFIXES = (".tif", ".tiff", ".vrt")  # a GDAL VRT reads like one GeoTIFF
 MAX_RESIDUAL_PX = 0.5
 _FIT_SAMPLES = 17  # per image side, corners and edges included
 
@@ -89,6 +89,20 @@ def geotiff_georeference(
             transform = np.array([[t.a, t.b, t.c], [t.d, t.e, t.f]], np.float64)
     except rasterio.errors.RasterioIOError as exc:
         raise ImageError(f"cannot open GeoTIFF {path}: {exc}") from exc
+    return fit_georeference(crs, transform, size, geodetic_origin, max_residual_px, f"GeoTIFF {path}")
+
+
+def fit_georeference(
+    crs: str,
+    transform: np.ndarray,
+    size: tuple[int, int],
+    geodetic_origin: tuple[float, float, float] | None = None,
+    max_residual_px: float = MAX_RESIDUAL_PX,
+    name: str = "map",
+) -> GeoTiffGeoreference:
+    """The map-frame georeference of an image of ``size`` px in ``crs`` with the GDAL geotransform
+    ``transform`` (2x3): the affine fit of pixel -> CRS -> WGS84 -> ENU, refused beyond
+    ``max_residual_px``."""
     w, h = size
     cols, rows = np.meshgrid(
         np.linspace(-0.5, w - 0.5, _FIT_SAMPLES), np.linspace(-0.5, h - 0.5, _FIT_SAMPLES)
@@ -97,7 +111,7 @@ def geotiff_georeference(
     exact = GeoTiffGeoreference(GeoReference(np.eye(2, 3)), crs, transform, size, 0.0)
     lat_lon = exact.pixel_to_wgs84(pixels)
     if not np.isfinite(lat_lon).all():
-        raise ConfigError(f"GeoTIFF {path}: part of the image is outside its CRS's valid area")
+        raise ConfigError(f"{name}: part of the image is outside its CRS's valid area")
     if geodetic_origin is None:
         lat, lon = exact.pixel_to_wgs84(np.array([[(w - 1) / 2.0, (h - 1) / 2.0]]))[0]
         geodetic_origin = (float(lat), float(lon), 0.0)
@@ -109,7 +123,7 @@ def geotiff_georeference(
     residual_px = residual / georef.ground_sample_distance
     if residual_px > max_residual_px:
         raise ConfigError(
-            f"GeoTIFF {path}: its CRS is not affine in local ENU metres over this extent (best fit misses "
+            f"{name}: its CRS is not affine in local ENU metres over this extent (best fit misses "
             f"by {residual:.2f} m = {residual_px:.2f} px > {max_residual_px} px); "
             "reproject it to a local projected CRS (a UTM zone, say) or cut it smaller"
         )

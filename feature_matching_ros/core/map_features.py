@@ -7,13 +7,20 @@ on or next to no-data pixels are dropped. Tiles are extracted on first use and t
 Features can be extracted from the map upsampled by ``scale``: a camera several times finer than
 the map keeps more of its detail when it is matched on a finer grid than the map's own. Windows,
 keypoints and sizes are then in pixels of that "search grid"; ``to_map``/``from_map`` convert.
+
+A map read window by window (``map_raster.RasterMap``) is never held whole: each tile reads its own
+crop and the mask around it. With a ``map_cache.FeatureCache``, ``warm`` builds (or finds) the grid's
+entry on disk instead of holding every tile, and tiles are then loaded from it as searches touch them,
+the most recently used ``CACHED_TILES`` kept in memory.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -22,10 +29,15 @@ import torch
 from .georef import GeoMap
 from .types import Features
 
+if TYPE_CHECKING:
+    from .map_cache import FeatureCache, Progress, TileStore
+
 # Keypoints closer than this to missing map are dropped: their descriptors see the no-data edge.
 NODATA_MARGIN_PX = 4
 # Tiles with less map than this are not extracted.
 MIN_VALID_FRACTION = 0.05
+# Tiles loaded from the on-disk cache that are kept in memory (about 1 MB each with 2000 SIFT keypoints).
+CACHED_TILES = 256
 
 
 @dataclass(frozen=True)
@@ -89,6 +101,7 @@ class MapFeatures:
         tile: int = 512,
         margin: int = 32,
         scale: float = 1.0,
+        cache: FeatureCache | None = None,
     ) -> None:
         if not (np.isfinite(scale) and 1.0 <= scale <= 8.0):
             raise ValueError(f"map upsampling must be between 1 and 8, got {scale}")
@@ -99,10 +112,13 @@ class MapFeatures:
         self.scale = float(scale)
         width, height = self.size
         self.grid = (-(-width // self.tile), -(-height // self.tile))
-        kernel = np.ones((2 * NODATA_MARGIN_PX + 1,) * 2, np.uint8)
-        self._usable = cv2.erode(geomap.valid.astype(np.uint8), kernel, borderValue=1).astype(bool)
-        self._tiles: dict[tuple[int, int], Features | None] = {}
+        self._usable: np.ndarray | None = None  # a windowed map's is computed per tile
+        if isinstance(geomap.valid, np.ndarray):
+            self._usable = cv2.erode(geomap.valid.astype(np.uint8), _KERNEL, borderValue=1).astype(bool)
+        self._tiles: OrderedDict[tuple[int, int], Features | None] = OrderedDict()
         self._lock = threading.Lock()
+        self.cache = cache
+        self.store: TileStore | None = cache.open(self) if cache is not None else None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -119,6 +135,9 @@ class MapFeatures:
 
     @property
     def extracted_tiles(self) -> int:
+        """Tiles holding features: extracted in memory, or in the cache entry in use."""
+        if self.store is not None:
+            return sum(1 for _, count in self.store.index.values() if count >= 0)
         return sum(1 for f in self._tiles.values() if f is not None)
 
     def window(self, window: Window) -> Features:
@@ -148,8 +167,13 @@ class MapFeatures:
             extras,
         )
 
-    def warm(self, window: Window | None = None) -> None:
-        """Extract every tile of ``window`` (the whole map when None) now."""
+    def warm(self, window: Window | None = None, progress: Progress | None = None) -> None:
+        """Extract every tile of ``window`` (the whole map when None) now; with a cache, the whole
+        map's entry is found or built on disk (``progress(done, total)`` per tile built)."""
+        if self.cache is not None:
+            if self.store is None:
+                self.store = self.cache.prepare(self, progress)
+            return
         window = window or Window(0, 0, *self.size)
         for i, j in self._tiles_touching(window):
             self._tile(i, j)
@@ -164,10 +188,15 @@ class MapFeatures:
     def _tile(self, i: int, j: int) -> Features | None:
         with self._lock:
             if (i, j) in self._tiles:
+                if self.store is not None:
+                    self._tiles.move_to_end((i, j))
                 return self._tiles[i, j]
-        features = self._extract_tile(i, j)
+        store = self.store
+        features = store.load(i, j) if store is not None and store.has(i, j) else self._extract_tile(i, j)
         with self._lock:
             self._tiles[i, j] = features
+            while store is not None and len(self._tiles) > CACHED_TILES:
+                self._tiles.popitem(last=False)
         return features
 
     def _extract_tile(self, i: int, j: int) -> Features | None:
@@ -177,12 +206,13 @@ class MapFeatures:
         own_map = self.to_map(np.array([[x0, y0], [x1 - 1, y1 - 1]]))
         mx0, my0 = np.floor(own_map[0]).astype(int).clip(0)
         mx1, my1 = np.ceil(own_map[1]).astype(int) + 1
-        if self._usable[my0:my1, mx0:mx1].mean() < MIN_VALID_FRACTION:
-            return None
         map_w, map_h = self.geomap.size
         margin = int(np.ceil(self.margin / self.scale))
         cx0, cy0 = max(mx0 - margin, 0), max(my0 - margin, 0)
         cx1, cy1 = min(mx1 + margin, map_w), min(my1 + margin, map_h)
+        usable, ux, uy = self._usable_around(cx0, cy0, cx1, cy1)
+        if usable[my0 - uy : my1 - uy, mx0 - ux : mx1 - ux].mean() < MIN_VALID_FRACTION:
+            return None
         crop = self.geomap.image[cy0:cy1, cx0:cx1]
         if min(crop.shape[:2]) * self.scale < 16:
             return None
@@ -196,7 +226,7 @@ class MapFeatures:
         col, row = np.clip(on_map[:, 0], 0, map_w - 1), np.clip(on_map[:, 1], 0, map_h - 1)
         own = (points[:, 0] >= x0 - 0.5) & (points[:, 0] < x1 - 0.5)
         own &= (points[:, 1] >= y0 - 0.5) & (points[:, 1] < y1 - 0.5)
-        keep = torch.from_numpy(own & self._usable[row, col]).to(found.keypoints.device)
+        keep = torch.from_numpy(own & usable[row - uy, col - ux]).to(found.keypoints.device)
         shift = torch.tensor(shift_np, dtype=found.keypoints.dtype, device=found.keypoints.device)
         extras = {k: v[keep] for k, v in found.extras.items() if v.shape[0] == len(found)}
         return Features(
@@ -206,6 +236,26 @@ class MapFeatures:
             self.size,
             extras,
         )
+
+    def _usable_around(self, x0: int, y0: int, x1: int, y1: int) -> tuple[np.ndarray, int, int]:
+        """(usable mask covering map pixels [x0 - 1, x1 + 1) x [y0 - 1, y1 + 1) within the map, its
+        column and row offsets): the whole map's mask, or a windowed map's computed for the crop alone
+        (eroded with the margin of its neighbours read too, so it equals the whole map's)."""
+        if self._usable is not None:
+            return self._usable, 0, 0
+        map_w, map_h = self.geomap.size
+        ux0, uy0 = max(x0 - 1, 0), max(y0 - 1, 0)
+        ux1, uy1 = min(x1 + 1, map_w), min(y1 + 1, map_h)
+        pad = NODATA_MARGIN_PX
+        rx0, ry0 = max(ux0 - pad, 0), max(uy0 - pad, 0)
+        rx1, ry1 = min(ux1 + pad, map_w), min(uy1 + pad, map_h)
+        valid = np.asarray(self.geomap.valid[ry0:ry1, rx0:rx1], np.uint8)
+        # outside the map counts as valid (borderValue=1), as for the whole map
+        eroded = cv2.erode(valid, _KERNEL, borderValue=1).astype(bool)
+        return eroded[uy0 - ry0 : uy1 - ry0, ux0 - rx0 : ux1 - rx0], ux0, uy0
+
+
+_KERNEL = np.ones((2 * NODATA_MARGIN_PX + 1,) * 2, np.uint8)
 
 
 def _empty_like(size: tuple[int, int]) -> Features:

@@ -30,6 +30,7 @@ from .frames import camera_rotation, euler_from_rotation, rotation_from_euler
 from .geometry import RobustParams, estimate
 from .georef import GeoMap, GeoReference
 from .image import equalized
+from .map_cache import FeatureCache
 from .map_correlate import place
 from .map_features import MapFeatures, Window
 from .map_refine import refine_on_map
@@ -154,9 +155,12 @@ class MapSearch:
     def over(
         cls, pipeline: Pipeline, geomap: GeoMap, config: SearchConfig | None = None, tile: int = 512
     ) -> MapSearch:
-        """A search over ``geomap`` whose tile features are extracted on the configured search grid."""
+        """A search over ``geomap`` whose tile features are extracted on the configured search grid
+        (and cached on disk for a windowed map, ``map_cache``)."""
         config = config or SearchConfig()
-        features = MapFeatures(geomap, pipeline.extract, tile=tile, scale=max(config.map_upsample, 1.0))
+        cache = FeatureCache.for_map(geomap, pipeline)
+        scale = max(config.map_upsample, 1.0)
+        features = MapFeatures(geomap, pipeline.extract, tile=tile, scale=scale, cache=cache)
         return cls(pipeline, features, config)
 
     def grid_scale(self, K: np.ndarray, height: float) -> float:
@@ -172,7 +176,9 @@ class MapSearch:
     def _grid(self, scale: float) -> MapFeatures:
         if scale not in self._grids:  # tiles of a new grid are extracted as they are first searched
             base = self.features
-            self._grids[scale] = MapFeatures(base.geomap, base.extract, base.tile, base.margin, scale)
+            self._grids[scale] = MapFeatures(
+                base.geomap, base.extract, base.tile, base.margin, scale, cache=base.cache
+            )
         return self._grids[scale]
 
     @property
