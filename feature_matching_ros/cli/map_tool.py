@@ -88,13 +88,21 @@ def describe(maps: list[str], georef: str | None) -> dict:
                 }
             )
         area = abs(float(np.linalg.det(georef_.affine[:, :2]))) * w * h
+        first = geomap.source._datasets[0]
+        res = first.res
+        left = first.transform.c - geomap.source.files[0].col * first.transform.a
+        top = first.transform.f - geomap.source.files[0].row * first.transform.e
+        bounds = [left, top + h * first.transform.e, left + w * first.transform.a, top]
+        unit = crs.axis_info[0].unit_name if crs is not None and crs.axis_info else "unit"
         return {
             "name": geomap.name,
             "files": with_overviews,
             "size_px": [w, h],
             "gsd_m": georef_.ground_sample_distance,
+            "pixel_size_crs": [float(res[0]), float(res[1]), unit],
             "crs": crs.name if crs is not None else "",
             "epsg": crs.to_epsg() if crs is not None else None,
+            "bounds_crs": [float(v) for v in bounds] if not first.transform.b else None,
             "extent_m": {"min": [float(v) for v in lo], "max": [float(v) for v in hi]},
             "area_km2": area / 1e6,
             "corners_wgs84": wgs84,
@@ -113,12 +121,16 @@ def print_info(record: dict) -> None:
         f"map:        {record['name']} ({len(record['files'])} file{'s' if len(record['files']) > 1 else ''})"
     )
     print(f"size:       {w} x {h} px ({w * h / 1e6:.1f} MP)")
-    print(f"GSD:        {record['gsd_m']:.4f} m/px")
+    rx, ry, unit = record["pixel_size_crs"]
+    print(f"GSD:        {record['gsd_m']:.4f} m/px on the ground (pixel {rx:g} x {ry:g} {unit} in the CRS)")
     print(f"CRS:        {record['crs'] or 'none (world file / YAML georeference)'}{epsg}")
     print(
         f"extent:     east {lo[0]:.1f} .. {hi[0]:.1f} m, north {lo[1]:.1f} .. {hi[1]:.1f} m "
-        f"({hi[0] - lo[0]:.1f} x {hi[1] - lo[1]:.1f} m, {record['area_km2']:.3f} km^2) in the map frame"
+        f"({hi[0] - lo[0]:.1f} x {hi[1] - lo[1]:.1f} m box, {record['area_km2']:.3f} km^2) in the map frame"
     )
+    if record["bounds_crs"]:
+        left, bottom, right, top = record["bounds_crs"]
+        print(f"bounds:     x {left:.3f} .. {right:.3f}, y {bottom:.3f} .. {top:.3f} {unit} in the CRS")
     if record["geodetic_origin"]:
         lat, lon, alt = record["geodetic_origin"]
         print(f"origin:     lat {lat:.7f}, lon {lon:.7f}, alt {alt:.1f} m (map frame 0, 0)")
