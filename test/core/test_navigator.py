@@ -28,7 +28,10 @@ def seneca(shared_data):
     flight = shared_data / "flights" / "seneca"
     track = read_gps_csv(require_file(flight / "gps.csv"))
     geomap = load_map(require_file(shared_data / "maps" / "seneca_mosaic.png"))
-    frames = {i: load_image(require_file(flight / "images" / track.images[i])) for i in range(18, 24)}
+    frames = {
+        i: load_image(require_file(flight / "images" / track.images[i]))
+        for i in [*range(3, 14), *range(18, 24)]
+    }
     return track, geomap, frames
 
 
@@ -65,6 +68,23 @@ def test_real_frames_fix_on_the_mosaic_and_the_solution_continues_between_fixes(
         assert np.linalg.norm(d) < 25.0, f"frame {i} ({state.source}): {np.linalg.norm(d):.1f} m off"
         assert nees < CHI2_2DOF_9999, f"frame {i}: error {d} inconsistent with covariance"
     assert {s.source for _, s in states} >= {"fix"}
+
+
+def test_across_a_turn_the_new_line_relocalises_on_the_frames_of_the_last(seneca, sift):
+    """Frames 3-10 fly one line, 11-13 the next one back after a turn without overlap; frames 11-13
+    see frames 3 and 4 of the first line (side overlap). Without re-localisation the solution
+    coasted through the turn 94-124 m off GPS (measured)."""
+    track, states = _run(seneca, sift, range(3, 14))
+    assert states[0][1].fix.accepted, states[0][1].fix.reason
+    after_turn = states[-3:]
+    assert any(s.revisit is not None and s.revisit.accepted for _, s in after_turn), [
+        (i, s.source, s.revisit and s.revisit.fix and s.revisit.fix.reason) for i, s in after_turn
+    ]
+    for i, state in after_turn:
+        d = state.position[:2] - track.csv_en[i]
+        nees = float(d @ np.linalg.solve(state.covariance[:2, :2], d))
+        assert np.linalg.norm(d) < 25.0, f"frame {i} ({state.source}): {np.linalg.norm(d):.1f} m off"
+        assert nees < CHI2_2DOF_9999, f"frame {i}: error {d} inconsistent with covariance"
 
 
 def test_without_an_altitude_input_the_fix_measures_the_height(seneca, sift):
