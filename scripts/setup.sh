@@ -48,4 +48,8 @@ else
 fi
 
 bash scripts/build_msgs.sh
-fm-weights fetch --all
+# SEKD's and ALIKE's files are published only in their authors' git repositories: without
+# github.com, FM_WEIGHTS_FROM names a directory of copies (verified against the manifest like any
+# download). Magic Leap's non-commercial SuperPoint/SuperGlue files are skipped unless
+# FEATURE_MATCHING_ACCEPT_NON_COMMERCIAL=1 accepts their licence.
+fm-weights fetch --all ${FM_WEIGHTS_FROM:+--from "$FM_WEIGHTS_FROM"}

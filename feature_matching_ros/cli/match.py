@@ -84,10 +84,11 @@ def print_zoo(weights_dir: str | None) -> None:
     rows = []
     for name, entry in zoo.entries.items():
         ok, reason = availability(entry, weights_dir)
-        rows.append((name, entry.feature or "-", entry.matcher, "yes" if ok else "no", reason))
-    widths = [max(len(r[i]) for r in rows + [("name", "feature", "matcher", "runs", "")]) for i in range(4)]
+        note = entry.licence if ok else "; ".join(filter(None, (entry.licence, f"why not: {reason}")))
+        rows.append((name, entry.feature or "-", entry.matcher, "yes" if ok else "no", note))
     header = ("name", "feature", "matcher", "runs")
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + "  why not")
+    widths = [max(len(r[i]) for r in [*rows, header]) for i in range(len(header))]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + "  licence, or why not")
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
     runnable = sum(r[3] == "yes" for r in rows)

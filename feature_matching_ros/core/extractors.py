@@ -1,4 +1,5 @@
-"""Keypoint extractors: OpenCV's classical detectors and kornia's learned networks.
+"""Keypoint extractors: OpenCV's classical detectors, kornia's learned networks and the package's
+own networks (``models/``: SuperPoint, SEKD, ALIKE).
 
 Every extractor takes a validated uint8 image (see ``image.py``) and returns ``Features`` in
 the pixel frame of that image. Learned networks get their weights only through ``weights.py``
@@ -44,8 +45,13 @@ def load_into(
     *,
     ignore_missing: tuple[str, ...] = (),
 ) -> None:
-    """Load a state dict; any missing learned parameter or unexpected key is a WeightsError."""
-    result = module.load_state_dict(dict(state_dict), strict=False)
+    """Load a state dict; any missing learned parameter, unexpected key or tensor of the wrong
+    shape is a WeightsError."""
+    try:
+        result = module.load_state_dict(dict(state_dict), strict=False)
+    except RuntimeError as exc:  # torch reports shape mismatches this way, whatever ``strict``
+        detail = " ".join(str(exc).split())[:400]
+        raise WeightsError(f"weights '{weight_id}' do not fit {type(module).__name__}: {detail}") from exc
     missing = [k for k in result.missing_keys if not k.endswith(ignore_missing)]
     if missing or result.unexpected_keys:
         raise WeightsError(
@@ -219,3 +225,50 @@ class DISKExtractor:
             pad_if_not_divisible=True,
         )[0]
         return _features(out.keypoints, out.descriptors, out.detection_scores, image)
+
+
+class OwnNetworkExtractor:
+    """SuperPoint, SEKD or ALIKE: networks of ``models/`` with their verified weight files.
+
+    ``keypoint_threshold`` is on each network's own score scale (SuperPoint's cell
+    probability, SEKD's keypoint class probability, ALIKE's sigmoid score).
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        max_keypoints: int = 2000,
+        keypoint_threshold: float = 0.005,
+        *,
+        device: str | torch.device = "cpu",
+        weights_dir: str | Path | None = None,
+    ) -> None:
+        from . import models  # deferred: only these extractors need the own networks
+
+        conf = {"max_keypoints": int(max_keypoints), "keypoint_threshold": float(keypoint_threshold)}
+        if kind == "superpoint":
+            weight_id, self.model, gray = "superpoint-v1", models.SuperPoint(conf), True
+        elif kind == "sekd":
+            weight_id, self.model, gray = "sekd", models.SEKD(conf), True
+        elif kind in models.alike.VARIANTS:
+            weight_id, self.model, gray = kind, models.ALIKE({**conf, "variant": kind}), False
+        else:
+            raise ConfigError(
+                f"unknown network {kind!r}; choose from superpoint, sekd, {models.alike.VARIANTS}"
+            )
+        self.name = kind
+        self.rotation_invariant = False
+        self.gray = gray
+        self.device = torch.device(device)
+        state = weights.load_state_dict(weight_id, weights_dir)
+        if kind == "sekd":
+            if not isinstance(state.get("state_dict"), Mapping):
+                raise WeightsError("weights 'sekd' have no 'state_dict' entry; is it SEKD's checkpoint?")
+            state = state["state_dict"]
+        load_into(self.model, state, weight_id)
+        self.model.to(self.device)
+
+    @torch.inference_mode()
+    def extract(self, image: np.ndarray) -> Features:
+        out = self.model.detect(to_tensor(image, self.device, gray=self.gray))
+        return _features(out["keypoints"], out["descriptors"], out["scores"], image)

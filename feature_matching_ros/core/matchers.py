@@ -1,4 +1,4 @@
-"""Matchers: mutual nearest neighbour, dual-softmax, LightGlue / LighterGlue and XFeat* refinement."""
+"""Matchers: mutual NN, dual-softmax, LightGlue / LighterGlue, SuperGlue and XFeat* refinement."""
 
 from __future__ import annotations
 
@@ -238,6 +238,60 @@ class LightGlueMatcher:
         out = self.model({"image0": side(f0), "image1": side(f1)})
         pairs, scores = out["matches"][0], out["scores"][0]
         return Matches.from_indices(f0, f1, pairs[:, 0], pairs[:, 1], scores)
+
+
+class SuperGlueMatcher:
+    """SuperGlue (``models/superglue.py``) on SuperPoint features with Magic Leap's ``variant``
+    weights, "outdoor" or "indoor".
+
+    ``match_threshold`` is the minimum assignment probability of a match.
+    """
+
+    weights_by_variant = {"outdoor": "superglue-outdoor", "indoor": "superglue-indoor"}
+
+    def __init__(
+        self,
+        variant: str = "outdoor",
+        *,
+        match_threshold: float = 0.2,
+        sinkhorn_iterations: int = 100,
+        device: str | torch.device = "cpu",
+        weights_dir: str | Path | None = None,
+    ) -> None:
+        from .models import SuperGlue  # deferred: only this matcher needs it
+
+        if variant not in self.weights_by_variant:
+            raise ConfigError(
+                f"unknown SuperGlue weights {variant!r}; choose from {sorted(self.weights_by_variant)}"
+            )
+        weight_id = self.weights_by_variant[variant]
+        self.name = f"superglue-{variant}"
+        self.device = torch.device(device)
+        self.model = SuperGlue(
+            {"match_threshold": match_threshold, "sinkhorn_iterations": sinkhorn_iterations}
+        )
+        load_into(self.model, weights.load_state_dict(weight_id, weights_dir), weight_id)
+        self.model.to(self.device)
+
+    @torch.inference_mode()
+    def match(self, f0: Features, f1: Features) -> Matches:
+        _check_compatible(f0, f1)
+        if f0.descriptors.shape[1] != self.model.conf["descriptor_dim"]:
+            raise ConfigError(
+                f"SuperGlue needs 256-D SuperPoint descriptors, got {f0.descriptors.shape[1]}-D"
+            )
+        if len(f0) == 0 or len(f1) == 0:
+            return Matches.empty()
+        data = {}
+        for i, f in enumerate((f0, f1)):
+            data[f"keypoints{i}"] = f.keypoints[None].float().to(self.device)
+            data[f"scores{i}"] = f.scores[None].float().to(self.device)
+            data[f"descriptors{i}"] = f.descriptors.T[None].float().to(self.device)
+            data[f"image_size{i}"] = f.image_size
+        out = self.model(data)
+        matches0 = out["matches0"][0]
+        idx0 = torch.nonzero(matches0 >= 0).flatten()
+        return Matches.from_indices(f0, f1, idx0, matches0[idx0], out["matching_scores0"][0][idx0])
 
 
 class XFeatStarMatcher:

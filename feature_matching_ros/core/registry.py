@@ -10,9 +10,23 @@ import torch
 
 from . import weights
 from .errors import ConfigError, ZooError
-from .extractors import ALIKEDExtractor, DISKExtractor, Extractor, OpenCVExtractor, XFeatExtractor
+from .extractors import (
+    ALIKEDExtractor,
+    DISKExtractor,
+    Extractor,
+    OpenCVExtractor,
+    OwnNetworkExtractor,
+    XFeatExtractor,
+)
 from .geometry import RobustParams
-from .matchers import DualSoftmax, LightGlueMatcher, Matcher, MutualNearestNeighbour, XFeatStarMatcher
+from .matchers import (
+    DualSoftmax,
+    LightGlueMatcher,
+    Matcher,
+    MutualNearestNeighbour,
+    SuperGlueMatcher,
+    XFeatStarMatcher,
+)
 from .pipeline import Pipeline
 from .zoo import Zoo, ZooEntry, load_zoo
 
@@ -27,6 +41,12 @@ def _opencv(kind: str) -> FeatureFactory:
 def _aliked(variant: str) -> FeatureFactory:
     return lambda conf, device, wdir: ALIKEDExtractor(
         variant, conf["max_keypoints"], conf["keypoint_threshold"], device=device, weights_dir=wdir
+    )
+
+
+def _own(kind: str) -> FeatureFactory:
+    return lambda conf, device, wdir: OwnNetworkExtractor(
+        kind, conf["max_keypoints"], conf["keypoint_threshold"], device=device, weights_dir=wdir
     )
 
 
@@ -45,6 +65,12 @@ FEATURES: dict[str, FeatureFactory] = {
     "disk": lambda conf, device, wdir: DISKExtractor(
         conf["max_keypoints"], conf["keypoint_threshold"], device=device, weights_dir=wdir
     ),
+    "superpoint_max": _own("superpoint"),
+    "sekd": _own("sekd"),
+    "alike": _own("alike-n"),
+    "alike-t": _own("alike-t"),
+    "alike-s": _own("alike-s"),
+    "alike-l": _own("alike-l"),
 }
 FEATURE_KEYS = {"max_keypoints", "keypoint_threshold"}
 
@@ -70,6 +96,9 @@ MATCHERS: dict[str, MatcherFactory] = {
     "aliked-lightglue": _lightglue("aliked"),
     "xfeat_lightglue": _lightglue("xfeat"),
     "xfeat_dense": _xfeat_star,
+    "superglue": lambda conf, extractor, device, wdir: SuperGlueMatcher(
+        **conf, device=device, weights_dir=wdir
+    ),
 }
 
 # Override keys accepted by `build` besides `feature_conf` / `matcher_conf`.
@@ -99,6 +128,12 @@ def availability(entry: ZooEntry, weights_dir: str | Path | None = None) -> tupl
         return False, f"weights exist but failed verification: {'; '.join(bad)}"
     missing = [s.id for s in found if not s.available]
     if missing:
+        if any(weights.non_commercial(weights.spec_for(w)) for w in missing):
+            return False, (
+                f"weights missing: {', '.join(missing)}; they are under a non-commercial licence "
+                f"({entry.licence.split(' (')[0]}): to accept it, run "
+                f"`fm-weights fetch --accept-non-commercial {' '.join(missing)}`"
+            )
         return False, f"weights missing: {', '.join(missing)}; run `fm-weights fetch {' '.join(missing)}`"
     return True, ""
 

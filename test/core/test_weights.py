@@ -76,15 +76,101 @@ def test_manifest_is_complete_and_consistent():
         "aliked-lightglue",
         "disk-depth",
         "disk-lightglue",
+        "superpoint-v1",
+        "superglue-outdoor",
+        "superglue-indoor",
+        "sekd",
+        "alike-t",
+        "alike-s",
+        "alike-n",
+        "alike-l",
     ]
     for weight_id, spec in weights.MANIFEST.items():
         assert spec.id == weight_id
         assert re.fullmatch(r"[0-9a-f]{64}", spec.sha256)
         assert spec.size > 100_000
-        assert spec.licence in {"Apache-2.0", "BSD-3-Clause"}
+        assert spec.licence in {"Apache-2.0", "BSD-3-Clause", "MIT", weights.MAGIC_LEAP_LICENCE}
         assert spec.url.startswith("https://github.com/")
-        assert re.fullmatch(r"scm-(xfeat==0\.1\.4|lightglue==0\.2\.9)", spec.carrier)
-        assert spec.member.rsplit("/", 1)[1] == spec.file_name
+        if spec.carrier:
+            assert re.fullmatch(r"scm-(xfeat==0\.1\.4|lightglue==0\.2\.9)|imcui==0\.0\.5", spec.carrier)
+            assert spec.member.rsplit("/", 1)[1] == spec.file_name
+        else:  # only in the authors' git repositories
+            assert weight_id in {"sekd", "alike-t", "alike-s", "alike-n", "alike-l"} and not spec.member
+        assert weights.non_commercial(spec) == (spec.carrier == "imcui==0.0.5")
+
+
+def test_the_shared_mirror_matches_the_manifest(shared_data):
+    """The test machines' copies of the git-only files are the manifest's (their SHA256SUMS too)."""
+    mirror = shared_data.parent / "weights"
+    sums = dict(line.split()[::-1] for line in (mirror / "SHA256SUMS").read_text().splitlines() if line)
+    for weight_id in ("sekd", "alike-t", "alike-s", "alike-n", "alike-l"):
+        spec = weights.MANIFEST[weight_id]
+        assert sums[spec.file_name] == spec.sha256
+        assert weights.check_file(mirror / spec.file_name, spec) is None
+
+
+def test_non_commercial_weights_are_never_downloaded_without_acceptance(tmp_path, monkeypatch):
+    monkeypatch.delenv(weights.ENV_ACCEPT_NON_COMMERCIAL, raising=False)
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(weights, "_download_wheel", no_download)
+    monkeypatch.setattr(weights, "_download_url", no_download)
+    with pytest.raises(WeightsError) as caught:
+        weights.fetch(["superpoint-v1", "superglue-outdoor"], tmp_path)
+    message = str(caught.value)
+    assert "allows academic, non-commercial use only" in message
+    assert "fm-weights fetch --accept-non-commercial superpoint-v1" in message
+    assert weights.ENV_ACCEPT_NON_COMMERCIAL in message
+    with pytest.raises(WeightsError, match="non-commercial use only"):
+        weights.resolve("superglue-indoor", tmp_path)
+    assert not list(tmp_path.iterdir())
+    assert not weights.non_commercial_accepted()
+    for value, accepted in (("1", True), ("yes", True), ("0", False), ("", False)):
+        monkeypatch.setenv(weights.ENV_ACCEPT_NON_COMMERCIAL, value)
+        assert weights.non_commercial_accepted() is accepted
+
+
+def test_fetch_all_skips_non_commercial_weights_unless_accepted(monkeypatch, capsys):
+    from feature_matching_ros.cli import weights as cli
+
+    monkeypatch.delenv(weights.ENV_ACCEPT_NON_COMMERCIAL, raising=False)
+    asked: list[tuple[list[str], bool]] = []
+
+    def fake_fetch(ids, weights_dir, *, say, source_dir, accept_non_commercial):
+        asked.append((list(ids), accept_non_commercial))
+        return [Path("/nowhere") / i for i in ids]
+
+    monkeypatch.setattr(cli, "fetch", fake_fetch)
+    assert cli.main(["fetch", "--all"]) == 0
+    magic_leap = ["superpoint-v1", "superglue-outdoor", "superglue-indoor"]
+    assert asked[-1] == ([i for i in weights.MANIFEST if i not in magic_leap], False)
+    assert "skipped superpoint-v1, superglue-outdoor, superglue-indoor" in capsys.readouterr().out
+    assert cli.main(["fetch", "--all", "--accept-non-commercial"]) == 0
+    assert asked[-1] == (list(weights.MANIFEST), True)
+    monkeypatch.setenv(weights.ENV_ACCEPT_NON_COMMERCIAL, "1")
+    assert cli.main(["fetch", "--all"]) == 0
+    assert asked[-1][0] == list(weights.MANIFEST)
+
+
+def test_fetch_copies_verified_files_from_a_source_dir(tmp_path, shared_data):
+    mirror = shared_data.parent / "weights"
+    said: list[str] = []
+    target = tmp_path / "target"
+    assert weights.fetch(["alike-t"], target, source_dir=mirror, say=said.append) == [target / "alike-t.pth"]
+    assert said == [f"alike-t: copied from {mirror} -> {target / 'alike-t.pth'}"]
+    # a bad copy in the source is reported, and the next source (its official URL) tried
+    bad_mirror = tmp_path / "bad"
+    bad_mirror.mkdir()
+    (bad_mirror / "sekd.pth").write_bytes(b"x" * weights.MANIFEST["sekd"].size)
+    spec = dataclasses.replace(weights.MANIFEST["sekd"], url=UNREACHABLE_URL)
+    with pytest.raises(WeightsError) as caught:
+        weights.fetch([spec], target, source_dir=bad_mirror)
+    message = str(caught.value)
+    assert f"source dir {bad_mirror}: sha256 mismatch" in message
+    assert f"official URL {UNREACHABLE_URL}: URLError" in message and "carrier wheel" not in message
+    assert not (target / "sekd.pth").exists()
 
 
 def test_licence_table_lists_every_weight():

@@ -55,7 +55,7 @@ def test_required_onboard_entries_run(zoo):
     assert required <= set(zoo.runnable())
 
 
-def test_each_entry_runs_or_says_exactly_why_not(zoo):
+def test_each_entry_runs_or_says_exactly_why_not(zoo, seed_system_weights):
     for name, entry in zoo.entries.items():
         implemented = entry.feature in FEATURES and entry.matcher in MATCHERS
         if entry.unavailable:
@@ -77,14 +77,38 @@ def test_missing_weights_make_an_entry_unavailable_with_the_fix(zoo, tmp_path, m
     assert "weights missing: xfeat" in reason and "fm-weights fetch xfeat" in reason
 
 
+def test_missing_non_commercial_weights_name_the_acceptance(zoo, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+    ok, reason = availability(zoo["superpoint+superglue"], tmp_path)
+    assert not ok
+    assert reason == (
+        "weights missing: superpoint-v1, superglue-outdoor; they are under a non-commercial licence "
+        "(LicenseRef-MagicLeap-academic-non-commercial): to accept it, run "
+        "`fm-weights fetch --accept-non-commercial superpoint-v1 superglue-outdoor`"
+    )
+
+
 def test_unknown_name_suggests_close_entries(zoo):
     with pytest.raises(ZooError, match=r"unknown matcher 'xfeat'.*xfeat\(sparse\)"):
         zoo["xfeat"]
 
 
 def test_unavailable_entry_cannot_be_built():
-    with pytest.raises(ZooError, match="cannot run here: .*SuperPoint are not redistributable"):
+    with pytest.raises(ZooError, match="cannot run here: weights not available: SuperPoint itself runs here"):
         build("superpoint+lightglue")
+
+
+def test_seed_systems_run_and_state_their_licences(zoo):
+    magic_leap = {"superpoint+mnn", "superpoint+dualsoftmax", "superpoint+superglue"}
+    assert magic_leap | {"sekd", "alike", "alike-t"} <= set(zoo.runnable())
+    for name in magic_leap:
+        assert "non-commercial" in zoo[name].licence and "accepted" in zoo[name].licence, name
+        assert all(weights_mod.non_commercial(weights_mod.MANIFEST[w]) for w in zoo[name].weights), name
+    assert (zoo["sekd"].licence, zoo["alike"].licence, zoo["alike-t"].licence) == (
+        "MIT",
+        *["BSD-3-Clause"] * 2,
+    )
+    assert "release asset only" in zoo["superpoint+lightglue"].unavailable
 
 
 def test_overrides_apply_per_call_and_reject_typos(graf):
