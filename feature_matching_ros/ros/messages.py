@@ -8,7 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from builtin_interfaces.msg import Time
-from geometry_msgs.msg import PoseStamped, PoseWithCovarianceStamped
+from geometry_msgs.msg import (
+    PoseStamped,
+    PoseWithCovarianceStamped,
+    TwistWithCovariance,
+    TwistWithCovarianceStamped,
+)
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import NavSatFix, NavSatStatus
 from std_msgs.msg import Header
@@ -20,7 +25,11 @@ from feature_matching_ros.core.ground_pose import GroundPose
 from feature_matching_ros.core.map_search import MapMatch
 from feature_matching_ros.core.pipeline import MatchResult
 from feature_matching_ros.core.pose import RelativePose, quaternion_from_matrix
+from feature_matching_ros.core.solution_velocity import VelocityFit
 from feature_matching_ros.msg import GeometryEstimate, MatchArray
+
+# Variance of what a twist does not estimate: angular rates, (rad/s)^2, and an unfitted vertical, (m/s)^2.
+UNKNOWN_TWIST_VARIANCE = 1.0e3
 
 MODEL_TYPES = (
     GeometryEstimate.MODEL_HOMOGRAPHY,
@@ -228,10 +237,45 @@ def map_pose_message(
     return msg
 
 
-def odometry_message(pose: PoseWithCovarianceStamped, child_frame_id: str) -> Odometry:
-    """nav_msgs/Odometry of a pose (same header and covariance); the twist is not estimated
-    (twist.covariance[0] = -1)."""
+def odometry_message(
+    pose: PoseWithCovarianceStamped, child_frame_id: str, twist: TwistWithCovariance | None = None
+) -> Odometry:
+    """nav_msgs/Odometry of a pose (same header and covariance) with ``twist`` in the child frame, or,
+    without one, a twist that is not estimated (twist.covariance[0] = -1)."""
     msg = Odometry(header=pose.header, child_frame_id=child_frame_id)
     msg.pose = pose.pose
-    msg.twist.covariance[0] = -1.0
+    if twist is None:
+        msg.twist.covariance[0] = -1.0
+    else:
+        msg.twist = twist
     return msg
+
+
+def twist_of(fit: VelocityFit, rotation: np.ndarray | None = None) -> TwistWithCovariance:
+    """The linear velocity of ``fit`` (map ENU) with its covariance, in the map frame or, given
+    ``rotation`` (R_map_body), in the body frame: v_body = R^T v_map, C_body = R^T C R. Angular rates
+    are not estimated: zero with UNKNOWN_TWIST_VARIANCE; so is an unfitted vertical velocity."""
+    velocity = np.where(np.isfinite(fit.velocity), fit.velocity, 0.0)
+    covariance = np.array(fit.covariance, np.float64)
+    if not fit.vertical_known:
+        covariance[2, :] = covariance[:, 2] = 0.0
+        covariance[2, 2] = UNKNOWN_TWIST_VARIANCE
+    if rotation is not None:
+        R = np.asarray(rotation, np.float64)
+        velocity, covariance = R.T @ velocity, R.T @ covariance @ R
+    full = np.zeros((6, 6))
+    full[:3, :3] = (covariance + covariance.T) / 2.0
+    full[3:, 3:] = UNKNOWN_TWIST_VARIANCE * np.eye(3)
+    msg = TwistWithCovariance()
+    v = msg.twist.linear
+    v.x, v.y, v.z = (float(x) for x in velocity)
+    msg.covariance = full.reshape(36).tolist()
+    return msg
+
+
+def velocity_message(fit: VelocityFit, frame_id: str) -> TwistWithCovarianceStamped:
+    """The fitted velocity in the map frame ``frame_id`` (ENU), stamped ``fit.mid_stamp``: the moment
+    the window's mean velocity is the velocity of."""
+    header = Header(frame_id=frame_id)
+    header.stamp.sec, header.stamp.nanosec = divmod(int(round(fit.mid_stamp * 1e9)), 1_000_000_000)
+    return TwistWithCovarianceStamped(header=header, twist=twist_of(fit))

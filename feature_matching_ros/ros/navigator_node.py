@@ -5,10 +5,13 @@ odometry): the callbacks only hand the newest image + camera_info pair to one wo
 converts it, takes the attitude and altitude aids of its stamp and steps the navigator. A frame
 with a solution publishes ``pose`` (PoseWithCovarianceStamped), ``odometry`` (nav_msgs/Odometry)
 and, when the map's georeference has a geodetic origin, ``fix`` (NavSatFix), all in the map frame;
-every processed frame publishes its status on ``geometry`` (GeometryEstimate: the fix attempt's
-geometry, ``pose_published``, and ``pose_status`` naming the solution's source and the fix's
-verdict). Before the first fix nothing but the status is published. Bad input and any failure of
-a frame are a diagnostics ERROR; the node keeps running.
+once the solutions of ``velocity_window`` seconds give one (``core.solution_velocity``), the velocity
+on ``velocity`` (TwistWithCovarianceStamped, map frame ENU, stamped at the window's mean stamp) and
+in the odometry's twist (child frame: the body, FLU, rotated by the pose's own orientation, so that
+R v_body is the map velocity exactly; REP 103/105). Every processed frame publishes its status on
+``geometry`` (GeometryEstimate: the fix attempt's geometry, ``pose_published``, and ``pose_status``
+naming the solution's source and the fix's verdict). Before the first fix nothing but the status is
+published. Bad input and any failure of a frame are a diagnostics ERROR; the node keeps running.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import PoseWithCovarianceStamped
+from geometry_msgs.msg import PoseWithCovarianceStamped, TwistWithCovarianceStamped
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
@@ -38,6 +41,7 @@ from feature_matching_ros.core.georef import GeoReference, load_map
 from feature_matching_ros.core.map_fix import FixGate
 from feature_matching_ros.core.map_search import SearchConfig
 from feature_matching_ros.core.navigator import NavigationState, Navigator, NavigatorConfig
+from feature_matching_ros.core.solution_velocity import SolutionVelocity, VelocityConfig
 from feature_matching_ros.core.synthetic import procedural_texture
 from feature_matching_ros.core.zoo import load_zoo
 from feature_matching_ros.msg import GeometryEstimate
@@ -54,6 +58,8 @@ from .messages import (
     no_fix_navsatfix,
     odometry_message,
     position_navsatfix,
+    twist_of,
+    velocity_message,
 )
 from .param_checks import change_problem
 from .pose_check import MAX_HEIGHT_M, MAX_MAP_DISTANCE_M, pose_problem
@@ -65,6 +71,9 @@ RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 UNKNOWN_ROTATION_VARIANCE = 1.0e3
 # How long the worker waits for a frame's attitude/altitude to arrive after the frame itself, s.
 AID_WAIT = 0.05
+# Solutions a published velocity is fitted to at least: with 5, the residuals' 3 x 3 covariance has 3
+# degrees of freedom (with 3 solutions it has 1 and is singular).
+VELOCITY_MIN_SAMPLES = 5
 # Settings that need a new navigator (pipeline, map features, search, gate) when they change; the
 # solution starts over then.
 NAVIGATOR_PARAMS = tuple(
@@ -95,6 +104,14 @@ class NavigatorNode(Node):
         self._last: NavigationState | None = None
         self._published_once = False
         self._sources: Counter[str] = Counter()  # frames per solution source
+        self._velocity = SolutionVelocity(
+            VelocityConfig(
+                min_samples=VELOCITY_MIN_SAMPLES,
+                window_s=self.get_parameter("velocity_window").value,
+                max_sigma=self.get_parameter("velocity_max_sigma").value,
+            )
+        )
+        self._velocities = 0  # velocities published
 
         threads = self.get_parameter("num_threads").value
         if threads:
@@ -105,6 +122,7 @@ class NavigatorNode(Node):
         self.pose_pub = self.create_publisher(PoseWithCovarianceStamped, topics.POSE, RELIABLE)
         self.odometry_pub = self.create_publisher(Odometry, topics.ODOMETRY, RELIABLE)
         self.fix_pub = self.create_publisher(NavSatFix, topics.FIX, RELIABLE)
+        self.velocity_pub = self.create_publisher(TwistWithCovarianceStamped, topics.VELOCITY, RELIABLE)
         self.status_pub = self.create_publisher(GeometryEstimate, topics.GEOMETRY, RELIABLE)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, RELIABLE)
         value = self.get_parameter
@@ -264,6 +282,7 @@ class NavigatorNode(Node):
         georef = self._georef
         map_header = Header(stamp=header.stamp, frame_id=self.get_parameter("map_frame").value)
         if state.position is None or state.covariance is None:
+            self._velocity.reset()
             if self._published_once and georef is not None and georef.geodetic_origin is not None:
                 self.fix_pub.publish(no_fix_navsatfix(self._fix_header(header)))  # the solution was lost
             return False, f"no solution ({state.source}); {verdict}"
@@ -281,11 +300,19 @@ class NavigatorNode(Node):
         problem = pose_problem(state.position, rotation, covariance, MAX_MAP_DISTANCE_M, (0.0, MAX_HEIGHT_M))
         if problem is not None:
             status = f"pose not published: {problem}"
+            self._velocity.reset()
             self._error("invalid pose", status)
             return False, f"{status} ({state.source}); {verdict}"
         pose = map_pose_message(state.position, rotation, covariance, map_header)
         self.pose_pub.publish(pose)
-        self.odometry_pub.publish(odometry_message(pose, self.get_parameter("base_frame").value))
+        self._velocity.add(stamp_seconds(header.stamp), *state.position, covariance=state.covariance)
+        fit = self._velocity.fit()
+        twist = None
+        if fit is not None:  # the twist of Odometry is in its child frame: the body, as oriented in the pose
+            twist = twist_of(fit, rotation)
+            self.velocity_pub.publish(velocity_message(fit, map_header.frame_id))
+            self._velocities += 1
+        self.odometry_pub.publish(odometry_message(pose, self.get_parameter("base_frame").value, twist))
         if georef is not None and georef.geodetic_origin is not None:
             self.fix_pub.publish(
                 position_navsatfix(state.position, state.covariance, georef, self._fix_header(header))
@@ -303,6 +330,7 @@ class NavigatorNode(Node):
         self._georef = None
         self._last = None
         self._published_once = False
+        self._velocity.reset()
         value = lambda name: self.get_parameter(name).value  # noqa: E731
         name = value("matcher")
         try:
@@ -401,6 +429,7 @@ class NavigatorNode(Node):
             report.values["fix"] = "accepted" if last.fix.accepted else f"rejected: {last.fix.reason}"
             sigma = last.horizontal_sigma
             report.values["horizontal_sigma_m"] = "nan" if sigma is None else f"{sigma:.2f}"
+        report.values["velocities published"] = str(self._velocities)
         with self._lock:
             sources = sorted(self._sources.items())
         for source, count in sources:

@@ -273,6 +273,26 @@ GEOMETRY_NODE = (
     *COMMON,
 )
 
+# The velocity fitted to the navigation solution (core.solution_velocity): published by the navigator,
+# fitted again by the output nodes from the odometry they receive.
+VELOCITY_FIT = (
+    ParamSpec(
+        "velocity_window",
+        2.0,
+        "velocity: least-squares fit over the solutions of this many seconds",
+        range=(0.1, 60.0),
+        read_only=True,
+    ),
+    ParamSpec(
+        "velocity_max_sigma",
+        2.0,
+        "a velocity is published (navigator) or sent (outputs) only when its horizontal standard error is "
+        "at most this, m/s",
+        range=(0.0, 1000.0),
+        read_only=True,
+    ),
+)
+
 # The navigator node: the whole continuous navigation (core.navigator.Navigator) in one node.
 NAVIGATOR_NODE = (
     ParamSpec(
@@ -375,30 +395,13 @@ NAVIGATOR_NODE = (
         choices=TRANSPORTS,
         read_only=True,
     ),
+    *VELOCITY_FIT,
     ParamSpec("diagnostics_period", 1.0, "seconds between /diagnostics messages", range=(0.1, 60.0)),
 )
 
 # The NMEA output node (ros/nmea_output_node.py): the navigator's solution as NMEA 0183 for a GPS
 # input. Run beside the navigator, not by the launch file, so it is not in NODES.
 NMEA_OUTPUTS = ("udp", "serial")
-# The velocity the output nodes fit to the navigation solution (core.solution_velocity).
-VELOCITY_FIT = (
-    ParamSpec(
-        "velocity_window",
-        2.0,
-        "velocity: least-squares fit over the solutions of this many seconds",
-        range=(0.1, 60.0),
-        read_only=True,
-    ),
-    ParamSpec(
-        "velocity_max_sigma",
-        2.0,
-        "a velocity (speed and course) is sent only when its standard error is at most this, m/s",
-        range=(0.0, 1000.0),
-        read_only=True,
-    ),
-)
-
 NMEA_OUTPUT_NODE = (
     ParamSpec("output", "udp", "where the sentences go", choices=NMEA_OUTPUTS, read_only=True),
     ParamSpec("udp_host", "127.0.0.1", "UDP destination host (output=udp)", read_only=True),

@@ -32,6 +32,7 @@ GROUND_TRUTH_POSE = "ground_truth/pose"
 # Navigation outputs besides POSE and PATH.
 FIX = "fix"
 ODOMETRY = "odometry"
+VELOCITY = "velocity"  # geometry_msgs/TwistWithCovarianceStamped, map frame (ENU)
 
 MAP_FRAME = "map"
 ODOM_FRAME = "odom"
