@@ -5,7 +5,7 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 export FM_BASE_PATH ?= $(PATH)
 export PATH := $(VIRTUAL_ENV)/bin:$(FM_BASE_PATH)
 
-.PHONY: setup demo match-demo test test-ros test-jazzy lint format bench colcon-check
+.PHONY: setup demo match-demo test test-ros test-jazzy lint format bench bench-large-map colcon-check
 
 setup:
 	bash scripts/setup.sh
@@ -53,6 +53,11 @@ format:
 
 bench: setup
 	fm-bench --out out/bench.json
+
+# The 25 km^2 map: writes a synthetic GeoTIFF, then a first start (features into an empty cache) and a
+# second one (from the cache), each in its own process; table to stdout, out/large_map/bench.json.
+bench-large-map: setup
+	OMP_WAIT_POLICY=PASSIVE python benchmarks/large_map.py --out out/large_map/bench.json
 
 colcon-check: setup
 	bash scripts/colcon_check.sh

@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -154,10 +155,15 @@ class FeatureCache:
             "nodata_margin_px": NODATA_MARGIN_PX,
             "min_valid_fraction": MIN_VALID_FRACTION,
         }
+        # a tile crop no longer than max_image_edge is extracted as it is: such an edge changes nothing
+        extractor = dict(self.extractor)
+        edge = extractor.get("max_image_edge")
+        if edge and edge >= features.tile + 2 * features.margin + 4 * math.ceil(features.scale):
+            extractor["max_image_edge"] = None
         return {
             "format": FORMAT,
             "map": self.map_identity,
-            "extractor": self.extractor,
+            "extractor": extractor,
             "grid": grid,
             "code": code_identity(),
         }
@@ -170,7 +176,7 @@ class FeatureCache:
         slot = _digest(
             {
                 "paths": [f["path"] for f in self.map_identity["files"]],
-                "extractor": self.extractor,
+                "extractor": description["extractor"],
                 "grid": description["grid"],
             }
         )

@@ -9,9 +9,10 @@ the map keeps more of its detail when it is matched on a finer grid than the map
 keypoints and sizes are then in pixels of that "search grid"; ``to_map``/``from_map`` convert.
 
 A map read window by window (``map_raster.RasterMap``) is never held whole: each tile reads its own
-crop and the mask around it. With a ``map_cache.FeatureCache``, ``warm`` builds (or finds) the grid's
-entry on disk instead of holding every tile, and tiles are then loaded from it as searches touch them,
-the most recently used ``CACHED_TILES`` kept in memory.
+crop and the mask around it, and only the ``CACHED_TILES`` most recently used tiles stay in memory.
+With a ``map_cache.FeatureCache``, ``warm`` builds (or finds) the grid's entry on disk instead of
+holding every tile, and tiles are loaded from it as searches touch them (a grid without an entry,
+such as the x2 grid the first searches extract, re-extracts a tile it evicted).
 """
 
 from __future__ import annotations
@@ -186,16 +187,17 @@ class MapFeatures:
         return [(i, j) for j in range(j0, j1 + 1) for i in range(i0, i1 + 1)]
 
     def _tile(self, i: int, j: int) -> Features | None:
+        bounded = self._usable is None  # a windowed map's tiles are reloaded (or re-extracted) when evicted
         with self._lock:
             if (i, j) in self._tiles:
-                if self.store is not None:
+                if bounded:
                     self._tiles.move_to_end((i, j))
                 return self._tiles[i, j]
         store = self.store
         features = store.load(i, j) if store is not None and store.has(i, j) else self._extract_tile(i, j)
         with self._lock:
             self._tiles[i, j] = features
-            while store is not None and len(self._tiles) > CACHED_TILES:
+            while bounded and len(self._tiles) > CACHED_TILES:
                 self._tiles.popitem(last=False)
         return features
 

@@ -94,6 +94,11 @@ def test_settings_and_map_changes_are_misses(setup, sift):
     assert features(path, cache_dir, sift, tile=128).store is None  # grid
     assert features(path, cache_dir, sift, scale=2.0).store is None  # search grid upsampling
     assert features(path, cache_dir, sift).store is not None
+    # a frame size limit larger than a tile crop changes no feature (the nodes' max_image_edge 1024)
+    assert features(path, cache_dir, build("sift", {"max_keypoints": 400, "max_image_edge": 1024})).store
+    assert (
+        features(path, cache_dir, build("sift", {"max_keypoints": 400, "max_image_edge": 256})).store is None
+    )
     stat = path.stat()
     write_tif(path, seed=5)  # new content: a new identity (mtime, ends), even with the old mtime
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
