@@ -206,7 +206,6 @@ class KeyframeOdometry:
         self.equalize = equalize
         self._keyframe: tuple[float, Features, tuple[int, int], int] | None = None
         self._previous: tuple[float, Features, tuple[int, int]] | None = None
-        self.features: tuple[float, Features] | None = None  # (stamp, features) of the last frame
 
     def step(
         self,
@@ -215,10 +214,11 @@ class KeyframeOdometry:
         K: np.ndarray,
         height: float,
         R_map_body: np.ndarray | None = None,
+        features: Features | None = None,
     ) -> OdometryStep:
-        """The odometry of the frame ``image`` taken at ``stamp`` (s), ``height`` m above ground."""
-        features = self.pipeline.extract(equalized(image, clip_limit=4.0) if self.equalize else image)
-        self.features = (stamp, features)
+        """The odometry of the frame ``image`` taken at ``stamp`` (s), ``height`` m above ground;
+        ``features``: the frame's, if already extracted by ``extract``."""
+        features = self.extract(image) if features is None else features
         size = (int(image.shape[1]), int(image.shape[0]))
         if self._keyframe is None:
             return self._new_track(stamp, features, size, height, R_map_body, "first frame: a new track")
@@ -242,6 +242,10 @@ class KeyframeOdometry:
         else:
             self._keyframe = (key_stamp, key_features, key_size, matched + 1)
         return step
+
+    def extract(self, image: np.ndarray) -> Features:
+        """The features odometry uses of a frame."""
+        return self.pipeline.extract(equalized(image, clip_limit=4.0) if self.equalize else image)
 
     def _register(
         self,

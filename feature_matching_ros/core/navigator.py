@@ -166,13 +166,15 @@ class Navigator:
         """Navigate one frame taken at ``stamp`` (s); ``height`` (m above ground) and ``R_map_body``
         are optional aids: without them the fix measures both."""
         solution = self._solution
-        odometry = self._odometry(image, K, stamp, height, R_map_body)
+        # the odometry's features of this frame, also for re-localisation and to remember a fixed frame
+        features = self.odometry.extract(image) if self.odometry is not None else None
+        odometry = self._odometry(image, features, K, stamp, height, R_map_body)
         prediction = self._predict(stamp, odometry, R_map_body is not None) if solution is not None else None
         if prediction is not None and horizontal_sigma(prediction.covariance) > self.config.max_sigma_m:
             prediction = self._drop()
         revisit = None
         if prediction is not None:
-            revisit = self._revisit(stamp, prediction, K, dist, height, R_map_body)
+            revisit = self._revisit(features, stamp, prediction, K, dist, height, R_map_body)
             if revisit is not None and revisit.accepted:
                 prediction = self._fused(stamp, prediction, revisit.fix.pose, odometry)
         if prediction is not None:  # in map coordinates: the map's error here may differ from the last fix's
@@ -201,12 +203,12 @@ class Navigator:
         if fix.accepted and fix.pose is not None:
             self._solution = self._fused(stamp, prediction, fix.pose, odometry)
             source = "fix"
-            self._remember(stamp, K, fix.pose)
+            self._remember(features, stamp, K, fix.pose)
         elif prediction is not None:
             self._solution = prediction
             if revisit is not None and revisit.accepted:
                 source = "revisit"
-                self._remember(stamp, K, revisit.fix.pose)
+                self._remember(features, stamp, K, revisit.fix.pose)
             else:
                 source = "odometry" if prediction.coast is None else "coast"
         else:
@@ -230,6 +232,7 @@ class Navigator:
 
     def _revisit(
         self,
+        features: Features | None,
         stamp: float,
         prediction: _Solution,
         K: np.ndarray,
@@ -239,7 +242,6 @@ class Navigator:
     ) -> Revisit | None:
         """Re-localisation against remembered map-fixed frames, for an uncertain prediction."""
         memory = self.memory
-        features = self._features(stamp)
         if memory is None or not len(memory) or features is None:
             return None
         if horizontal_sigma(prediction.covariance) <= memory.config.min_sigma_m:
@@ -258,15 +260,9 @@ class Navigator:
             measured_R_map_body=R_map_body,
         )
 
-    def _features(self, stamp: float) -> Features | None:
-        """The odometry's features of the frame taken at ``stamp``, if it extracted them."""
-        last = self.odometry.features if self.odometry is not None else None
-        return last[1] if last is not None and last[0] == stamp else None
-
-    def _remember(self, stamp: float, K: np.ndarray, pose: GroundPose) -> None:
+    def _remember(self, features: Features | None, stamp: float, K: np.ndarray, pose: GroundPose) -> None:
         """Keep a fixed frame with the fused solution's position and the fix's attitude, for later
         re-localisation."""
-        features = self._features(stamp)
         if self.memory is None or features is None:
             return
         solution = self._solution
@@ -285,6 +281,7 @@ class Navigator:
     def _odometry(
         self,
         image: np.ndarray,
+        features: Features | None,
         K: np.ndarray,
         stamp: float,
         height: float | None,
@@ -299,7 +296,7 @@ class Navigator:
         attitude = R_map_body
         if attitude is None and solution is not None:
             attitude = rotation_from_euler(0.0, 0.0, solution.yaw)
-        return self.odometry.step(image, stamp, K, float(h), attitude)
+        return self.odometry.step(image, stamp, K, float(h), attitude, features=features)
 
     def _predict(self, stamp: float, odometry: OdometryStep | None, attitude_input: bool) -> _Solution:
         s = self._solution
