@@ -132,6 +132,7 @@ def run_phase(args: argparse.Namespace) -> dict:
         off = rng.normal(size=2)
         off *= 30.0 / np.linalg.norm(off)
         localizer.search.set_prior(Prior(float(k) - 0.1, np.array([east, north]) + off, 25.0))
+        localizer.last_fix = None  # frames far apart: each is a first fix, not a jump from the last
         if t_first is None:
             t_first = time.time() - t_process
         start = time.perf_counter()
