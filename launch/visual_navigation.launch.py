@@ -6,10 +6,20 @@
 
     ros2 launch feature_matching_ros visual_navigation.launch.py mode:=navigation map_image:=/data/ortho.png
 
+    ros2 launch feature_matching_ros visual_navigation.launch.py mode:=navigation map_image:=/data/ortho.tif \
+        mavlink_bridge:=true mavlink_connection:=/dev/ttyACM1 nmea_output:=true nmea_udp_host:=192.168.1.10
+
+    ros2 launch feature_matching_ros visual_navigation.launch.py mode:=navigation mavros:=true \
+        map_image:=/data/ortho.tif
+
 mode:=navigation runs navigator_node alone: the continuous navigation solution (map fixes carried
-between them by keyframe odometry) on pose, odometry and fix. Arguments left empty keep the value
-of the parameter file (config/navigation.yaml by default). Where `ros2 launch` is absent,
-`fm-navigate --params config/navigation.yaml [--mode navigation]` runs the same nodes.
+between them by keyframe odometry) on pose, odometry, velocity and fix. nmea_output:=true and
+mavlink_bridge:=true start those output nodes beside it (off by default), connected by the nmea_* and
+mavlink_* arguments. mavros:=true remaps the outputs to MAVROS's inputs and, where attitude_topic and
+altitude_topic are left at their defaults, the aids to MAVROS's outputs (MAVROS_REMAPS, README
+"MAVROS"). Arguments left empty keep the value of the parameter file (config/navigation.yaml by
+default). Where `ros2 launch` is absent, `fm-navigate --params config/navigation.yaml [--mode
+navigation]` runs the same nodes.
 """
 
 import os
@@ -42,7 +52,17 @@ ARGUMENT_PARAMETERS = {
         ("navigator", "attitude_input"),
     ),
     "prior_input": (("feature_matcher", "prior_input"),),
+    "nmea_udp_host": (("nmea_output", "udp_host"),),
+    "nmea_udp_port": (("nmea_output", "udp_port"),),
+    "nmea_serial_device": (("nmea_output", "serial_device"),),
+    "nmea_serial_baud": (("nmea_output", "serial_baud"),),
+    "mavlink_connection": (("mavlink_bridge", "connection"),),
+    "mavlink_baud": (("mavlink_bridge", "baud"),),
 }
+# the arguments above whose parameter is an integer
+INTEGER_ARGUMENTS = ("nmea_udp_port", "nmea_serial_baud", "mavlink_baud")
+# output node -> the launch argument that starts it beside the navigation nodes (default off)
+OUTPUTS = {"nmea_output": "nmea_output", "mavlink_bridge": "mavlink_bridge"}
 # mode:=VALUE -> the nodes it starts, with the parameters it sets on each
 MODES = {
     "map": {"feature_matcher": {"reference_mode": "map"}, "geometry": {"mode": "map"}},
@@ -62,10 +82,26 @@ ARGUMENT_REMAPS = {
     "prior_odometry_topic": "prior/odometry",
     "prior_fix_topic": "prior/fix",
 }
+# mavros:=true: node topic -> the MAVROS (ROS 2) topic it is remapped to. Outputs: the pose goes out as
+# VISION_POSITION_ESTIMATE (vision_pose plugin), the odometry as ODOMETRY (odometry plugin; it needs TF
+# from the odometry's frames to odom_ned and base_link_frd), the velocity as VISION_SPEED_ESTIMATE
+# (vision_speed plugin; ENU linear velocity).
+MAVROS_REMAPS = {
+    "pose": "/mavros/vision_pose/pose_cov",
+    "odometry": "/mavros/odometry/out",
+    "velocity": "/mavros/vision_speed/speed_twist_cov",
+}
+# mavros:=true: remap argument -> the MAVROS topic it takes when left at its default (imu plugin:
+# sensor_msgs/Imu, ENU/FLU; ArduPilot rangefinder plugin: sensor_msgs/Range)
+MAVROS_INPUTS = {"attitude_topic": "/mavros/imu/data", "altitude_topic": "/mavros/rangefinder/rangefinder"}
+# the defaults of those arguments
+DEFAULT_TOPICS = {"attitude_topic": "/imu/data", "altitude_topic": "/altitude"}
 EXECUTABLES = {
     "feature_matcher": "feature_matcher_node",
     "geometry": "geometry_node",
     "navigator": "navigator_node",
+    "nmea_output": "nmea_output",
+    "mavlink_bridge": "mavlink_bridge",
 }
 
 
@@ -73,23 +109,48 @@ def _flag(context: LaunchContext, argument: str) -> bool:
     return LaunchConfiguration(argument).perform(context).lower() in ("true", "1")
 
 
+def _remaps(context: LaunchContext) -> list[tuple[str, str]]:
+    mavros = _flag(context, "mavros")
+    remaps = []
+    for arg, topic in ARGUMENT_REMAPS.items():
+        value = LaunchConfiguration(arg).perform(context)
+        if mavros and arg in MAVROS_INPUTS and value == DEFAULT_TOPICS[arg]:
+            value = MAVROS_INPUTS[arg]
+        remaps.append((topic, value))
+    return remaps + (list(MAVROS_REMAPS.items()) if mavros else [])
+
+
+def _argument(context: LaunchContext, arg: str) -> str | int:
+    value = LaunchConfiguration(arg).perform(context)
+    if value and arg in INTEGER_ARGUMENTS:
+        try:
+            return int(value)
+        except ValueError:
+            raise ValueError(f"{arg}:={value} is not an integer") from None
+    return value
+
+
 def _nodes(context: LaunchContext, *args: object, **kwargs: object) -> list[Node]:
     params_file = LaunchConfiguration("params_file").perform(context)
     use_sim_time = _flag(context, "use_sim_time")
-    remaps = [(topic, LaunchConfiguration(arg).perform(context)) for arg, topic in ARGUMENT_REMAPS.items()]
+    remaps = _remaps(context)
     namespace = LaunchConfiguration("namespace").perform(context)
     mode = LaunchConfiguration("mode").perform(context)
     if mode and mode not in MODES:
         raise ValueError(f"mode:={mode} is not one of {', '.join(MODES)}")
+    names = list(MODES[mode] if mode else DEFAULT_NODES)
+    names += [name for name, arg in OUTPUTS.items() if _flag(context, arg)]
     nodes = []
-    for name in MODES[mode] if mode else DEFAULT_NODES:
+    for name in names:
         executable = EXECUTABLES[name]
-        overrides = {"use_sim_time": use_sim_time, **(MODES[mode][name] if mode else {})}
+        overrides = {"use_sim_time": use_sim_time, **(MODES[mode].get(name, {}) if mode else {})}
         for arg, targets in ARGUMENT_PARAMETERS.items():
-            value = LaunchConfiguration(arg).perform(context)
+            value = _argument(context, arg)
             for node, parameter in targets:
-                if node == name and value:
+                if node == name and value != "":
                     overrides[parameter] = value
+        if name == "nmea_output" and overrides.get("serial_device"):
+            overrides["output"] = "serial"  # nmea_serial_device:=... sends to that device, not UDP
         nodes.append(
             Node(
                 package=PACKAGE,
@@ -154,8 +215,12 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("image_topic", default_value="/camera/image_raw"),
         DeclareLaunchArgument("compressed_topic", default_value="/camera/image_raw/compressed"),
         DeclareLaunchArgument("camera_info_topic", default_value="/camera/camera_info"),
-        DeclareLaunchArgument("attitude_topic", default_value="/imu/data", description="sensor_msgs/Imu"),
-        DeclareLaunchArgument("altitude_topic", default_value="/altitude", description="sensor_msgs/Range"),
+        DeclareLaunchArgument(
+            "attitude_topic", default_value=DEFAULT_TOPICS["attitude_topic"], description="sensor_msgs/Imu"
+        ),
+        DeclareLaunchArgument(
+            "altitude_topic", default_value=DEFAULT_TOPICS["altitude_topic"], description="sensor_msgs/Range"
+        ),
         DeclareLaunchArgument(
             "reference_mode", default_value="", description="map | keyframe | topic (overrides mode:=)"
         ),
@@ -167,6 +232,44 @@ def generate_launch_description() -> LaunchDescription:
         ),
         DeclareLaunchArgument(
             "prior_fix_topic", default_value="prior/fix", description="sensor_msgs/NavSatFix prior"
+        ),
+        DeclareLaunchArgument(
+            "mavros",
+            default_value="false",
+            description="remap pose, odometry and velocity to MAVROS's vision_pose, odometry and "
+            "vision_speed inputs, and the default attitude/altitude topics to /mavros/imu/data and "
+            "/mavros/rangefinder/rangefinder",
+        ),
+        DeclareLaunchArgument(
+            "nmea_output", default_value="false", description="start nmea_output (NMEA 0183 for a GPS port)"
+        ),
+        DeclareLaunchArgument(
+            "nmea_udp_host", default_value="", description="nmea_output UDP destination host"
+        ),
+        DeclareLaunchArgument(
+            "nmea_udp_port", default_value="", description="nmea_output UDP destination port"
+        ),
+        DeclareLaunchArgument(
+            "nmea_serial_device",
+            default_value="",
+            description="nmea_output to this serial device instead of UDP",
+        ),
+        DeclareLaunchArgument(
+            "nmea_serial_baud", default_value="", description="nmea_output serial baud rate"
+        ),
+        DeclareLaunchArgument(
+            "mavlink_bridge",
+            default_value="false",
+            description="start mavlink_bridge (GPS_INPUT, ODOMETRY to ArduPilot/PX4)",
+        ),
+        DeclareLaunchArgument(
+            "mavlink_connection",
+            default_value="",
+            description="pymavlink connection: udpout:HOST:PORT, udpin:HOST:PORT, tcp:HOST:PORT or a "
+            "serial device",
+        ),
+        DeclareLaunchArgument(
+            "mavlink_baud", default_value="", description="mavlink_bridge serial baud rate"
         ),
     ]
     return LaunchDescription([*arguments, OpaqueFunction(function=_nodes), OpaqueFunction(function=_rviz)])

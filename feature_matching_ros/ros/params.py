@@ -400,7 +400,7 @@ NAVIGATOR_NODE = (
 )
 
 # The NMEA output node (ros/nmea_output_node.py): the navigator's solution as NMEA 0183 for a GPS
-# input. Run beside the navigator, not by the launch file, so it is not in NODES.
+# input, beside the navigator (visual_navigation.launch.py nmea_output:=true).
 NMEA_OUTPUTS = ("udp", "serial")
 NMEA_OUTPUT_NODE = (
     ParamSpec("output", "udp", "where the sentences go", choices=NMEA_OUTPUTS, read_only=True),
@@ -461,7 +461,7 @@ NMEA_OUTPUT_NODE = (
 )
 
 # The MAVLink bridge (ros/mavlink_bridge_node.py): the navigator's solution as GPS_INPUT and ODOMETRY
-# for ArduPilot and PX4. Run beside the navigator, not by the launch file, so it is not in NODES.
+# for ArduPilot and PX4, beside the navigator (visual_navigation.launch.py mavlink_bridge:=true).
 ESTIMATOR_TYPES = ("vision", "vio")
 MAVLINK_BRIDGE_NODE = (
     ParamSpec(
@@ -546,7 +546,13 @@ MAVLINK_BRIDGE_NODE = (
 # Parameters rclpy declares itself or reads from overrides (QoS overrides, sim time).
 BUILTIN = {"use_sim_time", "start_type_description_service"}
 
-NODES = {"feature_matcher": MATCHER_NODE, "geometry": GEOMETRY_NODE, "navigator": NAVIGATOR_NODE}
+NODES = {
+    "feature_matcher": MATCHER_NODE,
+    "geometry": GEOMETRY_NODE,
+    "navigator": NAVIGATOR_NODE,
+    "nmea_output": NMEA_OUTPUT_NODE,
+    "mavlink_bridge": MAVLINK_BRIDGE_NODE,
+}
 
 
 def declare(node: Any, specs: tuple[ParamSpec, ...]) -> None:

@@ -8,7 +8,9 @@ same parameter file the launch file uses; it is how the pipeline runs where ``ro
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -73,9 +75,7 @@ def run_nodes(classes: Sequence[type], args: list[str] | None = None) -> int:
 
 
 def _ignore_interrupts() -> None:
-    import signal
-    import threading
-
+    # No import in here: a second SIGINT arriving during one would interrupt the clean-up.
     if threading.current_thread() is threading.main_thread():  # only there can handlers change
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 

@@ -26,6 +26,8 @@ EXECUTABLES = {
     "feature_matcher_node": "matcher_node",
     "geometry_node": "geometry_node",
     "navigator_node": "navigator_node",
+    "nmea_output": "nmea_output_node",
+    "mavlink_bridge": "mavlink_bridge_node",
 }
 TOOLS = ("launch", "launch_ros", "ros2launch", "ros2cli", "ros2param", "composition_interfaces")
 

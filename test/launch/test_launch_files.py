@@ -64,12 +64,26 @@ def test_visual_navigation_names_only_what_exists():
             assert params.check_all(params.NODES[node], values) is None, f"mode:={mode} sets {node} {values}"
     assert set(_literal(path, "DEFAULT_NODES")) <= set(executables)
     assert set(modes["navigation"]) == {"navigator"}, "mode:=navigation runs the navigator alone"
-    launched = set(_literal(path, "DEFAULT_NODES")).union(*(set(n) for n in modes.values()))
-    assert launched == set(executables), "every executable is launched by some mode"
+    outputs = _literal(path, "OUTPUTS")
+    launched = set(_literal(path, "DEFAULT_NODES")).union(*(set(n) for n in modes.values()), outputs)
+    assert launched == set(executables), "every executable is launched by some mode or output argument"
     for argument, topic in _literal(path, "ARGUMENT_REMAPS").items():
         assert topic in NODE_TOPICS, f"{argument} remaps {topic}, which no node uses"
+    for topic, target in _literal(path, "MAVROS_REMAPS").items():
+        assert topic in NODE_TOPICS and target.startswith("/mavros/"), (topic, target)
+    mavros_inputs = _literal(path, "MAVROS_INPUTS")
+    assert (
+        set(mavros_inputs) == set(_literal(path, "DEFAULT_TOPICS")) <= set(_literal(path, "ARGUMENT_REMAPS"))
+    )
+    arguments = _literal(path, "ARGUMENT_PARAMETERS")
+    for argument in _literal(path, "INTEGER_ARGUMENTS"):
+        for node, parameter in arguments[argument]:
+            spec = next(s for s in params.NODES[node] if s.name == parameter)
+            assert type(spec.default) is int, f"{argument} -> {node}.{parameter} is not an integer"
     declared = _declared_arguments(path)
-    needed = {"params_file", "use_sim_time", "rviz", "mode"} | set(_literal(path, "ARGUMENT_PARAMETERS"))
+    needed = (
+        {"params_file", "use_sim_time", "rviz", "mode", "mavros"} | set(arguments) | set(outputs.values())
+    )
     assert needed | set(_literal(path, "ARGUMENT_REMAPS")) <= declared
     text = path.read_text()
     for name in re.findall(r'"config", "([^"]+)"', text):

@@ -250,3 +250,122 @@ def test_replay_ends_when_the_player_dies(tools, tmp_path):
     finally:
         if launched.running():
             launched.kill()
+
+
+# mavros:=true: the navigator's topics as MAVROS's plugins subscribe them (ROS 2 MAVROS), with types
+MAVROS_OUTPUTS = {
+    "/mavros/vision_pose/pose_cov": "geometry_msgs/msg/PoseWithCovarianceStamped",
+    "/mavros/odometry/out": "nav_msgs/msg/Odometry",
+    "/mavros/vision_speed/speed_twist_cov": "geometry_msgs/msg/TwistWithCovarianceStamped",
+}
+MAVROS_AIDS = {
+    "/mavros/imu/data": "sensor_msgs/msg/Imu",
+    "/mavros/rangefinder/rangefinder": "sensor_msgs/msg/Range",
+}
+
+
+def test_outputs_and_mavros_remaps(tools, ros_context, flight, tmp_path):  # noqa: F811
+    """mode:=navigation with mavros:=true, nmea_output:=true and mavlink_bridge:=true: the three nodes
+    run, the navigator publishes on MAVROS's input topics and reads its aids from MAVROS's outputs,
+    NMEA sentences arrive on the UDP port given, and the bridge, reading the remapped odometry, sends
+    MAVLink to the connection given."""
+    import os
+    import socket
+
+    import numpy as np
+    import rclpy
+    from nav_msgs.msg import Odometry
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import NavSatFix
+
+    from ..conftest import require_module
+
+    os.environ["MAVLINK20"] = "1"
+    mavutil = require_module("pymavlink.mavutil", " (install_requires has it)")
+    from ..ros.test_mavlink_bridge import T0, fix_message, free_port, odometry_message
+
+    nmea = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    nmea.bind(("127.0.0.1", 0))
+    nmea.setblocking(False)
+    mavlink_port = free_port()
+    autopilot = mavutil.mavlink_connection(f"udpin:127.0.0.1:{mavlink_port}", dialect="common")
+    launched = launch(
+        tools,
+        tmp_path,
+        "mode:=navigation",
+        f"map_image:={flight / 'map.png'}",
+        "mavros:=true",
+        "nmea_output:=true",
+        f"nmea_udp_port:={nmea.getsockname()[1]}",
+        "mavlink_bridge:=true",
+        f"mavlink_connection:=udpout:127.0.0.1:{mavlink_port}",
+    )
+    node = rclpy.create_node("fm_launch_probe", context=ros_context)
+    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    odometry_pub = node.create_publisher(Odometry, "/mavros/odometry/out", reliable)
+    fix_pub = node.create_publisher(NavSatFix, "/fix", reliable)
+    try:
+        wait_ready(launched, "navigating on")
+        launched.wait_for_output("MAVLink 2 GPS_INPUT, ODOMETRY to udpout", READY_S)
+        launched.wait_for_output("NMEA 0183 (GN) to udp://127.0.0.1", READY_S)
+
+        def graph(topic: str, kind: str) -> set[tuple[str, str]]:
+            infos = getattr(node, f"get_{kind}_info_by_topic")(topic)
+            return {(info.node_name, info.topic_type) for info in infos}
+
+        def wired() -> bool:
+            return (
+                all(("navigator", t) in graph(topic, "publishers") for topic, t in MAVROS_OUTPUTS.items())
+                and all(("navigator", t) in graph(topic, "subscriptions") for topic, t in MAVROS_AIDS.items())
+                and {"nmea_output", "mavlink_bridge"}
+                <= {n for n, _ in graph("/mavros/odometry/out", "subscriptions")}
+            )
+
+        deadline = time.monotonic() + 30
+        while not wired() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert wired(), {t: graph(t, "publishers") | graph(t, "subscriptions") for t in MAVROS_OUTPUTS}
+        for topic in ("/pose", "/odometry", "/velocity", "/imu/data", "/altitude"):
+            assert not graph(topic, "publishers") and not graph(topic, "subscriptions"), topic
+        wanted = [f"{topic} [{kind}]" for topic, kind in {**MAVROS_OUTPUTS, **MAVROS_AIDS}.items()]
+        wanted += ["/navigator", "/nmea_output", "/mavlink_bridge"]
+        for spin in (2, 3, 5):  # the command line tools' discovery may take a few seconds
+            listed = ros2(tools, "topic", "list", "-t", "--no-daemon", "--spin-time", str(spin))
+            listed += ros2(tools, "node", "list", "--no-daemon", "--spin-time", str(spin))
+            if all(w in listed.splitlines() for w in wanted):
+                break
+        assert all(w in listed.splitlines() for w in wanted), listed
+        # the outputs on the remapped odometry: a solution in, GPS_INPUT with a fix and ODOMETRY out
+        received: list = []
+        sentences: list[bytes] = []
+        deadline = time.monotonic() + 30
+        t = T0
+        while time.monotonic() < deadline:
+            t += 0.2
+            fix_pub.publish(fix_message(t))
+            odometry_pub.publish(odometry_message(t))
+            time.sleep(0.2)
+            while (msg := autopilot.recv_match(blocking=False)) is not None:
+                received.append(msg)
+            while True:
+                try:
+                    sentences.append(nmea.recv(4096))
+                except BlockingIOError:
+                    break
+            kinds = {m.get_type() for m in received}
+            fixed = any(m.get_type() == "GPS_INPUT" and m.fix_type == 3 for m in received)
+            if {"HEARTBEAT", "ODOMETRY"} <= kinds and fixed and sentences:
+                break
+        kinds = {m.get_type() for m in received}
+        assert {"HEARTBEAT", "ODOMETRY", "GPS_INPUT"} <= kinds, kinds
+        odometry = [m for m in received if m.get_type() == "ODOMETRY"][-1]
+        assert np.isfinite([odometry.x, odometry.y, odometry.z]).all()
+        assert any(m.get_type() == "GPS_INPUT" and m.fix_type == 3 for m in received)
+        assert any(b"GGA," in s for s in sentences), sentences[:3]
+        assert_clean_end(launched)
+    finally:
+        if launched.running():
+            launched.kill()
+        node.destroy_node()
+        autopilot.close()
+        nmea.close()
