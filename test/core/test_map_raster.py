@@ -196,3 +196,10 @@ def test_a_gdal_vrt_of_tiles_is_one_file(tmp_path, picture):
     np.testing.assert_allclose(mosaic.georef.affine, single.georef.affine, atol=1e-9)
     np.testing.assert_array_equal(mosaic.read(100, 150, 400, 300)[0], single.read(100, 150, 400, 300)[0])
     assert isinstance(load_map(vrt).image, np.ndarray)  # small: read whole, like a GeoTIFF
+
+
+def test_a_windowed_map_bounds_gdals_block_cache(holed, monkeypatch):
+    monkeypatch.delenv("GDAL_CACHEMAX", raising=False)
+    open_map(holed, cache_dir=None)
+    limit = map_raster.limit_gdal_cache()
+    assert limit is not None and limit <= map_raster.GDAL_CACHE_BYTES
