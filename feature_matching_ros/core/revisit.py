@@ -33,7 +33,9 @@ from .types import Features
 
 @dataclass(frozen=True)
 class RevisitConfig:
-    """capacity: frames remembered (the oldest are forgotten first); keypoints: the strongest kept
+    """capacity: frames remembered (the oldest are forgotten first); spacing: a frame remembered
+    closer than this fraction of its footprint's reach to an earlier one replaces it, so the memory
+    spreads over the area flown rather than over the last seconds; keypoints: the strongest kept
     of each; candidates: remembered frames tried per frame, nearest the prediction first;
     min_sigma_m: tried only when the prediction's horizontal standard deviation is larger (a
     confident prediction gains little, and it already holds the remembered fix's information);
@@ -41,6 +43,7 @@ class RevisitConfig:
     may lie away."""
 
     capacity: int = 64
+    spacing: float = 0.25
     keypoints: int = 2000
     candidates: int = 6
     min_sigma_m: float = 10.0
@@ -101,17 +104,18 @@ class FrameMemory:
         R_map_camera: np.ndarray,
         covariance: np.ndarray,
     ) -> None:
-        kept = _strongest(features, self.config.keypoints)
-        self._frames.append(
-            Remembered(
-                stamp,
-                kept,
-                np.asarray(K, np.float64).copy(),
-                np.asarray(position, np.float64).copy(),
-                np.asarray(R_map_camera, np.float64).copy(),
-                np.asarray(covariance, np.float64).copy(),
-            )
+        frame = Remembered(
+            stamp,
+            _strongest(features, self.config.keypoints),
+            np.asarray(K, np.float64).copy(),
+            np.asarray(position, np.float64).copy(),
+            np.asarray(R_map_camera, np.float64).copy(),
+            np.asarray(covariance, np.float64).copy(),
         )
+        spacing = self.config.spacing * frame.reach()
+        for old in [f for f in self._frames if np.linalg.norm(f.position[:2] - frame.position[:2]) < spacing]:
+            self._frames.remove(old)
+        self._frames.append(frame)
 
     def near(self, prediction: Prediction) -> list[Remembered]:
         """Remembered frames whose footprint may overlap the predicted one, nearest first."""

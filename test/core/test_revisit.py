@@ -116,15 +116,18 @@ def test_only_remembered_frames_near_the_prediction_are_tried(seneca, sift, memo
     assert revisit.fix is None and revisit.tried == 0 and not revisit.accepted
 
 
-def test_the_memory_keeps_the_strongest_keypoints_of_its_newest_frames(seneca, sift):
+def test_the_memory_keeps_the_strongest_keypoints_of_its_newest_frames_spread_over_the_area(seneca, sift):
     _, _, frames = seneca
     features = sift.extract(frames[FIXED])
     memory = FrameMemory(RevisitConfig(capacity=2, keypoints=500))
-    for stamp in (1.0, 2.0, 3.0):
-        memory.remember(stamp, features, K, np.array([0.0, 0.0, 60.0]), np.eye(3), np.eye(6))
+    for stamp in (1.0, 2.0, 3.0):  # 50 m apart, footprints reaching 54 m from the nadir
+        memory.remember(stamp, features, K, np.array([50.0 * stamp, 0.0, 60.0]), np.eye(3), np.eye(6))
     assert len(memory) == 2
-    kept = memory.near(Prediction(np.zeros(2), np.eye(2)))
-    assert [frame.stamp for frame in kept] == [2.0, 3.0]
+    kept = memory.near(Prediction(np.array([125.0, 0.0]), np.eye(2)))
+    assert sorted(frame.stamp for frame in kept) == [2.0, 3.0]
+    memory.remember(4.0, features, K, np.array([160.0, 0.0, 60.0]), np.eye(3), np.eye(6))  # 10 m from 3
+    kept = memory.near(Prediction(np.array([125.0, 0.0]), np.eye(2)))
+    assert sorted(frame.stamp for frame in kept) == [2.0, 4.0]
     scores = features.scores.numpy()
     assert len(kept[0].features) == 500
     assert kept[0].features.scores.numpy().min() >= np.sort(scores)[-500]
