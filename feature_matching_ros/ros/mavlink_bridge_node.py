@@ -29,38 +29,25 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import Odometry
-from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import NavSatFix, NavSatStatus
 
 from feature_matching_ros.core import mavlink_out as mo
 from feature_matching_ros.core.errors import ConfigError
 from feature_matching_ros.core.solution_velocity import SolutionVelocity, VelocityConfig
 
-from . import params, topics
+from . import params
 from .aids import stamp_seconds
-from .diagnostics import Monitor, ThrottledLog, steady_timer, to_status
+from .diagnostics import steady_timer
 from .nmea_output_node import heading_of
+from .output_node import REOPEN_PERIOD_S, Held, OutputNode, fix_state
 
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 HEADING_MAX_SIGMA_DEG = 10.0
 ORIGIN_REPEATS = 3
-REOPEN_PERIOD_S = 1.0
 ESTIMATORS = {"vision": mo.MAV_ESTIMATOR_TYPE_VISION, "vio": mo.MAV_ESTIMATOR_TYPE_VIO}
-
-
-@dataclass(frozen=True)
-class Held:
-    """A value and the steady-clock time it arrived."""
-
-    value: Any
-    received: float
 
 
 def connect(connection: str, baud: int, system_id: int, component_id: int) -> Any:
@@ -109,10 +96,11 @@ def pose_of(msg: Odometry) -> mo.Pose:
     return pose
 
 
-class MavlinkBridgeNode(Node):
+class MavlinkBridgeNode(OutputNode):
+    TITLE = "mavlink bridge"
+
     def __init__(self, node_name: str = "mavlink_bridge", **kwargs: Any) -> None:
-        super().__init__(node_name, **kwargs)
-        params.declare(self, params.MAVLINK_BRIDGE_NODE)
+        super().__init__(node_name, params.MAVLINK_BRIDGE_NODE, **kwargs)
         value = lambda name: self.get_parameter(name).value  # noqa: E731
         self.config = mo.GpsConfig(
             gps_id=value("gps_id"),
@@ -126,9 +114,6 @@ class MavlinkBridgeNode(Node):
         self.set_origin = bool(value("set_origin"))
         self.target_system = int(value("target_system"))
         self.estimator = ESTIMATORS[value("estimator_type")]
-        self.monitor = Monitor()
-        self._log = ThrottledLog(self.get_logger().error)
-        self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._fix: Held | None = None
         self._lost = False
@@ -147,13 +132,10 @@ class MavlinkBridgeNode(Node):
         self.link: Any = None
         self._connected_at = -math.inf
         self._open_link()
-        self.create_subscription(NavSatFix, topics.FIX, self._on_fix, RELIABLE)
-        self.create_subscription(Odometry, topics.ODOMETRY, self._on_odometry, RELIABLE)
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, RELIABLE)
+        self.start()
         if self.send_gps:
             steady_timer(self, 1.0 / value("rate"), self._send_gps_input)
         steady_timer(self, 1.0, self._heartbeat)
-        steady_timer(self, value("diagnostics_period"), self._publish_diagnostics)
         outputs = [n for n, on in (("GPS_INPUT", self.send_gps), ("ODOMETRY", self.send_odometry)) if on]
         self.get_logger().info(
             f"MAVLink 2 {', '.join(outputs) or 'heartbeat only'} to {self.connection_name}"
@@ -327,30 +309,21 @@ class MavlinkBridgeNode(Node):
             return
         self.sent[name] += 1
 
-    def _error(self, category: str, message: str) -> None:
-        self.monitor.error(category, message)
-        self._log(category, message)
-
     # ---- diagnostics -------------------------------------------------------------------------
-    def _publish_diagnostics(self) -> None:
-        report = self.monitor.report()
+    def diagnostic_values(self, values: dict[str, str]) -> str:
         fix = self.current_fix()
         with self._lock:
             lost, origin = self._lost, self._origin
-        values = report.values
         values["connection"] = self.connection_name
         for name, count in self.sent.items():
             values[f"sent {name}"] = str(count)
-        values["fix"] = "yes" if fix is not None else ("lost" if lost else "no (none or too old)")
+        values["fix"] = fix_state(fix is not None, lost)
         values["velocity"] = "no" if self.velocity() is None else "yes"
         values["reset_counter"] = str(self._resets.value)
         values["origin"] = (
             "unknown" if origin is None else f"{origin[0]:.7f}, {origin[1]:.7f}, {origin[2]:.2f}"
         )
-        msg = DiagnosticArray()
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.status = [to_status(report, f"{self.get_name()}: mavlink bridge", self.connection_name)]
-        self.diagnostics_pub.publish(msg)
+        return self.connection_name
 
     def destroy_node(self) -> None:
         try:

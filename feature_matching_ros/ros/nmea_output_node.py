@@ -29,28 +29,22 @@ from __future__ import annotations
 import math
 import socket
 import sys
-import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Protocol
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import Odometry
-from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import NavSatFix, NavSatStatus
 
 from feature_matching_ros.core.errors import ConfigError
 from feature_matching_ros.core.nmea import NmeaConfig, NmeaError, NmeaSolution, encode, sentences
 from feature_matching_ros.core.solution_velocity import SolutionVelocity, VelocityConfig
 
-from . import params, topics
+from . import params
 from .aids import stamp_seconds
-from .diagnostics import Monitor, ThrottledLog, steady_timer, to_status
-
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-REOPEN_PERIOD_S = 1.0
+from .diagnostics import steady_timer
+from .output_node import REOPEN_PERIOD_S, Held, OutputNode, fix_state
 
 
 class Link(Protocol):
@@ -115,14 +109,6 @@ class SerialLink:
                 self._port = None
 
 
-@dataclass(frozen=True)
-class Held:
-    """A value and the steady-clock time it arrived."""
-
-    value: Any
-    received: float
-
-
 def fix_solution(msg: NavSatFix) -> NmeaSolution:
     """The position of a NavSatFix with STATUS_FIX or better; NmeaError when it is not usable."""
     covariance = None
@@ -177,10 +163,11 @@ def twist_velocity(msg: Odometry) -> tuple[float, float] | None:
     return float(east), float(north)
 
 
-class NmeaOutputNode(Node):
+class NmeaOutputNode(OutputNode):
+    TITLE = "nmea output"
+
     def __init__(self, node_name: str = "nmea_output", **kwargs: Any) -> None:
-        super().__init__(node_name, **kwargs)
-        params.declare(self, params.NMEA_OUTPUT_NODE)
+        super().__init__(node_name, params.NMEA_OUTPUT_NODE, **kwargs)
         value = lambda name: self.get_parameter(name).value  # noqa: E731
         try:
             self.config = NmeaConfig(
@@ -195,9 +182,6 @@ class NmeaOutputNode(Node):
         self.max_age = float(value("max_age"))
         self.heading_max_sigma = float(value("heading_max_sigma"))
         self.velocity_max_sigma = float(value("velocity_max_sigma"))
-        self.monitor = Monitor()
-        self._log = ThrottledLog(self.get_logger().error)
-        self._lock = threading.Lock()
         self._fix: Held | None = None
         self._lost = False
         self._heading: Held | None = None
@@ -211,11 +195,8 @@ class NmeaOutputNode(Node):
             self.link: Link = SerialLink(value("serial_device"), value("serial_baud"))
         else:
             self.link = UdpLink(value("udp_host"), value("udp_port"))
-        self.create_subscription(NavSatFix, topics.FIX, self._on_fix, RELIABLE)
-        self.create_subscription(Odometry, topics.ODOMETRY, self._on_odometry, RELIABLE)
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, RELIABLE)
+        self.start()
         steady_timer(self, 1.0 / value("rate"), self._send)
-        steady_timer(self, value("diagnostics_period"), self._publish_diagnostics)
         self.get_logger().info(
             f"NMEA 0183 ({self.config.talker}) to {self.link.name} at {value('rate'):g} Hz"
         )
@@ -291,26 +272,17 @@ class NmeaOutputNode(Node):
             return
         self.sent += 1
 
-    def _error(self, category: str, message: str) -> None:
-        self.monitor.error(category, message)
-        self._log(category, message)
-
     # ---- diagnostics -------------------------------------------------------------------------
-    def _publish_diagnostics(self) -> None:
-        report = self.monitor.report()
+    def diagnostic_values(self, values: dict[str, str]) -> str:
         solution = self.current()
         with self._lock:
             lost = self._lost
-        values = report.values
         values["output"] = self.link.name
         values["groups_sent"] = str(self.sent)
-        values["fix"] = "yes" if solution is not None else ("lost" if lost else "no (none or too old)")
+        values["fix"] = fix_state(solution is not None, lost)
         values["velocity"] = "no" if solution is None or solution.velocity is None else "yes"
         values["heading"] = "no" if solution is None or solution.heading is None else "yes"
-        msg = DiagnosticArray()
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.status = [to_status(report, f"{self.get_name()}: nmea output", self.link.name)]
-        self.diagnostics_pub.publish(msg)
+        return self.link.name
 
     def destroy_node(self) -> None:
         self.link.close()

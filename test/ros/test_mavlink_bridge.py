@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
+from .autopilot import NavigatorSide, output_node_starter
+from .autopilot import fly as fly_solutions
 from .conftest import spin_until
 from .harness import stamp
 
@@ -45,24 +47,11 @@ def position(t: float) -> np.ndarray:
     return np.array([100.0, -50.0, 120.0]) + np.array(VELOCITY) * (t - T0)
 
 
-class Autopilot:
+class Autopilot(NavigatorSide):
     """The test side: the navigator's publishers, a pymavlink receiver, diagnostics."""
 
     def __init__(self, context) -> None:
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
-        from nav_msgs.msg import Odometry
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import NavSatFix
-
-        from feature_matching_ros.ros import topics
-
-        self.node = rclpy.create_node("fm_test_mavlink_autopilot", context=context)
-        reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-        self.fix_pub = self.node.create_publisher(NavSatFix, topics.FIX, reliable)
-        self.odometry_pub = self.node.create_publisher(Odometry, topics.ODOMETRY, reliable)
-        self.diagnostics: list = []
-        self.node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self.diagnostics.append, reliable)
+        super().__init__(context, "fm_test_mavlink_autopilot")
         self.port = free_port()
         self.mav = mavutil.mavlink_connection(f"udpin:127.0.0.1:{self.port}", dialect="common")
         self.messages: list = []
@@ -93,7 +82,7 @@ class Autopilot:
 
     def destroy(self) -> None:
         self.mav.close()
-        self.node.destroy_node()
+        super().destroy()
 
 
 def fix_message(t: float, status: int = 0, lat: float | None = None):
@@ -130,57 +119,17 @@ def odometry_message(t: float, offset=(0.0, 0.0, 0.0)):
 @pytest.fixture
 def bridge(ros_context):
     """Start the node: ``bridge(**parameters)`` -> (autopilot, executor, node)."""
-    from rclpy.parameter import Parameter
-
     from feature_matching_ros.ros.mavlink_bridge_node import MavlinkBridgeNode
-    from feature_matching_ros.ros.runner import make_executor
 
-    made = []
-    executor = make_executor(ros_context)
+    def defaults(autopilot):
+        return {"connection": f"udpout:127.0.0.1:{autopilot.port}", "rate": 20.0, "diagnostics_period": 0.2}
 
-    def start(**parameters):
-        autopilot = Autopilot(ros_context)
-        made.append(autopilot)
-        values = {
-            "connection": f"udpout:127.0.0.1:{autopilot.port}",
-            "rate": 20.0,
-            "diagnostics_period": 0.2,
-            **parameters,
-        }
-        node = MavlinkBridgeNode(
-            context=ros_context, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()]
-        )
-        made.append(node)
-        executor.add_node(node)
-        executor.add_node(autopilot.node)
-        spin_until(
-            executor,
-            lambda: (
-                autopilot.fix_pub.get_subscription_count() > 0
-                and autopilot.odometry_pub.get_subscription_count() > 0
-            ),
-            what="the node to subscribe to fix and odometry",
-        )
-        return autopilot, executor, node
-
-    yield start
-    executor.shutdown()
-    for item in made:
-        (item.destroy_node if hasattr(item, "destroy_node") else item.destroy)()
+    yield from output_node_starter(ros_context, MavlinkBridgeNode, Autopilot, defaults)
 
 
 def fly(autopilot, executor, frames: int = 10, t0: float = T0) -> float:
     """Publish ``frames`` solutions 0.1 s apart (stamps and wall clock); the last stamp."""
-    t = t0
-    for i in range(frames):
-        t = t0 + 0.1 * i
-        autopilot.fix_pub.publish(fix_message(t))
-        autopilot.odometry_pub.publish(odometry_message(t))
-        deadline = time.monotonic() + 0.1
-        while time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.01)
-            autopilot.read()
-    return t
+    return fly_solutions(autopilot, executor, lambda t: (fix_message(t), odometry_message(t)), frames, t0)
 
 
 def test_gps_input_odometry_origin_and_heartbeat(bridge):
@@ -221,7 +170,7 @@ def test_gps_input_odometry_origin_and_heartbeat(bridge):
     origin = autopilot.wait_for(executor, "SET_GPS_GLOBAL_ORIGIN", what="the map origin", old=True)
     assert (origin.latitude, origin.longitude) == (round(ORIGIN[0] * 1e7), round(ORIGIN[1] * 1e7))
     assert origin.altitude == round(ORIGIN[2] * 1000) and origin.target_system == 1
-    status = [s for a in autopilot.diagnostics for s in a.status if s.name.startswith("mavlink_bridge:")]
+    status = autopilot.statuses("mavlink_bridge")
     assert status and {kv.key for kv in status[-1].values} >= {"connection", "sent GPS_INPUT", "fix"}
 
 
@@ -272,17 +221,8 @@ def test_bad_input_is_reported_and_the_node_keeps_sending(bridge):
     bad.pose.pose.position.x = math.inf
     autopilot.odometry_pub.publish(bad)
 
-    def errors() -> set[str]:
-        return {
-            kv.key
-            for a in autopilot.diagnostics
-            for s in a.status
-            if s.name.startswith("mavlink_bridge:") and s.level == b"\x02"
-            for kv in s.values
-            if kv.key.startswith("error: ")
-        }
-
-    spin_until(executor, lambda: {"error: bad fix", "error: bad odometry"} <= errors(), what="the errors")
+    wanted = {"error: bad fix", "error: bad odometry"}
+    spin_until(executor, lambda: wanted <= autopilot.error_keys("mavlink_bridge"), what="the errors")
     assert autopilot.wait_for(executor, "GPS_INPUT").fix_type == 0  # nothing usable arrived
     autopilot.fix_pub.publish(fix_message(T0 + 1.0))
     autopilot.wait_for(executor, "GPS_INPUT", lambda m: m.fix_type == 3, "the next good fix")
@@ -291,15 +231,11 @@ def test_bad_input_is_reported_and_the_node_keeps_sending(bridge):
 def test_a_missing_serial_device_is_an_error_the_node_survives(bridge):
     autopilot, executor, node = bridge(connection="/nonexistent/ttyMAVLINK", baud=57600)
 
-    def output_error() -> bool:
-        return any(
-            s.level == b"\x02" and "output" in s.message and "/nonexistent/ttyMAVLINK" in s.message
-            for a in autopilot.diagnostics
-            for s in a.status
-            if s.name.startswith("mavlink_bridge:")
-        )
-
-    spin_until(executor, output_error, what="a diagnostics ERROR for the serial device")
+    spin_until(
+        executor,
+        lambda: autopilot.has_error("mavlink_bridge", "output", "/nonexistent/ttyMAVLINK"),
+        what="a diagnostics ERROR for the serial device",
+    )
     autopilot.fix_pub.publish(fix_message(T0))  # input still handled
     seen = len(autopilot.diagnostics)
     spin_until(executor, lambda: len(autopilot.diagnostics) > seen + 2, what="diagnostics going on")

@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
+from .autopilot import NavigatorSide, output_node_starter
+from .autopilot import fly as fly_solutions
 from .conftest import spin_until
 from .harness import stamp
 
@@ -28,24 +30,11 @@ VELOCITY = (3.0, -4.0)  # east, north, m/s: 5 m/s towards 143.13 degrees
 HEADING = 271.5  # degrees from true north
 
 
-class Autopilot:
+class Autopilot(NavigatorSide):
     """The test side: the navigator's publishers, a UDP port receiving the sentences, diagnostics."""
 
     def __init__(self, context) -> None:
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
-        from nav_msgs.msg import Odometry
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import NavSatFix
-
-        from feature_matching_ros.ros import topics
-
-        self.node = rclpy.create_node("fm_test_autopilot", context=context)
-        reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-        self.fix_pub = self.node.create_publisher(NavSatFix, topics.FIX, reliable)
-        self.odometry_pub = self.node.create_publisher(Odometry, topics.ODOMETRY, reliable)
-        self.diagnostics: list = []
-        self.node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self.diagnostics.append, reliable)
+        super().__init__(context)
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind(("127.0.0.1", 0))
         self.udp.setblocking(False)
@@ -53,6 +42,7 @@ class Autopilot:
         self.groups: list[dict[str, object]] = []
 
     def read_udp(self) -> None:
+        """The groups received so far (not read while flying: wait_for_group sees them as new)."""
         while True:
             try:
                 data = self.udp.recv(4096)
@@ -75,7 +65,7 @@ class Autopilot:
 
     def destroy(self) -> None:
         self.udp.close()
-        self.node.destroy_node()
+        super().destroy()
 
 
 def decode(data: bytes) -> dict[str, object]:
@@ -127,51 +117,19 @@ def odometry_message(t: float, heading: float = HEADING, yaw_sigma_deg: float = 
 @pytest.fixture
 def nmea(ros_context):
     """Start the node: ``nmea(**parameters)`` -> (autopilot, executor, node)."""
-    from rclpy.parameter import Parameter
-
     from feature_matching_ros.ros.nmea_output_node import NmeaOutputNode
-    from feature_matching_ros.ros.runner import make_executor
 
-    made = []
-    executor = make_executor(ros_context)
+    def defaults(autopilot):
+        return {"udp_port": autopilot.port, "rate": 20.0, "diagnostics_period": 0.2}
 
-    def start(**parameters):
-        autopilot = Autopilot(ros_context)
-        made.append(autopilot)
-        values = {"udp_port": autopilot.port, "rate": 20.0, "diagnostics_period": 0.2, **parameters}
-        node = NmeaOutputNode(
-            context=ros_context, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()]
-        )
-        made.append(node)
-        executor.add_node(node)
-        executor.add_node(autopilot.node)
-        spin_until(
-            executor,
-            lambda: (
-                autopilot.fix_pub.get_subscription_count() > 0
-                and autopilot.odometry_pub.get_subscription_count() > 0
-            ),
-            what="the node to subscribe to fix and odometry",
-        )
-        return autopilot, executor, node
-
-    yield start
-    executor.shutdown()
-    for item in made:
-        (item.destroy_node if hasattr(item, "destroy_node") else item.destroy)()
+    yield from output_node_starter(ros_context, NmeaOutputNode, Autopilot, defaults)
 
 
 def fly(autopilot, executor, frames: int = 8, t0: float = T0, **odometry) -> float:
     """Publish ``frames`` solutions 0.1 s apart (stamps and wall clock); the last stamp."""
-    t = t0
-    for i in range(frames):
-        t = t0 + 0.1 * i
-        autopilot.odometry_pub.publish(odometry_message(t, **odometry))
-        autopilot.fix_pub.publish(fix_message(t))
-        deadline = time.monotonic() + 0.1
-        while time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.01)
-    return t
+    return fly_solutions(
+        autopilot, executor, lambda t: (fix_message(t), odometry_message(t, **odometry)), frames, t0
+    )
 
 
 def test_sends_position_velocity_heading_and_accuracy_over_udp(nmea):
@@ -203,7 +161,7 @@ def test_sends_position_velocity_heading_and_accuracy_over_udp(nmea):
     assert (gst.std_dev_latitude, gst.std_dev_longitude, gst.std_dev_altitude) == (1.0, 2.0, 3.0)
     assert gst.std_dev_major == pytest.approx(math.sqrt(2.5 + math.sqrt(3.25)), abs=0.005)
     assert float(hdt.heading) == pytest.approx(HEADING, abs=0.01)
-    status = [s for a in autopilot.diagnostics for s in a.status if s.name.startswith("nmea_output:")]
+    status = autopilot.statuses("nmea_output")
     assert status and {kv.key for kv in status[-1].values} >= {"output", "groups_sent", "fix"}
 
 
@@ -242,10 +200,8 @@ def test_lost_and_stale_solutions_are_no_fix(nmea):
 
 def fix_state(autopilot) -> str | None:
     """The ``fix`` value of the node's last diagnostics."""
-    for array in reversed(autopilot.diagnostics):
-        for status in array.status:
-            if status.name.startswith("nmea_output:"):
-                return {kv.key: kv.value for kv in status.values}.get("fix")
+    for status in reversed(autopilot.statuses("nmea_output")):
+        return {kv.key: kv.value for kv in status.values}.get("fix")
     return None
 
 
@@ -257,17 +213,8 @@ def test_bad_input_is_reported_and_the_node_keeps_sending(nmea):
     bad.pose.pose.position.x = math.inf
     autopilot.odometry_pub.publish(bad)
 
-    def errors() -> set[str]:
-        return {
-            kv.key
-            for a in autopilot.diagnostics
-            for s in a.status
-            if s.name.startswith("nmea_output:") and s.level == b"\x02"
-            for kv in s.values
-            if kv.key.startswith("error: ")
-        }
-
-    spin_until(executor, lambda: {"error: bad fix", "error: bad odometry"} <= errors(), what="the errors")
+    wanted = {"error: bad fix", "error: bad odometry"}
+    spin_until(executor, lambda: wanted <= autopilot.error_keys("nmea_output"), what="the errors")
     group = autopilot.wait_for_group(executor, lambda g: True, "sentences after bad input")
     assert group["GGA"].gps_qual == 0  # nothing usable arrived
     autopilot.fix_pub.publish(fix_message(T0 + 1.0))
@@ -304,15 +251,11 @@ def test_serial_output_to_a_pseudo_terminal(nmea):
 def test_a_missing_serial_device_is_an_error_the_node_survives(nmea):
     autopilot, executor, node = nmea(output="serial", serial_device="/nonexistent/ttyNMEA")
 
-    def output_error() -> bool:
-        return any(
-            s.level == b"\x02" and "output" in s.message and "/nonexistent/ttyNMEA" in s.message
-            for a in autopilot.diagnostics
-            for s in a.status
-            if s.name.startswith("nmea_output:")
-        )
-
-    spin_until(executor, output_error, what="a diagnostics ERROR for the serial device")
+    spin_until(
+        executor,
+        lambda: autopilot.has_error("nmea_output", "output", "/nonexistent/ttyNMEA"),
+        what="a diagnostics ERROR for the serial device",
+    )
     seen = len(autopilot.diagnostics)
     spin_until(executor, lambda: len(autopilot.diagnostics) > seen + 2, what="diagnostics going on")
     assert node.sent == 0

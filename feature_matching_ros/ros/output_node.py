@@ -1,0 +1,81 @@
+"""What the autopilot output nodes (``nmea_output``, ``mavlink_bridge``) share: their parameters
+declared, the navigator's ``fix`` (NavSatFix) and ``odometry`` (nav_msgs/Odometry) subscribed reliable
+as the navigator publishes them, errors counted, logged (throttled) and reported, and one
+``/diagnostics`` status a ``diagnostics_period``: ``"<node>: <TITLE>"`` with the values and the link
+name of :meth:`OutputNode.diagnostic_values`.
+
+A subclass sets ``TITLE``, defines ``_on_fix``, ``_on_odometry`` and ``diagnostic_values``, and calls
+:meth:`OutputNode.start` once it is set up.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import Odometry
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import NavSatFix
+
+from . import params, topics
+from .diagnostics import Monitor, ThrottledLog, steady_timer, to_status
+
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+# A link that cannot be opened (an unplugged serial device, an unknown host) is retried this often, s.
+REOPEN_PERIOD_S = 1.0
+
+
+@dataclass(frozen=True)
+class Held:
+    """A value and the steady-clock time it arrived."""
+
+    value: Any
+    received: float
+
+
+def fix_state(held: bool, lost: bool) -> str:
+    """The diagnostics ``fix`` value: a fix held, the solution lost, or none (never, or too old)."""
+    return "yes" if held else ("lost" if lost else "no (none or too old)")
+
+
+class OutputNode(Node):
+    TITLE = "output"
+
+    def __init__(self, node_name: str, specs: tuple[params.ParamSpec, ...], **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        params.declare(self, specs)
+        self.monitor = Monitor()
+        self._log = ThrottledLog(self.get_logger().error)
+        self._lock = threading.Lock()
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, RELIABLE)
+
+    def start(self) -> None:
+        """Subscribe to the navigator's solution and start reporting: once the node is set up."""
+        self.create_subscription(NavSatFix, topics.FIX, self._on_fix, RELIABLE)
+        self.create_subscription(Odometry, topics.ODOMETRY, self._on_odometry, RELIABLE)
+        steady_timer(self, self.get_parameter("diagnostics_period").value, self._publish_diagnostics)
+
+    def _on_fix(self, msg: NavSatFix) -> None:
+        raise NotImplementedError
+
+    def _on_odometry(self, msg: Odometry) -> None:
+        raise NotImplementedError
+
+    def diagnostic_values(self, values: dict[str, str]) -> str:
+        """Add the node's diagnostics values to ``values``; the name of its link (hardware id)."""
+        raise NotImplementedError
+
+    def _error(self, category: str, message: str) -> None:
+        self.monitor.error(category, message)
+        self._log(category, message)
+
+    def _publish_diagnostics(self) -> None:
+        report = self.monitor.report()
+        link = self.diagnostic_values(report.values)
+        msg = DiagnosticArray()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.status = [to_status(report, f"{self.get_name()}: {self.TITLE}", link)]
+        self.diagnostics_pub.publish(msg)
