@@ -41,6 +41,7 @@ from feature_matching_ros.core.georef import GeoReference, load_map
 from feature_matching_ros.core.map_fix import FixGate
 from feature_matching_ros.core.map_search import SearchConfig
 from feature_matching_ros.core.navigator import NavigationState, Navigator, NavigatorConfig
+from feature_matching_ros.core.revisit import RevisitConfig
 from feature_matching_ros.core.solution_velocity import SolutionVelocity, VelocityConfig
 from feature_matching_ros.core.synthetic import procedural_texture
 from feature_matching_ros.core.zoo import load_zoo
@@ -380,12 +381,16 @@ class NavigatorNode(Node):
 
     def _navigator_config(self) -> NavigatorConfig:
         value = self.get_parameter
+        revisit = RevisitConfig(
+            capacity=value("revisit_capacity").value, min_sigma_m=value("revisit_min_sigma").value
+        )
         return NavigatorConfig(
             odometry=value("odometry").value,
             coast_speed_sigma=value("coast_speed_sigma").value,
             map_sigma_m=value("map_sigma_m").value,
             max_sigma_m=value("max_sigma_m").value,
             odometry_min_inliers=value("odometry_min_inliers").value,
+            revisit=revisit if value("revisit").value else None,
         )
 
     def _search_config(self) -> SearchConfig:

@@ -376,6 +376,23 @@ NAVIGATOR_NODE = (
         "an odometry registration with fewer inliers is trusted only to its own length, in any direction",
         range=(0, 100000),
     ),
+    ParamSpec(
+        "revisit",
+        True,
+        "re-localise an uncertain solution (after a turn) on earlier fixed frames that the frame overlaps",
+    ),
+    ParamSpec(
+        "revisit_min_sigma",
+        10.0,
+        "re-localise only when the prediction's horizontal standard deviation exceeds this, m",
+        range=(0.0, 1.0e6),
+    ),
+    ParamSpec(
+        "revisit_capacity",
+        64,
+        "fixed frames remembered for re-localisation (2000 keypoints each; SIFT: 1 MB a frame)",
+        range=(1, 100000),
+    ),
     ParamSpec("map_frame", "map", "frame of the published pose and odometry (REP 105)"),
     ParamSpec("base_frame", "base_link", "the aircraft's body frame (odometry child, NavSatFix frame)"),
     ParamSpec(

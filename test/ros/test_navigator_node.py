@@ -38,6 +38,7 @@ class Pilot:
     """The test side: publishes a frame with its aids, collects the navigator's answers by stamp."""
 
     def __init__(self, context, node_name: str = "navigator"):
+        from geometry_msgs.msg import TwistWithCovarianceStamped
         from nav_msgs.msg import Odometry
         from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
         from sensor_msgs.msg import Imu, NavSatFix, Range
@@ -48,7 +49,12 @@ class Pilot:
         self.node_name = node_name
         node = self.harness.node
         reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-        for topic, msg_type in ((topics.ODOMETRY, Odometry), (topics.FIX, NavSatFix)):
+        outputs = (
+            (topics.ODOMETRY, Odometry),
+            (topics.FIX, NavSatFix),
+            (topics.VELOCITY, TwistWithCovarianceStamped),
+        )
+        for topic, msg_type in outputs:
             node.create_subscription(msg_type, topic, self.harness.received[topic].append, reliable)
         self.imu_pub = node.create_publisher(Imu, topics.ATTITUDE, qos_profile_sensor_data)
         self.range_pub = node.create_publisher(Range, topics.ALTITUDE, qos_profile_sensor_data)
@@ -115,20 +121,15 @@ def camera_info_of(frame, header_stamp, K=None):
     return info
 
 
-@pytest.fixture
-def navigator(ros_context, flight):
-    """The navigator node on the flight's map, ready (map features extracted), with a pilot."""
+def running_navigator(ros_context, map_image, frames):
+    """The body of a fixture: the navigator node on ``map_image``, ready (map features extracted), with
+    a pilot whose subscriptions it sees; yields (node, pilot, executor, frames)."""
     from rclpy.parameter import Parameter
 
     from feature_matching_ros.ros.navigator_node import NavigatorNode
     from feature_matching_ros.ros.runner import make_executor
 
-    out, frames = flight
-    overrides = {
-        "map_image": str(out / "map.png"),
-        "diagnostics_period": 0.2,
-        "odometry_keypoints": 3000,
-    }
+    overrides = {"map_image": str(map_image), "diagnostics_period": 0.2, "odometry_keypoints": 3000}
     node = NavigatorNode(
         context=ros_context, parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()]
     )
@@ -146,7 +147,7 @@ def navigator(ros_context, flight):
             ),
             what="the navigator to subscribe the aids",
         )
-        outputs = {"pose", "odometry", "fix", "geometry"}
+        outputs = {"pose", "odometry", "fix", "geometry", "velocity"}
         publishers = [p for p in node.publishers if p.topic_name.lstrip("/") in outputs]
         spin_until(
             executor,
@@ -158,6 +159,13 @@ def navigator(ros_context, flight):
         executor.shutdown()
         node.destroy_node()
         pilot.harness.destroy()
+
+
+@pytest.fixture
+def navigator(ros_context, flight):
+    """The navigator node on the flight's map, ready (map features extracted), with a pilot."""
+    out, frames = flight
+    yield from running_navigator(ros_context, out / "map.png", frames)
 
 
 def test_navigator_publishes_the_solution_of_a_simulated_flight(navigator, flight):
@@ -349,5 +357,16 @@ def test_navigator_parameters_are_validated_and_a_change_rebuilds_it(navigator):
     assert node.set_parameters([Parameter("map_upsample", value=1.0)])[0].successful
     spin_until(executor, lambda: node.ready and node._navigator is not old, READY_TIMEOUT, "the rebuild")
     assert node._navigator.localizer.search.config.map_upsample == 1.0
+    old = node._navigator
+    results = node.set_parameters(
+        [Parameter("revisit_capacity", value=8), Parameter("revisit_min_sigma", value=20.0)]
+    )
+    assert all(r.successful for r in results)
+    spin_until(executor, lambda: node.ready and node._navigator is not old, READY_TIMEOUT, "the rebuild")
+    assert node._navigator.memory.config.capacity == 8 and node._navigator.memory.config.min_sigma_m == 20.0
+    old = node._navigator
+    assert node.set_parameters([Parameter("revisit", value=False)])[0].successful
+    spin_until(executor, lambda: node.ready and node._navigator is not old, READY_TIMEOUT, "the rebuild")
+    assert node._navigator.memory is None
     answer, pose, _, _ = pilot.answer_to(executor, frames[0], frames[0].stamp)
     assert answer.pose_published, answer.pose_status
