@@ -12,7 +12,7 @@ from feature_matching_ros.cli import simulate
 from feature_matching_ros.ros.navigator_node import VELOCITY_MIN_SAMPLES
 
 from .conftest import spin_until
-from .test_navigator_node import GEODETIC_ORIGIN, READY_TIMEOUT, Pilot
+from .test_navigator_node import GEODETIC_ORIGIN, running_navigator
 
 pytestmark = pytest.mark.ros
 
@@ -49,44 +49,8 @@ def truth_velocity(frames, t: float) -> np.ndarray:
 
 @pytest.fixture
 def navigator(ros_context, straight_flight):
-    from geometry_msgs.msg import TwistWithCovarianceStamped
-    from rclpy.parameter import Parameter
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-
-    from feature_matching_ros.ros import topics
-    from feature_matching_ros.ros.navigator_node import NavigatorNode
-    from feature_matching_ros.ros.runner import make_executor
-
     out, frames = straight_flight
-    overrides = {"map_image": str(out / "map.png"), "odometry_keypoints": 3000, "diagnostics_period": 0.2}
-    node = NavigatorNode(
-        context=ros_context, parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()]
-    )
-    pilot = Pilot(ros_context)
-    reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-    pilot.harness.node.create_subscription(
-        TwistWithCovarianceStamped, topics.VELOCITY, pilot.received[topics.VELOCITY].append, reliable
-    )
-    executor = make_executor(ros_context)
-    executor.add_node(node)
-    executor.add_node(pilot.harness.node)
-    try:
-        spin_until(executor, lambda: node.ready, READY_TIMEOUT, "the navigator to load the map")
-        pilot.harness.wait_for_subscribers(executor)
-        spin_until(
-            executor,
-            lambda: (
-                node.velocity_pub.get_subscription_count() > 0
-                and node.odometry_pub.get_subscription_count() > 0
-                and pilot.imu_pub.get_subscription_count() > 0
-            ),
-            what="the navigator and the pilot to see each other",
-        )
-        yield node, pilot, executor, frames
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        pilot.harness.destroy()
+    yield from running_navigator(ros_context, out / "map.png", frames)
 
 
 def test_velocity_against_ground_truth_and_in_the_odometry_twist(navigator):
