@@ -17,6 +17,7 @@ such as the x2 grid the first searches extract, re-extracts a tile it evicted).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -32,6 +33,8 @@ from .types import Features
 
 if TYPE_CHECKING:
     from .map_cache import FeatureCache, Progress, TileStore
+
+_log = logging.getLogger(__name__)
 
 # Keypoints closer than this to missing map are dropped: their descriptors see the no-data edge.
 NODATA_MARGIN_PX = 4
@@ -173,7 +176,12 @@ class MapFeatures:
         map's entry is found or built on disk (``progress(done, total)`` per tile built)."""
         if self.cache is not None:
             if self.store is None:
-                self.store = self.cache.prepare(self, progress)
+                try:
+                    self.store = self.cache.prepare(self, progress)
+                except OSError as exc:  # a read-only or full disk: the map still works, slower at first
+                    _log.warning(
+                        "map feature cache unusable (%s): tiles are extracted as searches reach them", exc
+                    )
             return
         window = window or Window(0, 0, *self.size)
         for i, j in self._tiles_touching(window):

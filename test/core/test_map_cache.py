@@ -181,3 +181,13 @@ def test_localises_from_cached_features_with_a_bounded_tile_memory(setup, sift, 
     assert len(localizer.features._tiles) <= 2
     search = MapSearch.over(sift, geomap, tile=256)
     assert search.features.store is not None  # a search built anew finds the entry at once
+
+
+def test_an_unusable_cache_leaves_the_map_working(setup, sift, tmp_path, caplog):
+    path, _ = setup
+    blocker = tmp_path / "not_a_directory"
+    blocker.write_text("")
+    f = features(path, blocker / "cache", sift)
+    f.warm()
+    assert f.store is None and "map feature cache unusable" in caplog.text
+    assert len(everything(f)) > 1000  # tiles extracted as the window reaches them
