@@ -14,12 +14,13 @@ and sends over ``connection`` (a pymavlink connection string: UDP, TCP or a seri
   stamp; sent with the next three heartbeats (UDP may lose one; an autopilot keeps the first).
 - HEARTBEAT at 1 Hz as an onboard controller (MAV_TYPE_ONBOARD_CONTROLLER, MAV_AUTOPILOT_INVALID).
 
-Velocity: fitted from the odometry positions and stamps (``core.solution_velocity``, east/north,
-and a second fit of up against time), sent while its standard error is at most
-``velocity_max_sigma``. Bad input (NaN, out of range) and link errors (a connection that cannot be
-opened is retried once a second) are diagnostics ERRORs; the node keeps running. pymavlink picks
-MAVLink 1 or 2 from the MAVLINK20 environment variable when it loads a dialect: this module sets
-MAVLINK20=1 (ODOMETRY exists only in MAVLink 2).
+Velocity: the navigator's, from the odometry's twist (body frame, rotated into the map with its
+covariance); until the navigator has one, or from an odometry source without a twist, fitted here
+from the odometry positions and stamps with the same estimator (``core.solution_velocity``). Sent
+while its horizontal standard error is at most ``velocity_max_sigma``. Bad input (NaN, out of range)
+and link errors (a connection that cannot be opened is retried once a second) are diagnostics
+ERRORs; the node keeps running. pymavlink picks MAVLink 1 or 2 from the MAVLINK20 environment
+variable when it loads a dialect: this module sets MAVLINK20=1 (ODOMETRY exists only in MAVLink 2).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from . import params
 from .aids import stamp_seconds
 from .diagnostics import steady_timer
 from .nmea_output_node import heading_of
-from .output_node import REOPEN_PERIOD_S, Held, OutputNode, fix_state
+from .output_node import REOPEN_PERIOD_S, Held, OutputNode, fix_state, horizontal_sigma, odometry_twist
 
 HEADING_MAX_SIGMA_DEG = 10.0
 ORIGIN_REPEATS = 3
@@ -119,9 +120,8 @@ class MavlinkBridgeNode(OutputNode):
         self._lost = False
         self._heading: Held | None = None
         self._fitted_at = -math.inf
-        window = value("velocity_window")
-        self._horizontal = SolutionVelocity(VelocityConfig(window_s=window, max_sigma=math.inf))
-        self._vertical = SolutionVelocity(VelocityConfig(window_s=window, max_sigma=math.inf))
+        self._fit = SolutionVelocity(VelocityConfig(window_s=value("velocity_window"), max_sigma=math.inf))
+        self._twist: tuple[np.ndarray, np.ndarray] | None = None  # the navigator's velocity, if it sent one
         self._resets = mo.ResetCounter(n_sigma=value("reset_sigma"))
         self._fixes_by_stamp: dict[float, mo.Fix] = {}
         self._origin: tuple[float, float, float] | None = None
@@ -150,8 +150,8 @@ class MavlinkBridgeNode(OutputNode):
             with self._lock:
                 self._fix, self._lost = None, True
                 self._resets.lost()
-                self._horizontal.reset()
-                self._vertical.reset()
+                self._fit.reset()
+                self._twist = None
             self.monitor.done(0.0)
             return
         try:
@@ -174,10 +174,11 @@ class MavlinkBridgeNode(OutputNode):
             self._error("bad odometry", str(exc))
             return
         heading = heading_of(msg, HEADING_MAX_SIGMA_DEG)
+        twist = odometry_twist(msg)
         east, north, up = (float(v) for v in pose.position)
         with self._lock:
-            self._horizontal.add(pose.stamp, east, north)
-            self._vertical.add(pose.stamp, up, 0.0)
+            self._fit.add(pose.stamp, east, north, up)
+            self._twist = twist
             self._fitted_at = now
             self._heading = None if heading is None else Held(heading, now)
             counter = self._resets.update(pose.stamp, pose.position, pose.covariance)
@@ -204,24 +205,27 @@ class MavlinkBridgeNode(OutputNode):
 
     # ---- solution ----------------------------------------------------------------------------
     def velocity(self) -> mo.Velocity | None:
-        """The fitted ENU velocity while fresh and certain enough; the vertical only if fitted."""
+        """The ENU velocity while fresh and certain enough: the navigator's (the latest odometry's
+        twist), else fitted here from the odometry positions; the vertical only where known."""
         with self._lock:
             if time.monotonic() - self._fitted_at > self.max_age:
                 return None
-            horizontal, vertical = self._horizontal.velocity(), self._vertical.velocity()
-        if horizontal is None or not horizontal.sigma <= self.velocity_max_sigma:
+            twist = self._twist
+            fit = self._fit.fit() if twist is None else None
+        if twist is not None:
+            enu, covariance = (np.array(a, np.float64) for a in twist)
+        elif fit is not None:
+            enu, covariance = fit.velocity.copy(), fit.covariance.copy()
+        else:
             return None
-        covariance = np.full((3, 3), math.nan)
-        covariance[:2, :2] = np.eye(2) * horizontal.sigma**2 / 2.0  # sigma is horizontal (both axes)
-        vertical_known = vertical is not None and vertical.sigma <= self.velocity_max_sigma
-        up = 0.0
-        if vertical_known:
-            up = vertical.east
-            covariance[2, :2] = covariance[:2, 2] = 0.0
-            covariance[2, 2] = vertical.sigma**2
-        return mo.Velocity(
-            np.array([horizontal.east, horizontal.north, up]), covariance, vertical_known, horizontal.sigma
-        )
+        sigma = horizontal_sigma(covariance)
+        if not sigma <= self.velocity_max_sigma:
+            return None
+        vertical_known = bool(math.isfinite(enu[2]) and covariance[2, 2] <= self.velocity_max_sigma**2)
+        if not vertical_known:
+            enu[2] = 0.0
+            covariance[2, :] = covariance[:, 2] = math.nan
+        return mo.Velocity(enu, covariance, vertical_known, sigma)
 
     def current_fix(self) -> tuple[mo.Fix, float] | None:
         """The held fix and its age (s since it arrived), while at most ``max_age``."""

@@ -9,11 +9,11 @@ navigator publishes them. A steady timer sends, ``rate`` times a second, one gro
 - The last fix is sent for ``max_age`` seconds after it arrived (steady clock), carrying its own
   stamp as the UTC time; after that, or at once when the navigator says the solution is lost
   (STATUS_NO_FIX), the sentences say no fix (GGA quality 0, RMC status V) at the node's clock time.
-- Velocity: the navigator does not estimate one (its Odometry twist covariance[0] is -1), so it is
-  fitted here from the odometry positions and their stamps (``core.solution_velocity``); an
-  Odometry that carries a twist (covariance[0] >= 0) gives it directly instead, rotated from the
-  child frame into the map. Speed and course are sent only while the velocity is fresh and its
-  standard error is at most ``velocity_max_sigma``.
+- Velocity: the navigator's, from its Odometry twist (covariance[0] >= 0), rotated from the child
+  frame into the map; until it has one (or from an odometry source without a twist) fitted here
+  from the odometry positions and their stamps with the same estimator (``core.solution_velocity``).
+  Speed and course are sent only while the velocity is fresh and its standard error is at most
+  ``velocity_max_sigma``.
 - Heading: the odometry's orientation when its yaw standard deviation is at most
   ``heading_max_sigma`` (the navigator reports its heading as measured on frames that are map
   fixes and as unknown, variance 1e3, otherwise).
@@ -44,7 +44,7 @@ from feature_matching_ros.core.solution_velocity import SolutionVelocity, Veloci
 from . import params
 from .aids import stamp_seconds
 from .diagnostics import steady_timer
-from .output_node import REOPEN_PERIOD_S, Held, OutputNode, fix_state
+from .output_node import REOPEN_PERIOD_S, Held, OutputNode, fix_state, horizontal_sigma, odometry_twist
 
 
 class Link(Protocol):
@@ -141,26 +141,13 @@ def heading_of(msg: Odometry, max_sigma_deg: float) -> float | None:
     return math.degrees(math.atan2(east, north)) % 360.0
 
 
-def twist_velocity(msg: Odometry) -> tuple[float, float] | None:
-    """East/north velocity of an Odometry that carries a twist (covariance[0] >= 0), else None.
-
-    The twist is in the child frame (the body): rotated into the map by the pose's orientation."""
-    if not (msg.twist.covariance[0] >= 0.0):
+def twist_velocity(msg: Odometry) -> tuple[float, float, float] | None:
+    """(east, north, horizontal standard error) of an Odometry that carries a twist, else None."""
+    twist = odometry_twist(msg)
+    if twist is None:
         return None
-    q = msg.pose.pose.orientation
-    x, y, z, w = q.x, q.y, q.z, q.w
-    R = np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    ) / max(x * x + y * y + z * z + w * w, 1e-12)
-    v = msg.twist.twist.linear
-    east, north, _ = R @ np.array([v.x, v.y, v.z], np.float64)
-    if not (math.isfinite(east) and math.isfinite(north)):
-        return None
-    return float(east), float(north)
+    velocity, covariance = twist
+    return float(velocity[0]), float(velocity[1]), horizontal_sigma(covariance)
 
 
 class NmeaOutputNode(OutputNode):
@@ -246,7 +233,8 @@ class NmeaOutputNode(OutputNode):
             return None
         velocity = None
         if twist is not None and now - twist.received <= self.max_age:
-            velocity = twist.value
+            east, north, sigma = twist.value
+            velocity = (east, north) if sigma <= self.velocity_max_sigma else None
         elif fitted is not None and fitted.sigma <= self.velocity_max_sigma:
             velocity = (fitted.east, fitted.north)
         fresh_heading = (

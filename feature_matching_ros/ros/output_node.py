@@ -10,15 +10,19 @@ A subclass sets ``TITLE``, defines ``_on_fix``, ``_on_odometry`` and ``diagnosti
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import NavSatFix
+
+from feature_matching_ros.core.pose import matrix_from_quaternion
 
 from . import params, topics
 from .diagnostics import Monitor, ThrottledLog, steady_timer, to_status
@@ -39,6 +43,30 @@ class Held:
 def fix_state(held: bool, lost: bool) -> str:
     """The diagnostics ``fix`` value: a fix held, the solution lost, or none (never, or too old)."""
     return "yes" if held else ("lost" if lost else "no (none or too old)")
+
+
+def odometry_twist(msg: Odometry) -> tuple[np.ndarray, np.ndarray] | None:
+    """The ENU map velocity [3] and its 3 x 3 covariance of an Odometry that carries a twist
+    (covariance[0] >= 0, as the navigator's once it has a velocity), else None. The twist is in the
+    child frame (the body, REP 105): rotated into the map by the pose's own orientation."""
+    if not (msg.twist.covariance[0] >= 0.0):
+        return None
+    q = msg.pose.pose.orientation
+    quaternion = np.array([q.x, q.y, q.z, q.w], np.float64)
+    if not (np.isfinite(quaternion).all() and quaternion @ quaternion > 1e-12):
+        return None
+    R = matrix_from_quaternion(quaternion)
+    v = msg.twist.twist.linear
+    velocity = R @ np.array([v.x, v.y, v.z], np.float64)
+    covariance = R @ np.asarray(msg.twist.covariance, np.float64).reshape(6, 6)[:3, :3] @ R.T
+    if not (np.isfinite(velocity).all() and np.isfinite(covariance).all()):
+        return None
+    return velocity, covariance
+
+
+def horizontal_sigma(covariance: np.ndarray) -> float:
+    """sqrt(var east + var north) of a 3 x 3 ENU covariance: a velocity's horizontal standard error."""
+    return math.sqrt(max(float(covariance[0, 0] + covariance[1, 1]), 0.0))
 
 
 class OutputNode(Node):

@@ -97,8 +97,9 @@ def fix_message(t: float, status: int = 0, lat: float | None = None):
     return msg
 
 
-def odometry_message(t: float, offset=(0.0, 0.0, 0.0)):
-    """The navigator's Odometry: ENU pose, nose at HEADING, twist not estimated."""
+def odometry_message(t: float, offset=(0.0, 0.0, 0.0), twist=None):
+    """The navigator's Odometry: ENU pose, nose at HEADING, twist not estimated unless ``twist``
+    = (body-frame velocity [3], its 3 x 3 covariance) is given."""
     from nav_msgs.msg import Odometry
 
     msg = Odometry(child_frame_id="base_link")
@@ -112,7 +113,14 @@ def odometry_message(t: float, offset=(0.0, 0.0, 0.0)):
     covariance[:3, :3] = COVARIANCE
     covariance[3:, 3:] = np.eye(3) * math.radians(2.0) ** 2
     msg.pose.covariance = covariance.reshape(36).tolist()
-    msg.twist.covariance[0] = -1.0
+    if twist is None:
+        msg.twist.covariance[0] = -1.0
+    else:
+        v = msg.twist.twist.linear
+        v.x, v.y, v.z = (float(x) for x in twist[0])
+        full = np.eye(6) * 1e3
+        full[:3, :3] = twist[1]
+        msg.twist.covariance = full.reshape(36).tolist()
     return msg
 
 
@@ -185,6 +193,33 @@ def test_body_velocity_in_odometry(bridge):
     assert (odometry.vx, odometry.vy, odometry.vz) == pytest.approx((forward, right, -0.5), abs=1e-3)
     autopilot.read()
     assert not any(m.get_type() == "GPS_INPUT" for m in autopilot.messages)
+
+
+def test_the_navigators_velocity_when_its_odometry_carries_one(bridge):
+    """An odometry twist (the navigator's velocity, body FLU) is sent instead of a fit of the positions:
+    here it says 10 m/s nose-forward and 1 m/s left, with its covariance, while the positions move at
+    VELOCITY."""
+    autopilot, executor, node = bridge()
+    body = np.array([10.0, 1.0, 0.0])
+    body_covariance = np.diag([0.04, 0.01, 0.09])
+    fly_solutions(
+        autopilot,
+        executor,
+        lambda t: (fix_message(t), odometry_message(t, twist=(body, body_covariance))),
+        6,
+        T0,
+    )
+    yaw = math.radians(90.0 - HEADING)  # body x in ENU
+    R = np.array([[math.cos(yaw), -math.sin(yaw), 0.0], [math.sin(yaw), math.cos(yaw), 0.0], [0, 0, 1.0]])
+    east, north, up = R @ body
+    gps = autopilot.wait_for(
+        executor, "GPS_INPUT", lambda m: not m.ignore_flags & 8, "a GPS_INPUT velocity", old=True
+    )
+    assert (gps.vn, gps.ve, gps.vd) == pytest.approx((north, east, -up), abs=1e-4)
+    assert gps.speed_accuracy == pytest.approx(math.sqrt(0.04 + 0.01), abs=1e-4)
+    odometry = autopilot.wait_for(executor, "ODOMETRY", lambda m: math.isfinite(m.vx), "a velocity", old=True)
+    assert (odometry.vx, odometry.vy, odometry.vz) == pytest.approx((10.0, -1.0, 0.0), abs=1e-4)  # FRD
+    assert odometry.velocity_covariance[0] == pytest.approx(0.04, abs=1e-6)  # forward variance
 
 
 def test_lost_stale_and_jumps(bridge):
