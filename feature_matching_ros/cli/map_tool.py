@@ -149,11 +149,17 @@ def print_info(record: dict) -> None:
 def run_prepare(args: argparse.Namespace) -> int:
     from ..core.map_cache import FeatureCache
     from ..core.map_features import MapFeatures
-    from ..core.map_raster import open_map
+    from ..core.map_raster import WINDOWED_MIN_PIXELS, open_map
     from ..core.registry import build
 
     cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     geomap = open_map(args.maps, args.georef, cache_dir=cache_dir)
+    if len(args.maps) == 1 and geomap.size[0] * geomap.size[1] < WINDOWED_MIN_PIXELS:
+        print(
+            f"fm-map: note: a map under {WINDOWED_MIN_PIXELS / 1e6:.0f} MP is read whole by the nodes "
+            "(load_map) and extracted at start, without this cache; open_map uses it",
+            file=sys.stderr,
+        )
     overrides = {"max_keypoints": args.max_keypoints} if args.max_keypoints else {}
     pipeline = build(args.matcher, overrides, device=args.device, weights_dir=args.weights_dir)
     cache = FeatureCache.for_map(geomap, pipeline)
