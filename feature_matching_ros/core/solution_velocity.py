@@ -46,7 +46,9 @@ import numpy as np
 @dataclass(frozen=True)
 class VelocityConfig:
     window_s: float = 2.0
-    min_samples: int = 3
+    # With 5 solutions the residuals' 3 x 3 covariance has 3 degrees of freedom; with 3 it has 1, is
+    # singular, and its scale is a chi-square of one degree: often far too small.
+    min_samples: int = 5
     min_span_s: float = 0.3
     max_gap_s: float = 1.0
     max_sigma: float = 2.0

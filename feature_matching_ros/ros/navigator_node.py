@@ -72,9 +72,6 @@ RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 UNKNOWN_ROTATION_VARIANCE = 1.0e3
 # How long the worker waits for a frame's attitude/altitude to arrive after the frame itself, s.
 AID_WAIT = 0.05
-# Solutions a published velocity is fitted to at least: with 5, the residuals' 3 x 3 covariance has 3
-# degrees of freedom (with 3 solutions it has 1 and is singular).
-VELOCITY_MIN_SAMPLES = 5
 # Settings that need a new navigator (pipeline, map features, search, gate) when they change; the
 # solution starts over then.
 NAVIGATOR_PARAMS = tuple(
@@ -107,7 +104,6 @@ class NavigatorNode(Node):
         self._sources: Counter[str] = Counter()  # frames per solution source
         self._velocity = SolutionVelocity(
             VelocityConfig(
-                min_samples=VELOCITY_MIN_SAMPLES,
                 window_s=self.get_parameter("velocity_window").value,
                 max_sigma=self.get_parameter("velocity_max_sigma").value,
             )

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from feature_matching_ros.cli import simulate
-from feature_matching_ros.ros.navigator_node import VELOCITY_MIN_SAMPLES
+from feature_matching_ros.core.solution_velocity import VelocityConfig
 
 from .conftest import spin_until
 from .test_navigator_node import GEODETIC_ORIGIN, running_navigator
@@ -17,6 +17,7 @@ from .test_navigator_node import GEODETIC_ORIGIN, running_navigator
 pytestmark = pytest.mark.ros
 
 FRAMES = 30
+VELOCITY_MIN_SAMPLES = VelocityConfig().min_samples
 SPEED = 15.0
 # Measured (26 velocities of this flight): horizontal error median 0.008, max 0.017 m/s; vertical max
 # 0.040 m/s; horizontal NEES mean 1.07, all 26 within the chi2 95 % bound. The bounds leave room.
