@@ -27,7 +27,7 @@ BOUNDS_PX = {
     "superpoint+superglue": 2.9,  # measured 2.39
     "sekd": 1.5,  # measured 1.05
     "alike": 3.5,  # measured 3.05
-    "alike-t": 3.5,  # measured 3.01
+    "alike-t": 3.5,  # measured 2.87
 }
 
 

@@ -132,3 +132,23 @@ def test_superglue_matcher_needs_superpoint_descriptors(seed_system_weights, gra
     sekd = build("sekd").extract(graf[0][:200, :200])
     with pytest.raises(ConfigError, match="SuperGlue needs 256-D SuperPoint descriptors, got 128-D"):
         pipeline.matcher.match(sekd, sekd)
+
+
+@pytest.mark.parametrize("variant", ["alike-t", "alike-n"])
+def test_alike_sparse_head_gives_the_dense_heads_descriptors(variant, graf, mirror):
+    from feature_matching_ros.core.models.keypoints import pad_to_multiple
+
+    network = ALIKE({"variant": variant, "max_keypoints": 400, "keypoint_threshold": 0.05})
+    network.load_state_dict(weights.load_state_dict(variant, mirror, fetch=False))
+    network.eval()
+    image = torch.from_numpy(graf[0][:250, :333]).permute(2, 0, 1)[None].float() / 255
+    with torch.inference_mode():
+        sparse = network.detect(image)
+        dense = network(pad_to_multiple(image, 32))
+    assert 200 < len(sparse["keypoints"]) <= 400
+    # the keypoints' scores are local maxima of the dense score map
+    scores = dense["scores"][0, :250, :333]
+    assert bool((sparse["scores"] <= scores.max() + 1e-5).all()) and sparse["scores"].max() > 0.5
+    assert torch.isclose(sparse["scores"][0], scores[2:-2, 2:-2].max(), atol=1e-5)
+    reference = sample_descriptors(dense["descriptors"][0, :, :250, :333], sparse["keypoints"], 1)
+    assert (reference * sparse["descriptors"]).sum(1).min() > 0.999

@@ -90,6 +90,15 @@ class ALIKE(nn.Module):
         Returns ``scores`` [B x H x W] in (0, 1) and ``descriptors`` [B x dim x H x W],
         L2-normalised along the channels.
         """
+        x = self.features(image)
+        if self.convhead1 is not None:
+            x = self.gate(self.convhead1(x))
+        x = self.convhead2(x)
+        descriptors = F.normalize(x[:, : self.dim], dim=1)
+        return {"scores": torch.sigmoid(x[:, self.dim]), "descriptors": descriptors}
+
+    def features(self, image: torch.Tensor) -> torch.Tensor:
+        """The concatenated multi-scale features [B x dim x H x W] that the head maps."""
         x1 = self.block1(image)
         x2 = self.block2(F.max_pool2d(x1, 2))
         x3 = self.block3(F.max_pool2d(x2, 4))
@@ -98,19 +107,28 @@ class ALIKE(nn.Module):
         levels = [self.gate(self.conv1(x1))]
         for conv, x in ((self.conv2, x2), (self.conv3, x3), (self.conv4, x4)):
             levels.append(F.interpolate(self.gate(conv(x)), size=size, mode="bilinear", align_corners=True))
-        x = torch.cat(levels, dim=1)
-        if self.convhead1 is not None:
-            x = self.gate(self.convhead1(x))
-        x = self.convhead2(x)
-        descriptors = F.normalize(x[:, : self.dim], dim=1)
-        return {"scores": torch.sigmoid(x[:, self.dim]), "descriptors": descriptors}
+        return torch.cat(levels, dim=1)
 
     def detect(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """image [1 x 3 x H x W] of any size -> ``keypoints`` [N x 2] (x, y) px, ``scores`` [N],
-        ``descriptors`` [N x dim]."""
+        ``descriptors`` [N x dim].
+
+        With a single 1x1 head (t, s, n) the head is linear, so it commutes with bilinear
+        sampling: only its score row is applied densely, its descriptor rows at the keypoints.
+        That skips a dim-channel full-resolution map (most of ALIKE-N's arithmetic); the
+        descriptors differ from sampling ``forward``'s normalised map only by interpolating
+        before rather than after the normalisation (identical at integer positions).
+        """
         h, w = image.shape[-2:]
-        dense = self(pad_to_multiple(image, self.multiple))
-        scores = dense["scores"][0, :h, :w]
+        padded = pad_to_multiple(image, self.multiple)
+        if self.convhead1 is not None:
+            dense = self(padded)
+            scores, descriptor_map = dense["scores"][0, :h, :w], dense["descriptors"][0, :, :h, :w]
+        else:
+            x = self.features(padded)[0, :, :h, :w]
+            head = self.convhead2.weight[:, :, 0, 0]  # [dim+1 x dim]
+            scores = torch.sigmoid(torch.einsum("c,chw->hw", head[self.dim], x))
+            descriptor_map = None
         radius = self.conf["nms_radius"]
         keypoints, values = select(
             scores,
@@ -120,5 +138,8 @@ class ALIKE(nn.Module):
             border=self.conf["remove_borders"],
         )
         keypoints = soft_argmax_refine(scores, keypoints, radius, self.conf["refine_temperature"])
-        descriptors = sample_descriptors(dense["descriptors"][0, :, :h, :w], keypoints, 1)
+        if descriptor_map is not None:
+            descriptors = sample_descriptors(descriptor_map, keypoints, 1)
+        else:
+            descriptors = F.normalize(sample_descriptors(x, keypoints, 1) @ head[: self.dim].T, dim=1)
         return {"keypoints": keypoints, "scores": values, "descriptors": descriptors}
