@@ -266,9 +266,12 @@ class OwnNetworkExtractor:
                 raise WeightsError("weights 'sekd' have no 'state_dict' entry; is it SEKD's checkpoint?")
             state = state["state_dict"]
         load_into(self.model, state, weight_id)
-        self.model.to(self.device)
+        # Channels-last, measured at 640x480 on 2 busy cores: SuperPoint 1398 -> 982 ms, SEKD
+        # 2310 -> 1339 ms, ALIKE-N 467 -> 385 ms, ALIKE-T 228 -> 197 ms.
+        self.model.to(self.device, memory_format=CHANNELS_LAST)
 
     @torch.inference_mode()
     def extract(self, image: np.ndarray) -> Features:
-        out = self.model.detect(to_tensor(image, self.device, gray=self.gray))
+        tensor = to_tensor(image, self.device, gray=self.gray).contiguous(memory_format=CHANNELS_LAST)
+        out = self.model.detect(tensor)
         return _features(out["keypoints"], out["descriptors"], out["scores"], image)
