@@ -63,7 +63,8 @@ def print_list(weights_dir: str | None) -> None:
     problems = []
     for spec in MANIFEST.values():
         found = status(spec, weights_dir)
-        rows.append((spec.id, found.state, f"{spec.size / 1e6:.1f}", spec.licence, spec.carrier))
+        carrier = spec.carrier or "none (official URL only)"
+        rows.append((spec.id, found.state, f"{spec.size / 1e6:.1f}", spec.licence, carrier))
         if found.state not in ("ok", "missing"):
             problems.append(f"{spec.id}: {found.detail}")
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

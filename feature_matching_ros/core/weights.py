@@ -665,13 +665,7 @@ def _copy_from_cache(
     spec: WeightSpec, cache: Path, dest: Path, attempts: Attempts, say: Callable[[str], None]
 ) -> bool:
     source = cache / spec.file_name
-    reason = check_file(source, spec)
-    if reason is None:
-        try:
-            with source.open("rb") as stream:
-                reason = _write_verified(stream, dest, spec)
-        except OSError as exc:
-            reason = f"cannot copy: {exc.strerror or exc}"
+    reason = _copy_verified(source, spec, dest)
     if reason is None:
         say(f"{spec.id}: copied from the cache {source} -> {dest}")
         return True
