@@ -6,6 +6,12 @@ homography estimation. Each matcher runs in its own worker process (``--worker N
 prints one JSON line), so its peak RSS is its own. The worker first times the core alone, reads
 the peak RSS, then loads a direct kornia/OpenCV implementation of the same work (where one is
 written here) and times core and direct interleaved on the same frames.
+
+``--backend torch openvino ...`` instead builds the matcher once per inference backend
+(``core/inference.py``) and runs the backends interleaved on the same frames (the order rotating
+per frame): median/p90 ms, the ratio to torch, and the agreement with torch: keypoints of the
+reference, matches, inliers and corner error on the frames and on the real graf pair with its
+ground truth.
 """
 
 from __future__ import annotations
@@ -29,7 +35,16 @@ import numpy as np
 import torch
 from kornia import feature as KF
 
-from ..core import FeatureMatchingError, Features, Pipeline, RobustParams, availability, build, load_image
+from ..core import (
+    FeatureMatchingError,
+    Features,
+    Pipeline,
+    RobustParams,
+    availability,
+    build,
+    inference,
+    load_image,
+)
 from ..core import weights as weight_files
 from ..core.evaluation import CASE_SIZE, fit_to_size
 from ..core.extractors import CHANNELS_LAST, load_into
@@ -339,9 +354,129 @@ def compare_direct(
     }
 
 
+# ---------------------------------------------------------------- backends
+
+
+def shared_pairs_dir() -> Path:
+    base = os.environ.get("FM_SHARED_DATA") or Path(__file__).resolve().parents[3] / "shared" / "data"
+    return Path(base) / "pairs"
+
+
+def keypoint_agreement(a: Features, b: Features, tolerance_px: float = 0.01) -> float:
+    """Share of the keypoints of ``a`` and ``b`` that have a keypoint of the other within ``tolerance_px``."""
+    if len(a) == 0 or len(b) == 0:
+        return float(len(a) == len(b))
+    distances = torch.cdist(a.keypoints.float().cpu(), b.keypoints.float().cpu())
+    near = distances <= tolerance_px
+    return float((near.any(1).sum() + near.any(0).sum()) / (len(a) + len(b)))
+
+
+def real_pair(pipeline: Pipeline, pairs: Path) -> dict[str, float] | None:
+    """graf1 -> graf3 with its ground truth: matches, inliers, corner error px."""
+    if not (pairs / "graf_H1to3.txt").is_file():
+        return None
+    image0, image1 = load_image(pairs / "graf1.png"), load_image(pairs / "graf3.png")
+    result = pipeline.match(image0, image1, geometry="Homography")
+    geometry = result.geometry
+    found = geometry is not None and geometry.success
+    truth = np.loadtxt(pairs / "graf_H1to3.txt")
+    height, width = image1.shape[:2]
+    error = corner_error(geometry.model, truth, width, height) if found else float("inf")
+    return {"matches": len(result.matches), "inliers": result.num_inliers, "corner_error_px": error}
+
+
+def run_backends(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Each backend's pipeline on the same frames, interleaved, with torch as the reference."""
+    backends = ["torch", *[b for b in args.backend if b != "torch"]]
+    reference = reference_image(args.image, args.seed)
+    pipelines, notes, prepare_s = {}, {}, {}
+    for backend in backends:
+        start = time.perf_counter()
+        pipelines[backend] = build(name, device=args.device, weights_dir=args.weights_dir, backend=backend)
+        pipelines[backend].extract(reference)  # the export (or cache load) happens here
+        prepare_s[backend] = time.perf_counter() - start
+        extractor = pipelines[backend].extractor
+        if backend != "torch" and not inference.supports(extractor):
+            notes[backend] = f"{extractor.name} has no network for a backend: runs as with torch"
+        elif inference.status(extractor):
+            notes[backend] = inference.status(extractor)
+    features = {b: p.extract(reference) for b, p in pipelines.items()}
+    records: dict[str, list[FrameRecord]] = {b: [] for b in backends}
+    for index in range(args.warmup + args.frames):
+        frame, truth = query_frame(reference, index, args.seed)
+        shift = index % len(backends)
+        for backend in backends[shift:] + backends[:shift]:
+            record = run_core(pipelines[backend], features[backend], frame, truth)
+            if index >= args.warmup:
+                records[backend].append(record)
+    pairs = Path(args.pairs) if args.pairs else shared_pairs_dir()
+    out: dict[str, Any] = {}
+    torch_total = statistics.median(r.total_ms for r in records["torch"])
+    torch_extract = statistics.median(r.extract_ms for r in records["torch"])
+    for backend in backends:
+        rows = records[backend]
+        total = statistics.median(r.total_ms for r in rows)
+        extract = statistics.median(r.extract_ms for r in rows)
+        errors = [r.corner_error_px for r in rows]
+        out[backend] = {
+            "total_ms": spread([r.total_ms for r in rows]),
+            "extract_ms": spread([r.extract_ms for r in rows]),
+            "ratio_total": torch_total / total,
+            "ratio_extract": torch_extract / extract,
+            "matches_median": float(np.median([r.matches for r in rows])),
+            "inliers_median": float(np.median([r.inliers for r in rows])),
+            "corner_error_px_median": float(np.median(errors)),
+            "within_3px_rate": float(np.mean(np.asarray(errors) <= 3.0)),
+            "reference_keypoints": len(features[backend]),
+            "keypoint_agreement": keypoint_agreement(features["torch"], features[backend]),
+            "real_pair": real_pair(pipelines[backend], pairs),
+            "prepare_s": prepare_s[backend],
+            "note": notes.get(backend, ""),
+        }
+    return {
+        "matcher": name,
+        "frames": args.frames,
+        "warmup": args.warmup,
+        "threads": torch.get_num_threads(),
+        "image": args.image or f"procedural_texture(seed={args.seed})",
+        "backends": out,
+    }
+
+
+def print_backend_table(results: list[dict[str, Any]]) -> None:
+    print(
+        "backends interleaved on the same frames; ms median/p90; ratio = torch / backend; agreement with "
+        "torch: reference keypoints within 0.01 px, matches/inliers/corner error median on the frames, and "
+        "on graf1->graf3 (ground truth)"
+    )
+    print(
+        f"{'matcher':18} {'backend':12} {'extract ms':>13} {'total ms':>13} {'ratio ex/tot':>12} "
+        f"{'kp agree':>8} {'matches':>7} {'inliers':>7} {'err px':>7} {'graf m/i/err px':>20}"
+    )
+    for r in results:
+        if "error" in r:
+            print(f"{r['matcher']:18} ERROR {r['error']}")
+            continue
+        for backend, b in r["backends"].items():
+            graf = b["real_pair"]
+            graf_cell = f"{graf['matches']}/{graf['inliers']}/{graf['corner_error_px']:.2f}" if graf else "-"
+            print(
+                f"{r['matcher']:18} {backend:12} "
+                f"{b['extract_ms']['median']:6.1f}/{b['extract_ms']['p90']:<6.1f} "
+                f"{b['total_ms']['median']:6.1f}/{b['total_ms']['p90']:<6.1f} "
+                f"{b['ratio_extract']:5.2f}/{b['ratio_total']:<5.2f} {b['keypoint_agreement']:8.3f} "
+                f"{b['matches_median']:7.0f} {b['inliers_median']:7.0f} {b['corner_error_px_median']:7.2f} "
+                f"{graf_cell:>20}"
+            )
+            if b["note"]:
+                print(f"{'':18} {'':12} note: {b['note']}")
+
+
 def run_worker(name: str, args: argparse.Namespace) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.backend:
+        return run_backends(name, args)
     rss_start = peak_rss_mb()
     reference = reference_image(args.image, args.seed)
     pipeline = build(name, device=args.device, weights_dir=args.weights_dir)
@@ -393,9 +528,12 @@ def worker_command(name: str, args: argparse.Namespace) -> list[str]:
         ("--weights-dir", args.weights_dir),
         ("--threads", args.threads),
         ("--image", args.image),
+        ("--pairs", args.pairs),
     ):
         if value:
             command += [flag, str(value)]
+    if args.backend:
+        command += ["--backend", *args.backend]
     if not args.overhead:
         command.append("--no-overhead")
     return command
@@ -486,6 +624,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-overhead", dest="overhead", action="store_false", help="skip the direct-call runs"
     )
+    parser.add_argument(
+        "--backend",
+        nargs="+",
+        choices=inference.BACKENDS,
+        help="compare these inference backends with torch, interleaved (core/inference.py)",
+    )
+    parser.add_argument(
+        "--pairs", help="folder with graf1.png, graf3.png, graf_H1to3.txt (../shared/data/pairs)"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON report ({DEFAULT_OUT})")
     parser.add_argument("--worker", metavar="NAME", help="internal: bench one matcher, print one JSON line")
     args = parser.parse_args(argv)
@@ -528,7 +675,10 @@ def main(argv: list[str] | None = None) -> int:
         "load average "
         f"{machine['load_average'][0]:.2f} at start, {machine['load_average_end'][0]:.2f} at end"
     )
-    print_tables(results)
+    if args.backend:
+        print_backend_table(results)
+    else:
+        print_tables(results)
     targets = {
         "total_ms_median": TOTAL_TARGETS_MS,
         "peak_rss_mb": PEAK_RSS_TARGET_MB,

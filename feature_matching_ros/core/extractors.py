@@ -185,11 +185,19 @@ class ALIKEDExtractor:
             self.model, weights.load_state_dict(variant, weights_dir), variant, ignore_missing=("hw_grid",)
         )
         self.model.to(self.device, memory_format=CHANNELS_LAST)
+        # The dense network (backbone and heads); an inference backend may take its place
+        # (inference.attach), keypoint detection (DKD) and descriptors (SDDH) stay kornia's.
+        self.dense_map = self.model.extract_dense_map
 
     @torch.inference_mode()
     def extract(self, image: np.ndarray) -> Features:
-        out = self.model(to_tensor(image, self.device).contiguous(memory_format=CHANNELS_LAST))[0]
-        return _features(out.keypoints, out.descriptors, out.keypoint_scores, image)
+        tensor = to_tensor(image, self.device).contiguous(memory_format=CHANNELS_LAST)
+        feature_map, score_map = self.dense_map(tensor)
+        keypoints, scores, _ = self.model.dkd(score_map)
+        descriptors, _ = self.model.desc_head(feature_map, keypoints)
+        height, width = tensor.shape[-2:]
+        scale = torch.tensor([width - 1, height - 1], device=self.device, dtype=torch.float32)
+        return _features(scale * (keypoints[0] + 1) / 2, descriptors[0], scores[0], image)
 
 
 class DISKExtractor:

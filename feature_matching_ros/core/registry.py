@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from . import weights
+from . import inference, weights
 from .errors import ConfigError, ZooError
 from .extractors import (
     ALIKEDExtractor,
@@ -166,12 +166,17 @@ def build(
     device: str | torch.device = "cpu",
     weights_dir: str | Path | None = None,
     zoo: Zoo | None = None,
+    backend: str = "torch",
 ) -> Pipeline:
     """A ready pipeline for zoo entry ``name``; ``overrides`` change its settings for this call only.
 
     ``overrides`` takes the zoo's ``defaults`` keys plus ``max_image_edge``, and the nested
     dicts ``feature_conf`` / ``matcher_conf`` for extractor- and matcher-specific keys.
+    ``backend`` runs the extractor's dense network in an inference backend (``inference.py``;
+    extractors without one, such as SIFT, ignore it); ``inference.status(pipeline.extractor)``
+    says when torch runs instead.
     """
+    inference.check_backend_name(backend)
     zoo = zoo or load_zoo()
     entry = zoo[name]
     if entry.unavailable:
@@ -201,6 +206,8 @@ def build(
         raise ConfigError(f"invalid settings for {name!r}: {exc}") from exc
     except KeyError as exc:
         raise ConfigError(f"zoo entry {name!r} names no implementation: {exc}") from exc
+    if backend != "torch" and inference.supports(extractor):
+        inference.attach(extractor, backend, weights_dir=wdir)
     robust = RobustParams(
         method=str(settings["ransac_method"]),
         reproj_threshold=float(settings["ransac_reproj_threshold"]),
