@@ -396,3 +396,15 @@ def test_corrupt_explicit_file_is_an_error_not_replaced_by_the_cache_copy(
     assert (found.available, found.state) == (False, "bad checksum")
     assert availability(entry, explicit)[0] is False
     assert weights.resolve("xfeat", fetch=False) == isolated_cache / spec.file_name
+
+
+def test_cli_fetch_from_a_mirror_directory(tmp_path, shared_data, capsys):
+    from feature_matching_ros.cli.weights import main
+
+    mirror = shared_data.parent / "weights"
+    target = tmp_path / "flight-weights"
+    assert main(["fetch", "sekd", "alike-t", "--from", str(mirror), "--dir", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert f"sekd: copied from {mirror} -> {target / 'sekd.pth'}" in out
+    assert "2 weight file(s) verified in" in out
+    assert weights.status("alike-t", target).state == "ok"
