@@ -5,6 +5,11 @@ ground_truth/pose), map.png + map.yaml (the map to navigate against, georeferenc
 ground_truth.csv and simulation.yaml (every setting). Without --map it flies over the built-in
 procedural map.
 
+Terrain: --dem DEM.tif renders over that elevation model (each pixel's ray met with the ground), and
+--relief M over synthetic smooth hills of +-M m, written as dem.tif (a UTM GeoTIFF of ellipsoidal
+heights) beside map.png. Over terrain the flight holds a constant altitude (--altitude above the
+terrain's median level), so its height above ground (the altitude input and ground truth z) varies.
+
 By default the frames are rendered from the very map they are navigated against. --nav-map
 realistic|harsh (and the --nav-* flags, which override the preset) makes map.png a degraded copy
 (core.map_degrade: coarser, another season, blur, JPEG, unknown georeference errors, changed
@@ -32,12 +37,14 @@ from feature_matching_ros.core.flight_sim import (
     CameraSpec,
     FlightPlan,
     fly,
+    over_terrain,
     random_waypoints,
     render,
 )
 from feature_matching_ros.core.frames import euler_from_rotation, rotation_from_euler
-from feature_matching_ros.core.georef import GeoMap, GeoReference, load_map
+from feature_matching_ros.core.georef import GeoMap, GeoReference, load_map, with_terrain
 from feature_matching_ros.core.map_degrade import PRESETS, MapDegradation, degrade
+from feature_matching_ros.core.terrain import synthetic_relief, write_dem
 
 EPOCH_NS = 1_700_000_000 * 10**9
 
@@ -70,6 +77,17 @@ def _parser() -> argparse.ArgumentParser:
         help="refuse a flight whose frames see less map data than this (default 0.98)",
     )
     p.add_argument("--storage", choices=("sqlite3", "mcap"), default="sqlite3")
+    terrain = p.add_argument_group("terrain", "render over an elevation model instead of flat ground")
+    terrain.add_argument("--dem", type=Path, help="elevation model GeoTIFF (ellipsoidal heights)")
+    terrain.add_argument("--relief", type=float, help="synthetic smooth hills of +-this many m (-> dem.tif)")
+    terrain.add_argument(
+        "--relief-wavelength", type=float, default=600.0, help="hill spacing of --relief, m (default 600)"
+    )
+    terrain.add_argument(
+        "--geodetic-origin",
+        default="47.0,8.0,500.0",
+        help="lat,lon,alt of a map without one, for a DEM (default 47.0,8.0,500.0)",
+    )
     nav = p.add_argument_group(
         "navigation map", "navigate against a map that differs from the one the frames are rendered from"
     )
@@ -140,6 +158,30 @@ def _load(options: argparse.Namespace) -> GeoMap:
     return load_map(options.map, georef)
 
 
+def _with_terrain(options: argparse.Namespace, geomap: GeoMap) -> GeoMap:
+    """The map with its terrain: the --dem, or synthetic --relief (a geodetic origin given if it has none)."""
+    georef = geomap.georef
+    if georef.geodetic_origin is None:
+        try:
+            lat, lon, alt = (float(v) for v in options.geodetic_origin.split(","))
+        except ValueError:
+            raise FeatureMatchingError(
+                f"--geodetic-origin must be lat,lon,alt, got {options.geodetic_origin!r}"
+            ) from None
+        georef = GeoReference(georef.affine, (lat, lon, alt))
+        geomap = dataclasses.replace(geomap, georef=georef)
+    if options.dem is not None and options.relief is not None:
+        raise FeatureMatchingError("--dem and --relief exclude each other")
+    if options.dem is not None:
+        return with_terrain(geomap, options.dem)
+    if not (0.0 < options.relief < 10000.0 and options.relief_wavelength > 0):
+        raise FeatureMatchingError("--relief must be within (0, 10000) m and --relief-wavelength positive")
+    relief = synthetic_relief(
+        georef, geomap.extent(), options.relief, options.relief_wavelength, seed=options.seed
+    )
+    return dataclasses.replace(geomap, terrain=relief)
+
+
 def _waypoints(options: argparse.Namespace, geomap: GeoMap, camera: CameraSpec) -> np.ndarray:
     if options.waypoints:
         try:
@@ -147,6 +189,8 @@ def _waypoints(options: argparse.Namespace, geomap: GeoMap, camera: CameraSpec) 
         except ValueError:
             raise FeatureMatchingError(f"--waypoints must be x,y;x,y;... got {options.waypoints!r}") from None
     highest = options.altitude * (1 + options.altitude_variation)
+    if geomap.terrain is not None:  # a constant altitude: highest above the lowest ground
+        highest += geomap.terrain.reference_height() - float(np.nanmin(geomap.terrain.heights))
     try:
         coverage = 1.0 if options.min_map_fraction >= 0.98 else 0.5
         return random_waypoints(geomap, camera, highest, options.tilt, 8, options.seed, coverage)
@@ -162,6 +206,8 @@ def simulate(options: argparse.Namespace) -> dict:
     _check(options)
     degradation = nav_degradation(options)
     geomap = _load(options)
+    if options.dem is not None or options.relief is not None:
+        geomap = _with_terrain(options, geomap)
     camera = CameraSpec(options.width, options.height, options.hfov)
     yaw: str | float = options.yaw if options.yaw in ("track", "random") else float(options.yaw)
     plan = FlightPlan(
@@ -175,10 +221,19 @@ def simulate(options: argparse.Namespace) -> dict:
         options.seed,
     )
     states = fly(plan, options.frames)
+    if geomap.terrain is not None:
+        try:
+            states = over_terrain(states, geomap.terrain)
+        except ValueError as exc:
+            raise FeatureMatchingError(str(exc)) from None
     out: Path = options.out
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
+    if options.relief is not None:
+        write_dem(geomap.terrain, out / "dem.tif")
+    elif options.dem is not None:
+        shutil.copyfile(options.dem, out / "dem.tif")
     nav_summary = None
     if degradation is None or degradation.is_identity:
         save_map(geomap, out / "map.png")
@@ -236,6 +291,14 @@ def simulate(options: argparse.Namespace) -> dict:
         "nav_map": nav_summary
         or {"preset": options.nav_map or "none", "navigation_map": "map.png (the render map)"},
     }
+    if geomap.terrain is not None:
+        heights = np.array([s.position[2] for s in states])
+        summary["terrain"] = {
+            "dem": "dem.tif",
+            "source": str(options.dem) if options.dem else f"synthetic relief +-{options.relief:g} m",
+            "relief_m": [float(np.nanmin(geomap.terrain.heights)), float(np.nanmax(geomap.terrain.heights))],
+            "height_above_ground_m": [float(heights.min()), float(heights.max())],
+        }
     (out / "simulation.yaml").write_text(
         yaml.safe_dump({"settings": settings, "summary": summary}, sort_keys=False)
     )

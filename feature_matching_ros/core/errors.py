@@ -19,3 +19,7 @@ class ZooError(FeatureMatchingError):
 
 class ConfigError(FeatureMatchingError):
     """A configuration value is missing or out of range."""
+
+
+class TerrainError(FeatureMatchingError):
+    """An elevation model does not cover the map, or has no data where a height is needed."""

@@ -2,8 +2,11 @@
 
 A frame is the map projected through the camera (a homography, since the ground is the plane
 z = 0): map pixel -> image pixel is K [r1 r2 t] G, with G the map's pixel -> metres matrix, r1,
-r2 the first columns of R_camera_map and t = -R_camera_map C. Frames and rotations follow
-``frames``. Appearance changes (illumination, contrast, colour, noise, blur) come from presets.
+r2 the first columns of R_camera_map and t = -R_camera_map C. Over a map with an elevation model
+(``GeoMap.terrain``) each pixel's ray is intersected with the terrain instead (``Terrain.intersect``)
+and the map is sampled where it lands; ``over_terrain`` turns a flight at constant altitude into
+heights above that terrain. Frames and rotations follow ``frames``. Appearance changes (illumination,
+contrast, colour, noise, blur) come from presets.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ import numpy as np
 
 from .frames import camera_rotation, rotation_from_euler
 from .georef import GeoMap, GeoReference
+from .terrain import Terrain, bilinear
+
+RAY_STRIDE = 4  # px between rays traced to the terrain; ground points interpolated in between
 
 
 @dataclass(frozen=True)
@@ -146,18 +152,74 @@ def render(
     geomap: GeoMap, camera: CameraSpec, state: FlightState, appearance: Appearance, rng: np.random.Generator
 ) -> tuple[np.ndarray, float]:
     """(frame RGB uint8, fraction of its pixels that see map data); black where there is no map."""
-    H = map_to_image(geomap.georef, camera.K, state)
     source = geomap.image
     camera_gsd = state.position[2] / camera.K[0, 0]
     ratio = camera_gsd / geomap.georef.ground_sample_distance
     if ratio > 1.0:  # the camera sees coarser than the map holds: low-pass against aliasing
         source = cv2.GaussianBlur(source, (0, 0), 0.5 * math.sqrt(ratio * ratio - 1.0) + 1e-3)
     size = (camera.width, camera.height)
-    frame = cv2.warpPerspective(source, H, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    valid = cv2.warpPerspective(geomap.valid.astype(np.uint8), H, size, flags=cv2.INTER_NEAREST)
+    if geomap.terrain is not None:
+        frame, valid = _render_terrain(source, geomap, geomap.terrain, camera, state)
+    else:
+        H = map_to_image(geomap.georef, camera.K, state)
+        frame = cv2.warpPerspective(source, H, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        valid = cv2.warpPerspective(geomap.valid.astype(np.uint8), H, size, flags=cv2.INTER_NEAREST)
     frame = appearance.apply(frame, rng)
     frame[valid == 0] = 0
     return frame, float(valid.mean())
+
+
+def over_terrain(states: list[FlightState], terrain: Terrain, min_height: float = 10.0) -> list[FlightState]:
+    """A flight whose z were heights above the terrain's median level (``Terrain.reference_height``),
+    flown at that constant altitude over ``terrain``: z becomes the height above the ground below.
+    ValueError where the ground below has no data or comes within ``min_height`` m."""
+    level = terrain.reference_height()
+    xy = np.array([s.position[:2] for s in states])
+    ground = terrain.elevation(xy)
+    out = []
+    for state, h in zip(states, ground, strict=True):
+        height = state.position[2] + level - h
+        if not (np.isfinite(height) and height >= min_height):
+            x, y = state.position[:2]
+            raise ValueError(
+                f"at t={state.t:.1f} s ({x:.0f}, {y:.0f}) m the flight is {height:.0f} m above the terrain "
+                f"(or over no DEM data): fly higher than the relief"
+            )
+        out.append(FlightState(state.t, np.array([*state.position[:2], height]), state.R_map_body))
+    return out
+
+
+def _render_terrain(
+    source: np.ndarray, geomap: GeoMap, terrain: Terrain, camera: CameraSpec, state: FlightState
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's ray met with the terrain, the map sampled there (z of ``state``: above the ground).
+    Rays are traced every RAY_STRIDE px and the ground points interpolated between them (smooth relief)."""
+    below = float(terrain.elevation(state.position[None, :2])[0])
+    centre = state.position + np.array([0.0, 0.0, below])
+    R_map_camera = camera_rotation(state.R_map_body)
+    us = np.arange(0, camera.width - 1 + RAY_STRIDE, RAY_STRIDE, dtype=np.float64)
+    vs = np.arange(0, camera.height - 1 + RAY_STRIDE, RAY_STRIDE, dtype=np.float64)
+    u, v = np.meshgrid(us, vs)
+    rays = (
+        np.column_stack([u.ravel(), v.ravel(), np.ones(u.size)]) @ (R_map_camera @ np.linalg.inv(camera.K)).T
+    )
+    ground = terrain.intersect(centre, rays)
+    coarse = geomap.georef.map_to_pixel(np.nan_to_num(ground[:, :2], nan=-1e9))
+    coarse[~np.isfinite(ground[:, 0])] = np.nan
+    fu, fv = np.meshgrid(np.arange(camera.width) / RAY_STRIDE, np.arange(camera.height) / RAY_STRIDE)
+    fu, fv = fu.ravel(), fv.ravel()
+    shape = (len(vs), len(us))
+    mx = bilinear(coarse[:, 0].reshape(shape), fu, fv)
+    my = bilinear(coarse[:, 1].reshape(shape), fu, fv)
+    outside = ~(np.isfinite(mx) & np.isfinite(my))
+    mx[outside], my[outside] = -1e6, -1e6  # black, no map
+    mx = mx.reshape(camera.height, camera.width).astype(np.float32)
+    my = my.reshape(camera.height, camera.width).astype(np.float32)
+    frame = cv2.remap(source, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    valid = cv2.remap(
+        geomap.valid.astype(np.uint8), mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT
+    )
+    return frame, valid
 
 
 def random_waypoints(

@@ -17,9 +17,11 @@ A YAML or world file next to the image with the same stem is found automatically
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -27,6 +29,9 @@ import yaml
 
 from .errors import ConfigError, ImageError
 from .image import as_rgb
+
+if TYPE_CHECKING:
+    from .terrain import Terrain
 
 WORLD_FILE_SUFFIXES = (".pgw", ".jgw", ".tfw", ".wld", ".pngw", ".jpgw", ".tifw")
 
@@ -122,12 +127,14 @@ class GeoReference:
 
 @dataclass(frozen=True, eq=False)
 class GeoMap:
-    """A map image (RGB uint8), the mask of pixels holding map data, and its georeference."""
+    """A map image (RGB uint8), the mask of pixels holding map data, and its georeference; ``terrain``:
+    the ground's elevation model (``terrain.Terrain``; None: the plane z = 0)."""
 
     image: np.ndarray
     valid: np.ndarray
     georef: GeoReference
     name: str = "map"
+    terrain: Terrain | None = dataclasses.field(default=None, kw_only=True)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -270,13 +277,36 @@ def load_map(
     georef: GeoReference | str | Path | None = None,
     nodata: tuple[int, int, int] | None = None,
     max_size: int | None = None,
+    *,
+    dem: str | Path | None = None,
+    geoid_separation: float = 0.0,
 ) -> GeoMap:
     """Read a georeferenced map. ``georef``: a GeoReference, a YAML/world file, or None to look
     beside the image (a GeoTIFF carries its own). Alpha 0, a GeoTIFF's nodata and the no-data colour (if
     any) mark pixels without map. ``max_size``: read at most this many pixels along the longer side (a
     GeoTIFF's internal overviews serve that), the georeference scaled to match. A GeoTIFF or VRT of
     ``map_raster.WINDOWED_MIN_PIXELS`` or more read at full size is a ``map_raster.RasterMap``, read
-    window by window, its features cached on disk (``map_cache``)."""
+    window by window, its features cached on disk (``map_cache``). ``dem``: an elevation model GeoTIFF
+    (heights above the WGS84 ellipsoid, plus ``geoid_separation``; ``terrain.load_dem``) for the ground;
+    the map then needs a geodetic origin (a GeoTIFF map has one)."""
+    geomap = _load_map(image_path, georef, nodata, max_size)
+    return geomap if dem is None else with_terrain(geomap, dem, geoid_separation)
+
+
+def with_terrain(geomap: GeoMap, dem: str | Path, geoid_separation: float = 0.0) -> GeoMap:
+    """``geomap`` with the elevation model ``dem`` sampled over its extent (``terrain.load_dem``)."""
+    from .terrain import load_dem
+
+    terrain = load_dem(dem, geomap.georef, geomap.extent(), geoid_separation=geoid_separation)
+    return dataclasses.replace(geomap, terrain=terrain)
+
+
+def _load_map(
+    image_path: str | Path,
+    georef: GeoReference | str | Path | None,
+    nodata: tuple[int, int, int] | None,
+    max_size: int | None,
+) -> GeoMap:
     image_path = Path(image_path)
     if not image_path.is_file():
         raise ImageError(f"map image not found: {image_path}")

@@ -3,7 +3,8 @@
 Frames and rotation conventions are those of ``frames``. The pose is solved as planar PnP (IPPE,
 then Levenberg-Marquardt on all given points); its covariance comes from the reprojection
 Jacobian at the solution and the residuals themselves, so few, clustered or noisy points give a
-large covariance.
+large covariance. ``solve_pose_3d`` does the same for ground points of any height (an elevation
+model's, ``terrain``).
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ RESIDUAL_FLOOR_PX = 0.5
 
 @dataclass(frozen=True, eq=False)
 class GroundPose:
-    """position: camera centre in the map frame, metres (z = height above the ground plane).
+    """position: camera centre in the map frame, metres (z = height above the ground plane, or above
+    the terrain under the camera with an elevation model).
 
     R_map_camera: camera orientation. covariance: 6x6 over (x, y, z) and small rotations about
     the map's x, y, z axes (radians), as geometry_msgs/PoseWithCovariance orders them.
+    ground_elevation: the map-frame z of the ground under the camera (0 over flat ground), so the
+    camera's map-frame point is ``map_position``.
     """
 
     position: np.ndarray
@@ -34,6 +38,12 @@ class GroundPose:
     covariance: np.ndarray
     num_points: int
     residual_rms_px: float
+    ground_elevation: float = 0.0
+
+    @property
+    def map_position(self) -> np.ndarray:
+        """The camera centre in the map frame with z up from the map frame's z = 0."""
+        return self.position + np.array([0.0, 0.0, self.ground_elevation])
 
     @property
     def height(self) -> float:
@@ -99,6 +109,46 @@ def solve_ground_pose(
     return GroundPose(
         position + np.array([centre[0], centre[1], 0.0]), R_map_camera, covariance, len(obj), rms
     )
+
+
+def solve_pose_3d(
+    map_points: np.ndarray, image_points: np.ndarray, K: np.ndarray, dist: np.ndarray | None = None
+) -> GroundPose | None:
+    """The camera pose that images map points ``map_points`` [N x 3] (x, y, z metres: ground of any
+    shape) at ``image_points`` [N x 2] pixels, its z in the map frame (above z = 0); None if fewer than
+    MIN_POINTS or no solution with every point in front of the camera and the camera above them.
+
+    SQPnP (planar and non-planar points alike), then Levenberg-Marquardt on all points; the covariance
+    as for ``solve_ground_pose``."""
+    points = np.asarray(map_points, np.float64).reshape(-1, 3)
+    pixels = np.asarray(image_points, np.float64).reshape(-1, 2)
+    if len(points) < MIN_POINTS or len(points) != len(pixels) or not np.isfinite(points).all():
+        return None
+    centre = points.mean(axis=0)  # solve near the origin (UTM-sized coordinates lose precision)
+    obj = points - centre
+    k = np.asarray(K, np.float64)
+    d = None if dist is None or len(dist) == 0 else np.asarray(dist, np.float64)
+    try:
+        count, rvecs, tvecs, _ = cv2.solvePnPGeneric(obj, pixels, k, d, flags=cv2.SOLVEPNP_SQPNP)
+    except cv2.error:
+        return None
+    best = None
+    for rvec, tvec in zip(rvecs[:count], tvecs[:count], strict=True):
+        rvec, tvec = cv2.solvePnPRefineLM(obj, pixels, k, d, rvec.copy(), tvec.copy())
+        R_cam_map = cv2.Rodrigues(rvec)[0]
+        position = -R_cam_map.T @ tvec.reshape(3)
+        depth = obj @ R_cam_map[2] + float(tvec.reshape(3)[2])
+        if np.any(depth <= 0) or position[2] <= obj[:, 2].max():
+            continue
+        residuals = _reprojection(obj, pixels, k, d, R_cam_map.T, position)
+        rms = float(np.sqrt(np.mean(residuals**2)))
+        if best is None or rms < best[2]:
+            best = (R_cam_map.T, position, rms, residuals)
+    if best is None:
+        return None
+    R_map_camera, position, rms, residuals = best
+    covariance = _covariance(obj, pixels, k, d, R_map_camera, position, residuals)
+    return GroundPose(position + centre, R_map_camera, covariance, len(obj), rms)
 
 
 def ground_points(

@@ -2,7 +2,8 @@
 
 The homography between map pixels and frame pixels is estimated robustly (MAGSAC by default);
 its inliers, taken to the map frame in metres, give the camera pose over the ground plane
-(``ground_pose``). A fix is accepted only if every check of ``FixGate`` passes; otherwise the
+(``ground_pose``), or, with an elevation model (``terrain``), over the terrain: the inliers lifted onto
+it, PnP on the 3-D points. A fix is accepted only if every check of ``FixGate`` passes; otherwise the
 result says which one failed, and nothing is published.
 """
 
@@ -13,11 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import TerrainError
 from .frames import euler_from_rotation, wrap_angle
 from .geometry import GeometryResult, RobustParams, estimate
 from .georef import GeoReference
 from .ground_pose import GroundPose, horizontal_sigma, solve_ground_pose
 from .map_verify import Agreement
+from .terrain import Terrain, solve_terrain_pose
 
 
 @dataclass(frozen=True)
@@ -103,19 +106,26 @@ def estimate_fix(
     prediction: Prediction | None = None,
     agreement: Agreement | None = None,
     from_prior: bool = False,
+    terrain: Terrain | None = None,
 ) -> MapFix:
     """The fix of one frame from its map matches (map pixels <-> frame pixels); ``agreement``: the
     map-agreement check the matches passed, if they were checked; ``from_prior``: the matches were
     placed around the prior (``MapMatch.from_prior``), so however many, the prediction must confirm
-    the fix."""
+    the fix; ``terrain``: the ground's elevation model (None: the plane z = 0). A DEM without data
+    under the camera or the inliers rejects the fix (failed "terrain", the reason says where)."""
     gate = gate or FixGate()
     geometry = estimate("Homography", map_points, image_points, robust or RobustParams())
     if not geometry.success:
         return MapFix(stamp, False, f"no homography: {geometry.reason}", geometry, None, agreement=agreement)
     mask = np.asarray(geometry.inlier_mask, bool)
-    pose = solve_ground_pose(
-        georef.pixel_to_map(np.asarray(map_points)[mask]), np.asarray(image_points)[mask], K, dist
-    )
+    ground, pixels = georef.pixel_to_map(np.asarray(map_points)[mask]), np.asarray(image_points)[mask]
+    if terrain is None:
+        pose = solve_ground_pose(ground, pixels, K, dist)
+    else:
+        try:
+            pose = solve_terrain_pose(ground, pixels, K, terrain, dist)
+        except TerrainError as exc:
+            return MapFix(stamp, False, str(exc), geometry, None, "terrain", agreement)
     if pose is None:
         reason = "no camera pose above the ground fits the inliers"
         return MapFix(stamp, False, reason, geometry, None, agreement=agreement)

@@ -97,6 +97,7 @@ class MapLocalizer:
                 prediction=prediction,
                 agreement=match.agreement,
                 from_prior=match.from_prior,
+                terrain=self.geomap.terrain,
             )
         self.accept(fix)
         return Localization(match, fix, (time.perf_counter() - start) * 1e3)
