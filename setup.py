@@ -47,6 +47,11 @@ setup(
         "pyproj>=3.4",  # and PROJ
         "pymavlink>=2.4.40",  # mavlink_bridge: GPS_INPUT, ODOMETRY (MAVLink 2)
     ],
+    extras_require={
+        # inference backends of the dense networks (core/inference.py): the dynamo ONNX export needs
+        # onnx and onnxscript; tensorrt runs through an onnxruntime-gpu built with TensorRT
+        "backends": ["onnx>=1.16", "onnxscript>=0.5", "onnxruntime>=1.20", "openvino>=2024.4"],
+    },
     entry_points={
         "console_scripts": [
             "fm-match = feature_matching_ros.cli.match:main",
@@ -58,6 +63,7 @@ setup(
             "fm-simulate = feature_matching_ros.cli.simulate:main",
             "fm-eval = feature_matching_ros.cli.evaluate:main",
             "fm-map = feature_matching_ros.cli.map_tool:main",
+            "fm-export = feature_matching_ros.cli.export:main",
             # the node executables, as `ros2 run` finds them when installed with colcon (CMakeLists.txt)
             "feature_matcher_node = feature_matching_ros.ros.matcher_node:main",
             "geometry_node = feature_matching_ros.ros.geometry_node:main",

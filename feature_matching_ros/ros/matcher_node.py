@@ -23,7 +23,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from feature_matching_ros.core import registry
+from feature_matching_ros.core import inference, registry
 from feature_matching_ros.core.errors import FeatureMatchingError
 from feature_matching_ros.core.georef import find_georeference
 from feature_matching_ros.core.image import load_image
@@ -55,6 +55,7 @@ LATCHED = QoSProfile(
 PIPELINE_PARAMS = (
     "matcher",
     "device",
+    "backend",
     "max_keypoints",
     "keypoint_threshold",
     "match_threshold",
@@ -346,6 +347,7 @@ class FeatureMatcherNode(Node):
                     self._overrides(),
                     device=self.get_parameter("device").value,
                     weights_dir=self.get_parameter("weights_dir").value or None,
+                    backend=self.get_parameter("backend").value,
                 )
             except FeatureMatchingError as exc:
                 reason = f"cannot build matcher {name!r}: {exc}"
@@ -357,6 +359,8 @@ class FeatureMatcherNode(Node):
         pipeline.match(warm_up, warm_up, geometry=None)  # first torch calls are several times slower
         self._pipeline = pipeline
         self.monitor.set_persistent_error(None)
+        if inference.status(pipeline.extractor):
+            self._error("backend", inference.status(pipeline.extractor))  # torch runs instead
         self.get_logger().info(f"matcher {name!r} ready on {self.get_parameter('device').value}")
 
     def _overrides(self) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, NavSatFix
 from std_msgs.msg import Header
 
-from feature_matching_ros.core import registry
+from feature_matching_ros.core import inference, registry
 from feature_matching_ros.core.errors import FeatureMatchingError
 from feature_matching_ros.core.georef import GeoReference, load_map
 from feature_matching_ros.core.map_fix import FixGate
@@ -346,7 +346,11 @@ class NavigatorNode(Node):
                 )
             start = time.perf_counter()
             geomap = load_map(path, georef or None)
-            options = {"device": value("device"), "weights_dir": value("weights_dir") or None}
+            options = {
+                "device": value("device"),
+                "weights_dir": value("weights_dir") or None,
+                "backend": value("backend"),
+            }
             overrides = {"max_keypoints": value("max_keypoints")} if value("max_keypoints") else {}
             pipeline = registry.build(name, overrides, **options)
             warm_up = procedural_texture(320, 240)
@@ -369,6 +373,8 @@ class NavigatorNode(Node):
             return
         self._navigator, self._georef = navigator, geomap.georef
         self.monitor.set_persistent_error(None)
+        if inference.status(pipeline.extractor):
+            self._error("backend", inference.status(pipeline.extractor))  # torch runs instead
         gsd = geomap.georef.ground_sample_distance
         self.get_logger().info(
             f"navigating on {path} ({geomap.size[0]}x{geomap.size[1]} px, {gsd:.3f} m/px) with {name!r} "

@@ -38,6 +38,7 @@ class ParamSpec:
 
 
 DEVICES = ("cpu", "cuda", "auto")
+BACKENDS = ("torch", "openvino", "onnxruntime", "tensorrt")  # core.inference.BACKENDS
 REFERENCE_MODES = ("map", "keyframe", "topic")
 TRANSPORTS = ("raw", "compressed")
 GEOMETRY_MODELS = ("Homography", "Fundamental", "Essential")
@@ -125,6 +126,12 @@ MATCHER_NODE = (
         "zoo name of the extractor+matcher (fm-match --list); sift measured best for both navigation modes",
     ),
     ParamSpec("device", "cpu", "torch device for the networks", choices=DEVICES),
+    ParamSpec(
+        "backend",
+        "torch",
+        "inference backend of the extractor's network (exported and verified on first use; torch if absent)",
+        choices=BACKENDS,
+    ),
     ParamSpec("max_keypoints", 2000, "keypoints per image (0 = the zoo's default)", range=(0, 100000)),
     ParamSpec(
         "keypoint_threshold", -1.0, "detector score threshold (< 0 = the zoo's default)", range=(-1.0, 1e6)
@@ -301,6 +308,12 @@ NAVIGATOR_NODE = (
         "zoo name of the extractor+matcher for map fixes and odometry (fm-match --list)",
     ),
     ParamSpec("device", "cpu", "torch device for the networks", choices=DEVICES),
+    ParamSpec(
+        "backend",
+        "torch",
+        "inference backend of the extractor's network (exported and verified on first use; torch if absent)",
+        choices=BACKENDS,
+    ),
     ParamSpec(
         "max_keypoints",
         0,
