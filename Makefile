@@ -5,7 +5,7 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 export FM_BASE_PATH ?= $(PATH)
 export PATH := $(VIRTUAL_ENV)/bin:$(FM_BASE_PATH)
 
-.PHONY: setup demo match-demo test test-ros test-jazzy lint format bench bench-large-map colcon-check
+.PHONY: setup demo match-demo test test-ros test-jazzy lint format bench bench-large-map bench-terrain colcon-check
 
 setup:
 	bash scripts/setup.sh
@@ -58,6 +58,11 @@ bench: setup
 # second one (from the cache), each in its own process; table to stdout, out/large_map/bench.json.
 bench-large-map: setup
 	OMP_WAIT_POLICY=PASSIVE python benchmarks/large_map.py --out out/large_map/bench.json
+
+# DEM-aware fixes: a simulated flight over +-50 m of synthetic relief localised with and without the DEM,
+# and the flat-map flight for reference; table to stdout, out/terrain/bench.json.
+bench-terrain: setup
+	OMP_WAIT_POLICY=PASSIVE python benchmarks/terrain.py --out out/terrain/bench.json
 
 colcon-check: setup
 	bash scripts/colcon_check.sh

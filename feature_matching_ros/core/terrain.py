@@ -185,7 +185,7 @@ def wgs84_up(lat_lon_h: np.ndarray, origin: tuple[float, float, float]) -> np.nd
 def load_dem(
     path: str | Path,
     georef: GeoReference,
-    extent: tuple[np.ndarray, np.ndarray],
+    extent: tuple[np.ndarray, np.ndarray] | None = None,
     *,
     geoid_separation: float = 0.0,
     spacing: float | None = None,
@@ -193,7 +193,8 @@ def load_dem(
     """The DEM GeoTIFF ``path`` (first band; ellipsoidal heights, plus ``geoid_separation``) resampled
     onto a map-frame grid over ``extent`` (the map's (min, max) corners) of the map georeferenced by
     ``georef``, at ``spacing`` m (default: the DEM's own resolution there, at most MAX_GRID_SIDE nodes a
-    side). TerrainError if the DEM covers none of the map; ConfigError if the map has no geodetic origin."""
+    side); without ``extent``, over the whole DEM. TerrainError if the DEM covers none of the map;
+    ConfigError if the map has no geodetic origin."""
     path = Path(path)
     if georef.geodetic_origin is None:
         raise ConfigError(
@@ -209,13 +210,13 @@ def load_dem(
     from rasterio.windows import Window
 
     origin = georef.geodetic_origin
-    lo, hi = (np.asarray(v, np.float64) for v in extent)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             with rasterio.open(path) as ds:
                 if ds.crs is None or ds.transform.is_identity:
                     raise ConfigError(f"DEM {path} has no CRS and geotransform")
+                lo, hi = (np.asarray(v, np.float64) for v in (extent or _dem_extent(ds, origin)))
                 to_dem = _transformer("EPSG:4979", ds.crs.to_wkt())
                 inverse = ~ds.transform
                 if spacing is None:
@@ -228,7 +229,7 @@ def load_dem(
                 nodes = _grid_nodes(grid, cols, rows)
                 geo = enu_to_wgs84(np.column_stack([nodes, np.zeros(len(nodes))]), origin)
                 x, y, _ = to_dem.transform(geo[:, 1], geo[:, 0], geo[:, 2])
-                pc, pr = inverse * (np.asarray(x), np.asarray(y))
+                pc, pr = _affine(inverse, np.asarray(x), np.asarray(y))
                 pc, pr = np.asarray(pc) - 0.5, np.asarray(pr) - 0.5  # pixel centres at integers
                 finite = np.isfinite(pc) & np.isfinite(pr)
                 if not finite.any():
@@ -309,7 +310,7 @@ def write_dem(
     width, height = int((east - west) / resolution), int((north - south) / resolution)
     transform = from_origin(west, north, resolution, resolution)
     cc, rr = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
-    px, py = transform * (cc.ravel(), rr.ravel())
+    px, py = _affine(transform, cc.ravel(), rr.ravel())
     lon, lat, _ = _transformer(crs, "EPSG:4979").transform(np.asarray(px), np.asarray(py), np.zeros(px.size))
     e, n, _ = _enu_of(np.column_stack([lat, lon]), origin)
     z = terrain.elevation(np.column_stack([e, n]))
@@ -337,6 +338,25 @@ def _grid_nodes(grid: GeoReference, cols: int, rows: int) -> np.ndarray:
     return grid.pixel_to_map(np.column_stack([cc.ravel(), rr.ravel()]))
 
 
+def _dem_extent(ds: Any, origin: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The map-frame box around a DEM's pixels (its edges sampled)."""
+    t = np.linspace(0.0, 1.0, 17)
+    edges = np.concatenate(
+        [
+            np.column_stack([t, 0 * t]),
+            np.column_stack([t, 0 * t + 1]),
+            np.column_stack([0 * t, t]),
+            np.column_stack([0 * t + 1, t]),
+        ]
+    ) * np.array([ds.width, ds.height])
+    x, y = _affine(ds.transform, edges[:, 0], edges[:, 1])
+    lon, lat, _ = _transformer(ds.crs.to_wkt(), "EPSG:4979").transform(
+        np.asarray(x), np.asarray(y), np.zeros(len(edges))
+    )
+    e, n, _ = _enu_of(np.column_stack([lat, lon]), origin)
+    return np.array([e.min(), n.min()]), np.array([e.max(), n.max()])
+
+
 def _dem_spacing(ds: Any, origin: tuple[float, float, float], centre: np.ndarray) -> float:
     """The DEM's pixel size on the ground (m) near the map's centre."""
     geo = enu_to_wgs84(np.array([[centre[0], centre[1], 0.0]]), origin)
@@ -347,6 +367,11 @@ def _dem_spacing(ds: Any, origin: tuple[float, float, float], centre: np.ndarray
     e, n, _ = _enu_of(np.column_stack([lat, lon]), origin)
     steps = np.hypot(e[1:] - e[0], n[1:] - n[0])
     return float(np.sqrt(steps[0] * steps[1])) if np.all(steps > 0) else 1.0
+
+
+def _affine(t: Any, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An affine.Affine applied to arrays."""
+    return t.a * x + t.b * y + t.c, t.d * x + t.e * y + t.f
 
 
 def _utm(origin: tuple[float, float, float]) -> str:
