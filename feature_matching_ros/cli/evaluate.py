@@ -44,6 +44,15 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fm-eval", description=__doc__.split("\n\n")[0])
     p.add_argument("flight", type=Path, help="fm-simulate output folder, a rosbag2 bag, or an image folder")
     p.add_argument("--map", type=Path, help="georeferenced map (default: FLIGHT/map.png)")
+    p.add_argument(
+        "--dem",
+        type=Path,
+        help="map mode: elevation model GeoTIFF of the ground (fm-simulate --relief writes FLIGHT/dem.tif); "
+        "default: flat ground",
+    )
+    p.add_argument(
+        "--geoid-separation", type=float, default=0.0, help="added to every --dem value, m (default 0)"
+    )
     p.add_argument("--matcher", default="sift", help="zoo name (default sift)")
     p.add_argument("--via", choices=("ros", "direct"), default="ros", help="nodes over DDS, or the core")
     p.add_argument("--out", type=Path, help="report folder (default: FLIGHT/eval-MATCHER)")
@@ -89,7 +98,12 @@ def _inputs(options: argparse.Namespace) -> tuple[Path, Path]:
 
 
 def run_ros(
-    bag: Path, map_path: Path, matcher: str, limit: int | None, progress: Progress
+    bag: Path,
+    map_path: Path,
+    matcher: str,
+    limit: int | None,
+    progress: Progress,
+    terrain: dict | None = None,
 ) -> list[FrameRecord]:
     from feature_matching_ros.ros.flight_bag import read_truth
     from feature_matching_ros.ros.pipeline_run import run_on_bag
@@ -102,7 +116,7 @@ def run_ros(
             "matcher": matcher,
             "publish_debug": False,
         },
-        "geometry": {"mode": "map", "map_image": str(map_path), "publish_debug": False},
+        "geometry": {"mode": "map", "map_image": str(map_path), "publish_debug": False, **(terrain or {})},
     }
     outcomes = run_on_bag(
         bag, parameters, exclude=["ground_truth/pose"], on_frame=progress.frame, on_ready=progress.start
@@ -141,7 +155,8 @@ def run_direct(
         (lambda f=f: f.image, f.stamp - t0, f.K, f.height, f.truth_position, f.R_map_body, f.D)
         for f in frames
     ]
-    return run_navigation(inputs, load_map(map_path), options, progress)
+    geomap = load_map(map_path, dem=options.dem, geoid_separation=options.geoid_separation)
+    return run_navigation(inputs, geomap, options, progress)
 
 
 def run_keyframe_ros(bag: Path, matcher: str, max_keypoints: int, progress: Progress) -> list[FrameRecord]:
@@ -385,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
             map_path = options.map
             if map_path is None:
                 raise FeatureMatchingError("map mode on an image folder needs the map: pass --map")
-            geomap = load_map(map_path)
+            geomap = load_map(map_path, dem=options.dem, geoid_separation=options.geoid_separation)
             frames, truth_frame = _navigation_frames(options, geomap)
             meta = {
                 "gps": str(options.gps) if options.gps else "image EXIF",
@@ -415,7 +430,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             bag, map_path = _inputs(options)
             if options.via == "ros":
-                records = run_ros(bag, map_path, options.matcher, options.limit, progress)
+                terrain = None
+                if options.dem is not None:
+                    terrain = {"map_dem": str(options.dem), "map_geoid_separation": options.geoid_separation}
+                records = run_ros(bag, map_path, options.matcher, options.limit, progress, terrain)
             else:
                 records = run_direct(bag, map_path, options, progress)
             nav_map = options.flight / "nav_map.json"
@@ -439,6 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     out = options.out or default_out
     meta = {"flight": str(options.flight), "map": str(map_path), "via": via, **meta}
+    if options.dem is not None:
+        meta["dem"] = str(options.dem)
     meta["wall_s"] = time.perf_counter() - start
     run = Run(
         options.mode,

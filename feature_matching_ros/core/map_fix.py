@@ -2,9 +2,10 @@
 
 The homography between map pixels and frame pixels is estimated robustly (MAGSAC by default);
 its inliers, taken to the map frame in metres, give the camera pose over the ground plane
-(``ground_pose``), or, with an elevation model (``terrain``), over the terrain: the inliers lifted onto
-it, PnP on the 3-D points. A fix is accepted only if every check of ``FixGate`` passes; otherwise the
-result says which one failed, and nothing is published.
+(``ground_pose``), or, with an elevation model (``terrain``), over the terrain: the matches lifted onto
+it, PnP on the 3-D points from the homography's inliers, then on the matches that pose explains. A fix
+is accepted only if every check of ``FixGate`` passes; otherwise the result says which one failed, and
+nothing is published.
 """
 
 from __future__ import annotations
@@ -118,12 +119,14 @@ def estimate_fix(
     if not geometry.success:
         return MapFix(stamp, False, f"no homography: {geometry.reason}", geometry, None, agreement=agreement)
     mask = np.asarray(geometry.inlier_mask, bool)
-    ground, pixels = georef.pixel_to_map(np.asarray(map_points)[mask]), np.asarray(image_points)[mask]
     if terrain is None:
-        pose = solve_ground_pose(ground, pixels, K, dist)
-    else:
+        pose = solve_ground_pose(
+            georef.pixel_to_map(np.asarray(map_points)[mask]), np.asarray(image_points)[mask], K, dist
+        )
+    else:  # from the homography's inliers, then the points the 3-D pose explains
         try:
-            pose = solve_terrain_pose(ground, pixels, K, terrain, dist)
+            ground = georef.pixel_to_map(np.asarray(map_points))
+            pose = solve_terrain_pose(ground, image_points, K, terrain, dist, seed=mask)
         except TerrainError as exc:
             return MapFix(stamp, False, str(exc), geometry, None, "terrain", agreement)
     if pose is None:

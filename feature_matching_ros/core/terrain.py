@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from .errors import ConfigError, TerrainError
@@ -31,6 +32,8 @@ from .ground_pose import MIN_POINTS, GroundPose, solve_pose_3d
 
 MAX_GRID_SIDE = 4096  # grid nodes per side at most (64 MiB of float32)
 NEWTON_STEPS = 12  # ray / terrain intersection
+RESELECT_PX = 3.0  # reprojection error of a point the 3-D pose keeps, px
+RESELECT_ROUNDS = 3
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,20 +133,46 @@ def solve_terrain_pose(
     K: np.ndarray,
     terrain: Terrain,
     dist: np.ndarray | None = None,
+    *,
+    seed: np.ndarray | None = None,
+    threshold_px: float = RESELECT_PX,
 ) -> GroundPose | None:
     """The camera pose from ground points at map (x, y) [N x 2] lifted onto the terrain and their pixels
     [N x 2]: PnP on the 3-D points (``ground_pose.solve_pose_3d``), z then the height above the ground
-    under the camera. None if no pose fits; TerrainError when the DEM has no data under too many points
-    or under the camera."""
+    under the camera. ``seed`` [N] bool: the points to start from (a homography's inliers); the points
+    are then chosen again among all by their reprojection error under the 3-D pose (below
+    ``threshold_px``, RESELECT_ROUNDS times): over relief, the homography's loose inlier band admits
+    mismatches and misses correct points off its plane. None if no pose fits; TerrainError when the DEM
+    has no data under too many points or under the camera."""
     lifted = terrain.lift(map_points)
+    pixels = np.asarray(image_points, np.float64).reshape(-1, 2)
+    chosen = np.ones(len(lifted), bool) if seed is None else np.asarray(seed, bool).copy()
     known = np.isfinite(lifted[:, 2])
-    if known.sum() < MIN_POINTS:
+    if (chosen & known).sum() < MIN_POINTS:
         raise TerrainError(
-            f"the DEM {terrain.name} has no elevation under {int((~known).sum())} of {len(lifted)} "
-            f"inliers ({int(known.sum())} left, {MIN_POINTS} needed)"
+            f"the DEM {terrain.name} has no elevation under {int((chosen & ~known).sum())} of "
+            f"{int(chosen.sum())} inliers ({int((chosen & known).sum())} left, {MIN_POINTS} needed)"
         )
-    pose = solve_pose_3d(lifted[known], np.asarray(image_points, np.float64).reshape(-1, 2)[known], K, dist)
+    pose = solve_pose_3d(lifted[chosen & known], pixels[chosen & known], K, dist)
+    for _ in range(RESELECT_ROUNDS if pose is not None else 0):
+        error = np.full(len(lifted), np.inf)
+        error[known] = np.linalg.norm(_reproject(lifted[known], pose, K, dist) - pixels[known], axis=1)
+        inliers = error < threshold_px
+        if inliers.sum() < MIN_POINTS:
+            break
+        better = solve_pose_3d(lifted[inliers], pixels[inliers], K, dist)
+        if better is None:
+            break
+        pose = better
     return None if pose is None else terrain.above_ground(pose)
+
+
+def _reproject(points: np.ndarray, pose: GroundPose, K: np.ndarray, dist: np.ndarray | None) -> np.ndarray:
+    R_cam_map = pose.R_map_camera.T
+    rvec = cv2.Rodrigues(R_cam_map)[0]
+    tvec = -R_cam_map @ pose.position
+    d = None if dist is None or len(dist) == 0 else np.asarray(dist, np.float64)
+    return cv2.projectPoints(points, rvec, tvec, np.asarray(K, np.float64), d)[0].reshape(-1, 2)
 
 
 def bilinear(grid: np.ndarray, cols: np.ndarray, rows: np.ndarray) -> np.ndarray:

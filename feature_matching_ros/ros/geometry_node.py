@@ -29,6 +29,7 @@ from feature_matching_ros.core.geometry import ROBUST_METHODS, GeometryResult, R
 from feature_matching_ros.core.georef import GeoReference, georeference_for
 from feature_matching_ros.core.map_fix import FixGate, MapFix, estimate_fix
 from feature_matching_ros.core.pose import pose_covariance, pose_from_geometry
+from feature_matching_ros.core.terrain import Terrain, load_dem
 from feature_matching_ros.core.visualize import draw_overlay
 from feature_matching_ros.msg import GeometryEstimate, MatchArray
 
@@ -86,6 +87,7 @@ class GeometryNode(Node):
         self._update_image_subscription()
         self.mode = self.get_parameter("mode").value
         self._georef: GeoReference | None = None
+        self._terrain: Terrain | None = None
         self._last_fix: MapFix | None = None
         if self.mode == "map":
             self._setup_map_mode()
@@ -104,9 +106,11 @@ class GeometryNode(Node):
             self._error,
         )
         try:
-            self._georef = self._map_georeference(
+            georef = self._map_georeference(
                 self.get_parameter("map_image").value, self.get_parameter("map_georef").value
             )
+            # no fixes on flat ground when the DEM asked for cannot be used
+            self._terrain, self._georef = self._map_terrain(georef), georef
         except FeatureMatchingError as exc:
             self._error("map", str(exc))
             self.monitor.set_persistent_error(f"map: {exc}")
@@ -120,6 +124,20 @@ class GeometryNode(Node):
         if problem is not None:
             raise FeatureMatchingError(f"map image missing or unreadable: {problem}")
         return georeference_for(image, georef or None)[0]
+
+    def _map_terrain(self, georef: GeoReference) -> Terrain | None:
+        """The ground's elevation model (map_dem) in the frame of ``georef``, over the whole DEM; None
+        without one. FeatureMatchingError (ConfigError, TerrainError) saying what is wrong with it."""
+        dem = self.get_parameter("map_dem").value
+        if not dem:
+            return None
+        separation = self.get_parameter("map_geoid_separation").value
+        terrain = load_dem(dem, georef, geoid_separation=separation)
+        self.get_logger().info(
+            f"terrain from {dem}: {terrain.heights.shape[1]}x{terrain.heights.shape[0]} nodes at "
+            f"{terrain.spacing:.1f} m, {terrain.coverage:.0%} with data"
+        )
+        return terrain
 
     def _gate(self) -> FixGate:
         return params.fix_gate(self)
@@ -162,6 +180,7 @@ class GeometryNode(Node):
             try:
                 robust = self._robust_params(values)
                 georef = self._new_georeference(values)
+                terrain = self._map_terrain(georef) if georef is not None else self._terrain
             except FeatureMatchingError as exc:
                 reason = str(exc)
         if reason is not None:
@@ -169,7 +188,7 @@ class GeometryNode(Node):
             return SetParametersResult(successful=False, reason=reason)
         self._robust = robust
         if georef is not None:
-            self._georef = georef
+            self._georef, self._terrain = georef, terrain
             self._last_fix = None  # a fix on another map is no reference for the speed check
             self.monitor.set_persistent_error(None)
         return SetParametersResult(successful=True)
@@ -253,6 +272,7 @@ class GeometryNode(Node):
             previous=self._last_fix,
             measured_height=height,
             measured_R_map_body=attitude,
+            terrain=self._terrain,
         )
         accepted, reason = fix.accepted, fix.reason
         if accepted:

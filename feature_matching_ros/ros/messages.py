@@ -196,8 +196,9 @@ def stamped_pose(msg: PoseWithCovarianceStamped) -> PoseStamped:
 
 
 def navsatfix_message(pose: GroundPose, georef: GeoReference, header: Header) -> NavSatFix:
-    """WGS84 position of a map fix; needs the map's geodetic origin. Covariance in ENU, m^2."""
-    return position_navsatfix(pose.position, pose.covariance[:3, :3], georef, header)
+    """WGS84 position of a map fix (over a DEM, its altitude the terrain's plus the height above it); needs
+    the map's geodetic origin. Covariance in ENU, m^2."""
+    return position_navsatfix(pose.map_position, pose.covariance[:3, :3], georef, header)
 
 
 def position_navsatfix(

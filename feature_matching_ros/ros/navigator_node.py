@@ -312,10 +312,23 @@ class NavigatorNode(Node):
         self.odometry_pub.publish(odometry_message(pose, self.get_parameter("base_frame").value, twist))
         if georef is not None and georef.geodetic_origin is not None:
             self.fix_pub.publish(
-                position_navsatfix(state.position, state.covariance, georef, self._fix_header(header))
+                position_navsatfix(
+                    self._map_point(state.position), state.covariance, georef, self._fix_header(header)
+                )
             )
         self._published_once = True
         return True, f"{state.source}; {verdict}"
+
+    def _map_point(self, position: np.ndarray) -> np.ndarray:
+        """The solution (z above ground) as a map-frame point: z up from the map's origin, over a DEM."""
+        terrain = self._navigator.geomap.terrain if self._navigator is not None else None
+        if terrain is None:
+            return position
+        below = float(terrain.elevation(np.asarray(position)[None, :2])[0])
+        if not np.isfinite(below):
+            self._error("terrain", "map_dem has no elevation under the solution: NavSatFix altitude is off")
+            return position
+        return position + np.array([0.0, 0.0, below])
 
     def _fix_header(self, header: Header) -> Header:
         """NavSatFix is stamped in the frame of the receiver it stands in for: the body."""
@@ -345,7 +358,12 @@ class NavigatorNode(Node):
                     "map_georef is 'none', but the navigator needs a georeferenced map"
                 )
             start = time.perf_counter()
-            geomap = load_map(path, georef or None)
+            geomap = load_map(
+                path,
+                georef or None,
+                dem=value("map_dem") or None,
+                geoid_separation=value("map_geoid_separation"),
+            )
             options = {
                 "device": value("device"),
                 "weights_dir": value("weights_dir") or None,

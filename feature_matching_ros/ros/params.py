@@ -69,6 +69,24 @@ NAVIGATION_INPUTS = (
     ),
 )
 
+# The ground's elevation model (core.terrain), read by the geometry node (map mode) and the navigator.
+MAP_TERRAIN = (
+    ParamSpec(
+        "map_dem",
+        "",
+        "elevation model GeoTIFF (DEM/DSM, any CRS, heights above the WGS84 ellipsoid) under map_image "
+        "('' = flat ground, the plane z = 0); needs the map's geodetic origin",
+        read_only=True,
+    ),
+    ParamSpec(
+        "map_geoid_separation",
+        0.0,
+        "added to every map_dem value, m: the geoid separation of an orthometric DEM (0 = ellipsoidal)",
+        range=(-200.0, 200.0),
+        read_only=True,
+    ),
+)
+
 # Camera frames: the frame size accepted, and the size frames are matched at.
 MAX_IMAGE_EDGE = ParamSpec(
     "max_image_edge",
@@ -266,6 +284,7 @@ GEOMETRY_NODE = (
     ),
     ParamSpec("map_image", "", "map image whose georeference turns map matches into fixes (mode=map)"),
     *NAVIGATION_INPUTS,
+    *MAP_TERRAIN,
     ParamSpec("map_frame", "map", "frame of absolute poses and the path (REP 105)"),
     ParamSpec("odom_frame", "odom", "frame of keyframe odometry (REP 105)"),
     ParamSpec("base_frame", "base_link", "the aircraft's body frame (child of poses and odometry)"),
@@ -334,6 +353,7 @@ NAVIGATOR_NODE = (
     ParamSpec("num_threads", 0, "torch CPU threads (0 = torch's default)", range=(0, 256), read_only=True),
     ParamSpec("map_image", "", "georeferenced map image (orthophoto) to navigate on"),
     *NAVIGATION_INPUTS,
+    *MAP_TERRAIN,
     *MAP_SEARCH,
     *FIX_GATE,
     ParamSpec(
