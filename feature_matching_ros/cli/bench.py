@@ -399,8 +399,8 @@ def run_backends(name: str, args: argparse.Namespace) -> dict[str, Any]:
         extractor = pipelines[backend].extractor
         if backend != "torch" and not inference.supports(extractor):
             notes[backend] = f"{extractor.name} has no network for a backend: runs as with torch"
-        elif inference.status(extractor):
-            notes[backend] = inference.status(extractor)
+        elif inference.status(pipelines[backend]):
+            notes[backend] = inference.status(pipelines[backend])
     features = {b: p.extract(reference) for b, p in pipelines.items()}
     records: dict[str, list[FrameRecord]] = {b: [] for b in backends}
     for index in range(args.warmup + args.frames):

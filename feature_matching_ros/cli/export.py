@@ -1,7 +1,8 @@
 """``fm-export``: export, verify and cache a zoo entry's dense network for an inference backend.
 
-The nodes and tools export on first use; this does it beforehand (on the ground, say), for the
-frame sizes the aircraft will see, so the first frames in the air do not pay for it. Each export
+The nodes and tools export on first use; this does it beforehand, on the ground, for the frame
+sizes the aircraft will see (the extractor's network, and for LightGlue entries each transformer
+layer), so the first frames in the air do not pay for it. Each export
 is compared with torch on a real image (``--image``; default a procedural aerial-like texture) and
 cached (``core/inference.py``): a second run finds the files and only loads them.
 """
@@ -14,7 +15,9 @@ import os
 import sys
 from pathlib import Path
 
-from ..core import FeatureMatchingError, build, inference, load_image
+import numpy as np
+
+from ..core import FeatureMatchingError, Pipeline, build, inference, load_image
 from ..core.evaluation import fit_to_size
 from ..core.synthetic import procedural_texture
 
@@ -27,6 +30,18 @@ def parse_size(text: str) -> tuple[int, int]:
     if width < 32 or height < 32:
         raise argparse.ArgumentTypeError(f"size must be at least 32x32, got {text!r}")
     return width, height
+
+
+def export_layers(pipeline: Pipeline, image: np.ndarray) -> None:
+    """LightGlue's layers, each exported on its first input: the image matched to itself with early
+    stopping and pruning off, so that every layer runs, on real descriptors."""
+    conf = pipeline.matcher.model.conf
+    saved = conf.depth_confidence, conf.width_confidence
+    conf.depth_confidence = conf.width_confidence = -1
+    try:
+        pipeline.match(image, image, geometry=None)
+    finally:
+        conf.depth_confidence, conf.width_confidence = saved
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -72,23 +87,28 @@ def main(argv: list[str] | None = None) -> int:
             print(f"fm-export: {name}: {exc}", file=sys.stderr)
             return 2
         extractor = pipeline.extractor
+        layers = getattr(pipeline.matcher, "backend_layers", [])
         if not inference.supports(extractor):
             print(f"fm-export: {name}: {extractor.name} has no network for a backend; nothing to export")
-            continue
+            if not layers:
+                continue
         for width, height in sizes:
-            pipeline.extract(fit_to_size(source, (width, height)))
-        runner = extractor.backend
-        if runner.status:
-            print(f"fm-export: {name}: {runner.status}", file=sys.stderr)
+            image = fit_to_size(source, (width, height))
+            pipeline.extract(image)
+            if layers:
+                export_layers(pipeline, image)
+        runners = [extractor.backend] if inference.supports(extractor) else []
+        if inference.status(pipeline):
+            print(f"fm-export: {name}: {inference.status(pipeline)}", file=sys.stderr)
             failed = True
-        for record in runner.records.values():
+        for record in [r for runner in runners + layers for r in runner.records.values()]:
             if args.json:
                 print(json.dumps({"matcher": name, **record.meta(), "path": str(record.path)}))
                 continue
             diffs = ", ".join(f"{k} {v:.2g}" for k, v in record.max_abs_diff.items())
             state = "cached" if record.cache_hit else f"exported in {record.export_s:.1f} s"
             print(
-                f"{name}: {record.key.network} {'x'.join(map(str, record.key.shape))} {args.backend} "
+                f"{name}: {record.key.network} {inference.shape_text(record.key.shape)} {args.backend} "
                 f"{record.key.backend_version}: {state}; max |diff| to torch {diffs} "
                 f"(tolerance {record.tolerance:g} x max(1, |torch|)); {record.path}"
             )

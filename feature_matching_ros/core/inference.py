@@ -19,7 +19,8 @@ node can report it in its diagnostics.
 Threads: the backends get torch's thread count. ONNX Runtime's worker threads do not spin
 (``allow_spinning=0``): spinning slows the torch code after each call on a 2-core machine.
 OpenVINO runs in f32 (``INFERENCE_PRECISION_HINT``): on CPUs with AVX-512 BF16 or AMX it would
-otherwise pick bf16, which changes keypoints.
+otherwise pick bf16, which changes keypoints; and without pinning its threads to cores, which
+costs it dearly on a CPU shared with other processes (the ROS nodes, DDS).
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ class ExportKey:
 
     network: str
     weights_sha256: str
-    shape: tuple[int, ...]
+    shape: tuple[Any, ...]  # of the input, or of each input; -1 for a dynamic dimension
     backend: str
     backend_version: str
     torch_version: str
@@ -125,8 +126,7 @@ class ExportKey:
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
     def folder(self, cache_dir: Path) -> Path:
-        size = "x".join(str(s) for s in self.shape)
-        return cache_dir / f"{self.network}-{size}-{self.backend}-{self.digest()}"
+        return cache_dir / f"{self.network}-{shape_text(self.shape)}-{self.backend}-{self.digest()}"
 
 
 @dataclass
@@ -161,8 +161,8 @@ class _Dense(nn.Module):
         self.function = function
         self.channels_last = channels_last
 
-    def forward(self, x: torch.Tensor) -> Any:
-        out = self.function(x)
+    def forward(self, *inputs: torch.Tensor) -> Any:
+        out = self.function(*inputs)
         if not self.channels_last:
             return out
         _, tensors = _flatten(out)
@@ -182,6 +182,8 @@ class BackendNetwork:
 
     Call it like the torch function: tensors in, the same structure (tensor, tuple or dict) out,
     on the input's device. ``status`` is empty while the backend runs, else why torch runs.
+    ``dynamic`` names, per input, the dimensions exported as variable (``{1: "m"}``; the same name
+    is the same size): one export then serves every size of those, and they key the cache as -1.
     """
 
     def __init__(
@@ -195,8 +197,10 @@ class BackendNetwork:
         cache_dir: str | Path | None = None,
         tolerance: float = TOLERANCE,
         channels_last: tuple[int, ...] = (),
+        dynamic: tuple[dict[int, str], ...] | None = None,
     ) -> None:
         self.network = network
+        self.dynamic = dynamic
         self.function = function
         self.channels_last = channels_last
         self.dense = _Dense(owner, function, channels_last)
@@ -204,8 +208,8 @@ class BackendNetwork:
         self.backend = backend
         self.cache_dir = export_cache_dir(cache_dir)
         self.tolerance = float(tolerance)
-        self.records: dict[tuple[int, ...], ExportRecord] = {}
-        self._sessions: dict[tuple[int, ...], Callable[[np.ndarray], list[np.ndarray]] | None] = {}
+        self.records: dict[tuple[Any, ...], ExportRecord] = {}
+        self._sessions: dict[tuple[Any, ...], Callable[[list[np.ndarray]], list[np.ndarray]] | None] = {}
         self._names: list[str] | None = None
         self.status = ""
         try:
@@ -218,11 +222,20 @@ class BackendNetwork:
         self.status = f"{self.network}: {why}; running the torch network instead"
         _log.warning(self.status)
 
-    def key(self, shape: tuple[int, ...]) -> ExportKey:
+    def shape_key(self, inputs: tuple[torch.Tensor, ...]) -> tuple[Any, ...]:
+        """The input shape (one input) or shapes (several), dynamic dimensions as -1."""
+        dynamic = self.dynamic or ({},) * len(inputs)
+        shapes = tuple(
+            tuple(-1 if d in dims else int(n) for d, n in enumerate(x.shape))
+            for x, dims in zip(inputs, dynamic, strict=True)
+        )
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    def key(self, shape: tuple[Any, ...]) -> ExportKey:
         return ExportKey(
             self.network,
             self.weights_sha256,
-            tuple(int(s) for s in shape),
+            shape,
             self.backend,
             self.backend_version,
             torch.__version__,
@@ -230,42 +243,45 @@ class BackendNetwork:
             self.channels_last,
         )
 
-    def __call__(self, x: torch.Tensor) -> Any:
+    def __call__(self, *inputs: torch.Tensor) -> Any:
         """The outputs of a backend may be views of its buffers: valid until the next call."""
         if not self.backend_version:
-            return self.function(x)
-        shape = tuple(x.shape)
+            return self.function(*inputs)
+        shape = self.shape_key(inputs)
         if shape not in self._sessions:
-            self.prepare(x)
+            self.prepare(*inputs)
         session = self._sessions[shape]
         if session is None:
-            return self.function(x)
-        outputs = session(x.detach().to("cpu", torch.float32).contiguous().numpy())
-        tensors = [torch.from_numpy(o).to(x.device) for o in outputs]
+            return self.function(*inputs)
+        outputs = session([_array(x) for x in inputs])
+        device = inputs[0].device
+        tensors = [torch.from_numpy(o).to(device) for o in outputs]
         # [B x H x W x C] outputs as channels-last views of [B x C x H x W], no copy
         tensors = [t.permute(0, 3, 1, 2) if i in self.channels_last else t for i, t in enumerate(tensors)]
         if self._names is not None:
             return dict(zip(self._names, tensors, strict=True))
         return tensors[0] if len(tensors) == 1 else tuple(tensors)
 
-    def prepare(self, x: torch.Tensor) -> ExportRecord | None:
-        """Load (cache hit) or export and verify the network for ``x``'s shape; None on fallback."""
-        shape = tuple(x.shape)
+    def prepare(self, *inputs: torch.Tensor) -> ExportRecord | None:
+        """Load (cache hit) or export and verify the network for the inputs' shape; None on fallback."""
+        shape = self.shape_key(inputs)
         if not self.backend_version:
             self._sessions[shape] = None
             return None
         key = self.key(shape)
         folder = key.folder(self.cache_dir)
         try:
-            record = self._load(key, folder) or self._export(key, folder, x)
+            record = self._load(key, folder) or self._export(key, folder, inputs)
             self._sessions[shape] = _session(self.backend, record.path, folder)
         except Exception as exc:  # any backend failure: torch runs, and status says why
             self._sessions[shape] = None
-            self._fall_back(f"{self.backend} failed for input {list(shape)}: {type(exc).__name__}: {exc}")
+            self._fall_back(
+                f"{self.backend} failed for input {shape_text(shape)}: {type(exc).__name__}: {exc}"
+            )
             return None
         if self._names is None:
             with torch.inference_mode():
-                self._names, _ = _flatten(self.function(x))
+                self._names, _ = _flatten(self.function(*inputs))
         self.records[shape] = record
         return record
 
@@ -283,13 +299,13 @@ class BackendNetwork:
             key, model, meta["max_abs_diff"], float(meta["tolerance"]), float(meta["export_s"]), True
         )
 
-    def _export(self, key: ExportKey, folder: Path, x: torch.Tensor) -> ExportRecord:
+    def _export(self, key: ExportKey, folder: Path, inputs: tuple[torch.Tensor, ...]) -> ExportRecord:
         start = time.perf_counter()
-        sample = x.detach().to("cpu", torch.float32).contiguous()
+        samples = tuple(x.detach().to("cpu", torch.float32).contiguous() for x in inputs)
         dense = self.dense
         with torch.inference_mode():
-            names, _ = _flatten(self.function(x))
-            _, reference = _flatten(dense(x))
+            names, _ = _flatten(self.function(*inputs))
+            _, reference = _flatten(dense(*inputs))
         reference = [r.detach().to("cpu", torch.float32).contiguous().numpy() for r in reference]
         output_names = names or [f"out{i}" for i in range(len(reference))]
         self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -303,17 +319,20 @@ class BackendNetwork:
                     warnings.simplefilter("ignore")
                     torch.onnx.export(
                         dense,
-                        (sample,),
+                        samples,
                         str(path),
                         dynamo=True,
                         opset_version=OPSET,
-                        input_names=["image"],
+                        input_names=["image"]
+                        if len(samples) == 1
+                        else [f"in{i}" for i in range(len(samples))],
                         output_names=output_names,
+                        dynamic_shapes=_dims(self.dynamic),
                         verbose=False,
                     )
             finally:
                 dense.to(device)
-            outputs = _session(self.backend, path, work)(sample.numpy())
+            outputs = _session(self.backend, path, work)([x.numpy() for x in samples])
             diffs = {}
             for name, ref, out in zip(output_names, reference, outputs, strict=True):
                 if ref.shape != out.shape:
@@ -338,15 +357,35 @@ class BackendNetwork:
             "%s exported for %s %s in %.1f s; max |diff| to torch %s",
             self.network,
             self.backend,
-            list(key.shape),
+            shape_text(key.shape),
             record.export_s,
             diffs,
         )
         return record
 
 
-def _session(backend: str, model: Path, folder: Path) -> Callable[[np.ndarray], list[np.ndarray]]:
-    """A function running the ONNX file ``model`` in ``backend`` on one float32 array."""
+def shape_text(shape: tuple[Any, ...]) -> str:
+    """1x1x480x640, or 1x-1x256_1x-1x256 for several inputs (-1: dynamic)."""
+    if shape and isinstance(shape[0], tuple):
+        return "_".join(shape_text(s) for s in shape)
+    return "x".join(str(s) for s in shape)
+
+
+def _array(x: torch.Tensor) -> np.ndarray:
+    return x.detach().to("cpu", torch.float32).contiguous().numpy()
+
+
+def _dims(dynamic: tuple[dict[int, str], ...] | None) -> tuple[Any, ...] | None:
+    if not dynamic:
+        return None
+    names = {name for dims in dynamic for name in dims.values()}
+    made = {name: torch.export.Dim(name, min=2, max=1 << 16) for name in sorted(names)}
+    # one element: _Dense.forward takes its inputs as *inputs
+    return (tuple({d: made[name] for d, name in dims.items()} for dims in dynamic),)
+
+
+def _session(backend: str, model: Path, folder: Path) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
+    """A function running the ONNX file ``model`` in ``backend`` on float32 arrays, one per input."""
     threads = max(1, torch.get_num_threads())
     if backend == "openvino":
         import openvino as ov
@@ -358,14 +397,17 @@ def _session(backend: str, model: Path, folder: Path) -> Callable[[np.ndarray], 
                 "INFERENCE_NUM_THREADS": threads,
                 "PERFORMANCE_HINT": "LATENCY",
                 "INFERENCE_PRECISION_HINT": "f32",
+                # pinned threads wait for cores other processes hold: ALIKED's network 701 ms
+                # pinned against 497 unpinned, interleaved on the 2 shared cores at load 4.5
+                "ENABLE_CPU_PINNING": False,
             },
         )
         request = compiled.create_infer_request()
 
-        def run_openvino(array: np.ndarray) -> list[np.ndarray]:
+        def run_openvino(arrays: list[np.ndarray]) -> list[np.ndarray]:
             # Views of the request's own buffers, valid until its next call (copying ALIKED's
             # 157 MB feature map cost tens of ms); the extractors consume them within one call.
-            request.infer([array], share_inputs=True)
+            request.infer(arrays, share_inputs=True)
             return [request.get_output_tensor(i).data for i in range(len(compiled.outputs))]
 
         return run_openvino
@@ -382,10 +424,10 @@ def _session(backend: str, model: Path, folder: Path) -> Callable[[np.ndarray], 
         trt = {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(folder)}
         providers = [("TensorrtExecutionProvider", trt), "CUDAExecutionProvider", "CPUExecutionProvider"]
     session = ort.InferenceSession(str(model), options, providers=providers)
-    name = session.get_inputs()[0].name
+    names = [i.name for i in session.get_inputs()]
 
-    def run_onnxruntime(array: np.ndarray) -> list[np.ndarray]:
-        return session.run(None, {name: array})
+    def run_onnxruntime(arrays: list[np.ndarray]) -> list[np.ndarray]:
+        return session.run(None, dict(zip(names, arrays, strict=True)))
 
     return run_onnxruntime
 
@@ -456,6 +498,65 @@ def _route(extractor: Any) -> _Route:
     )
 
 
+class _RoutedLayer(nn.Module):
+    """Stands in for one transformer layer of kornia's LightGlue: the backend runs the layer,
+    LightGlue's own loop keeps deciding in torch when to stop and which points to prune. Padded
+    (masked) batches, which the package never sends, run the torch layer."""
+
+    def __init__(self, layer: nn.Module, runner: BackendNetwork) -> None:
+        super().__init__()
+        self.torch_layer = layer
+        self.runner = runner
+
+    def forward(
+        self,
+        desc0: torch.Tensor,
+        desc1: torch.Tensor,
+        encoding0: torch.Tensor,
+        encoding1: torch.Tensor,
+        mask0: torch.Tensor | None = None,
+        mask1: torch.Tensor | None = None,
+    ) -> Any:
+        if mask0 is not None or mask1 is not None:
+            return self.torch_layer(desc0, desc1, encoding0, encoding1, mask0=mask0, mask1=mask1)
+        return self.runner(desc0, desc1, encoding0, encoding1)
+
+
+# A layer's inputs: descriptors [B x M x D], [B x N x D], rotary encodings [2 x B x 1 x M x d], [.. N ..].
+LAYER_DYNAMIC = ({1: "m"}, {1: "n"}, {3: "m"}, {3: "n"})
+
+
+def attach_matcher(
+    matcher: Any, backend: str, *, cache_dir: str | Path | None = None
+) -> list[BackendNetwork]:
+    """Run each transformer layer of a LightGlue matcher in ``backend`` (one export per layer with
+    variable keypoint counts, verified on its first real input); other matchers: nothing."""
+    from . import weights
+    from .matchers import LIGHTGLUE_MODELS, LightGlueMatcher
+
+    check_backend_name(backend)
+    if backend == "torch" or not isinstance(matcher, LightGlueMatcher):
+        return []
+    features = "xfeat" if matcher.name == "lighterglue" else matcher.name.split("-")[0]
+    sha = weights.spec_for(LIGHTGLUE_MODELS[features]["weights"]).sha256
+    layers = matcher.model.transformers
+    runners = []
+    for index, layer in enumerate(layers):
+        runner = BackendNetwork(
+            f"{matcher.name}-layer{index}",
+            layer,
+            layer.forward,
+            sha,
+            backend,
+            cache_dir=cache_dir,
+            dynamic=LAYER_DYNAMIC,
+        )
+        layers[index] = _RoutedLayer(layer, runner)
+        runners.append(runner)
+    matcher.backend_layers = runners
+    return runners
+
+
 def supports(extractor: Any) -> bool:
     try:
         _route(extractor)
@@ -502,7 +603,11 @@ def check_backend_name(backend: str) -> None:
         raise ConfigError(f"unknown inference backend {backend!r}; choose from {', '.join(BACKENDS)}")
 
 
-def status(extractor: Any) -> str:
-    """Empty while the extractor's backend runs (or it uses torch by choice), else why torch runs."""
-    runner = getattr(extractor, "backend", None)
-    return runner.status if isinstance(runner, BackendNetwork) else ""
+def status(component: Any) -> str:
+    """Empty while the backend of an extractor, a matcher or a pipeline's both runs (or torch runs by
+    choice), else why torch runs."""
+    if hasattr(component, "extractor") and hasattr(component, "matcher"):
+        return "; ".join(filter(None, (status(component.extractor), status(component.matcher))))
+    runner = getattr(component, "backend", None)
+    runners = [runner] if isinstance(runner, BackendNetwork) else getattr(component, "backend_layers", [])
+    return "; ".join(r.status for r in runners if r.status)

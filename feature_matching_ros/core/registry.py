@@ -208,6 +208,7 @@ def build(
         raise ConfigError(f"zoo entry {name!r} names no implementation: {exc}") from exc
     if backend != "torch" and inference.supports(extractor):
         inference.attach(extractor, backend, weights_dir=wdir)
+    inference.attach_matcher(matcher, backend)  # LightGlue's layers; other matchers stay as they are
     robust = RobustParams(
         method=str(settings["ransac_method"]),
         reproj_threshold=float(settings["ransac_reproj_threshold"]),

@@ -203,3 +203,51 @@ def test_fm_export_cli(export_cache: Path, shared_data: Path, capsys, monkeypatc
     assert record["key"]["backend"] == "onnxruntime" and record["tolerance"] == inference.TOLERANCE
     with pytest.raises(SystemExit):
         export.main(["xfeat(sparse)", "--backend", "torch"])
+
+
+def test_lightglue_layer_runs_in_the_backend_for_any_keypoint_count(
+    export_cache: Path, graf: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> None:
+    """One layer of ALIKED's LightGlue on graf1/graf3 features: exported once with variable keypoint
+    counts, it agrees with torch at full width and after pruning, without another export."""
+    from feature_matching_ros.core import weights
+    from feature_matching_ros.core.matchers import LIGHTGLUE_MODELS
+
+    pipeline = build("aliked+lightglue", backend="openvino")  # nothing exported before a match
+    runners = pipeline.matcher.backend_layers
+    assert len(runners) == pipeline.matcher.model.conf.n_layers and inference.status(pipeline) == ""
+    torch_pipeline = build("aliked+lightglue")
+    layer = torch_pipeline.matcher.model.transformers[0]
+    captured = []
+    hook = layer.register_forward_pre_hook(lambda module, args: captured.append(args))
+    try:
+        torch_pipeline.match(fit_to_size(graf[0], SIZE), fit_to_size(graf[1], SIZE), geometry=None)
+    finally:
+        hook.remove()
+    inputs = captured[0]
+    sha = weights.spec_for(LIGHTGLUE_MODELS["aliked"]["weights"]).sha256
+    runner = inference.BackendNetwork(
+        "aliked-lightglue-layer0",
+        layer,
+        layer.forward,
+        sha,
+        "openvino",
+        cache_dir=export_cache,
+        dynamic=inference.LAYER_DYNAMIC,
+    )
+    m, n = inputs[0].shape[1], inputs[1].shape[1]
+    pruned = (
+        inputs[0][:, : m // 2],
+        inputs[1][:, : n // 3],
+        inputs[2][..., : m // 2, :],
+        inputs[3][..., : n // 3, :],
+    )
+    for args in (inputs, tuple(x.contiguous() for x in pruned)):
+        with torch.inference_mode():
+            expected = layer(*args)
+            got = runner(*args)
+        for e, g in zip(expected, got, strict=True):
+            assert e.shape == g.shape and torch.allclose(e, g, atol=1e-4)  # measured 4e-6
+    assert runner.status == "" and len(runner.records) == 1
+    (shape,) = runner.records
+    assert shape == ((1, -1, 256), (1, -1, 256), (2, 1, 1, -1, 64), (2, 1, 1, -1, 64))
