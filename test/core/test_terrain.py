@@ -214,9 +214,9 @@ def test_a_flight_over_relief_fixes_with_the_dem_and_is_metres_off_without(relie
                 assert fix.accepted, fix.reason
                 assert abs(fix.pose.height - state.position[2]) < 0.3
             errors[name].append(float(np.linalg.norm(fix.pose.position[:2] - state.position[:2])))
-    # measured: with the DEM 0.06, 0.12, 0.48 m (0.09-0.45 m with the exact relief: the rendering and the
-    # matching, not the DEM); as flat ground metres off (the local slope taken for level ground)
-    assert max(errors["dem"]) < 1.0
+    # measured: with the DEM 0.07-0.10 m; as flat ground 9.3-19.7 m off (the local slope taken for level
+    # ground), and every one of those fixes passed the checks
+    assert max(errors["dem"]) < 0.3
     assert min(errors["flat"]) > 3.0
 
 
