@@ -32,7 +32,8 @@ from .ground_pose import MIN_POINTS, GroundPose, solve_pose_3d
 
 MAX_GRID_SIDE = 4096  # grid nodes per side at most (64 MiB of float32)
 NEWTON_STEPS = 12  # ray / terrain intersection
-RESELECT_PX = 3.0  # reprojection error of a point the 3-D pose keeps, px
+RESELECT_PX = 3.0  # reprojection error of a point the 3-D pose keeps, px: at most
+RESELECT_MIN_PX = 1.0  # ... and at least
 RESELECT_ROUNDS = 3
 
 
@@ -140,9 +141,10 @@ def solve_terrain_pose(
     """The camera pose from ground points at map (x, y) [N x 2] lifted onto the terrain and their pixels
     [N x 2]: PnP on the 3-D points (``ground_pose.solve_pose_3d``), z then the height above the ground
     under the camera. ``seed`` [N] bool: the points to start from (a homography's inliers); the points
-    are then chosen again among all by their reprojection error under the 3-D pose (below
-    ``threshold_px``, RESELECT_ROUNDS times): over relief, the homography's loose inlier band admits
-    mismatches and misses correct points off its plane. None if no pose fits; TerrainError when the DEM
+    are then chosen again among all by their reprojection error under the 3-D pose, RESELECT_ROUNDS
+    times: within three standard deviations of the chosen points' own error (from their median), at
+    least RESELECT_MIN_PX and at most ``threshold_px``. Over relief the homography's loose inlier band
+    admits mismatches and misses correct points off its plane. None if no pose fits; TerrainError when the DEM
     has no data under too many points or under the camera."""
     lifted = terrain.lift(map_points)
     pixels = np.asarray(image_points, np.float64).reshape(-1, 2)
@@ -157,10 +159,11 @@ def solve_terrain_pose(
     for _ in range(RESELECT_ROUNDS if pose is not None else 0):
         error = np.full(len(lifted), np.inf)
         error[known] = np.linalg.norm(_reproject(lifted[known], pose, K, dist) - pixels[known], axis=1)
-        inliers = error < threshold_px
-        if inliers.sum() < MIN_POINTS:
+        sigma = float(np.median(error[chosen & known])) / 1.1774  # median of a 2-D normal error's length
+        chosen = error < float(np.clip(3.0 * sigma, RESELECT_MIN_PX, threshold_px))
+        if chosen.sum() < MIN_POINTS:
             break
-        better = solve_pose_3d(lifted[inliers], pixels[inliers], K, dist)
+        better = solve_pose_3d(lifted[chosen], pixels[chosen], K, dist)
         if better is None:
             break
         pose = better
