@@ -359,8 +359,8 @@ class FeatureMatcherNode(Node):
         pipeline.match(warm_up, warm_up, geometry=None)  # first torch calls are several times slower
         self._pipeline = pipeline
         self.monitor.set_persistent_error(None)
-        if inference.status(pipeline.extractor):
-            self._error("backend", inference.status(pipeline.extractor))  # torch runs instead
+        if inference.status(pipeline):
+            self._error("backend", inference.status(pipeline))  # torch runs instead
         self.get_logger().info(f"matcher {name!r} ready on {self.get_parameter('device').value}")
 
     def _overrides(self) -> dict[str, Any]:

@@ -391,8 +391,8 @@ class NavigatorNode(Node):
             return
         self._navigator, self._georef = navigator, geomap.georef
         self.monitor.set_persistent_error(None)
-        if inference.status(pipeline.extractor):
-            self._error("backend", inference.status(pipeline.extractor))  # torch runs instead
+        if inference.status(pipeline):
+            self._error("backend", inference.status(pipeline))  # torch runs instead
         gsd = geomap.georef.ground_sample_distance
         self.get_logger().info(
             f"navigating on {path} ({geomap.size[0]}x{geomap.size[1]} px, {gsd:.3f} m/px) with {name!r} "
