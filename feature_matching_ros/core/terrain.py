@@ -30,7 +30,8 @@ from .errors import ConfigError, TerrainError
 from .georef import GeoReference, _ecef, _enu_axes
 from .ground_pose import MIN_POINTS, GroundPose, solve_pose_3d
 
-MAX_GRID_SIDE = 4096  # grid nodes per side at most (64 MiB of float32)
+MAX_GRID_SIDE = 2048  # grid nodes per side at most (16 MiB of float32; 2.4 m over 5 km)
+GRID_CHUNK_NODES = 1 << 20  # grid nodes transformed at a time while loading
 NEWTON_STEPS = 12  # ray / terrain intersection
 RESELECT_PX = 3.0  # reprojection error of a point the 3-D pose keeps, px: at most
 RESELECT_MIN_PX = 1.0  # ... and at least
@@ -191,9 +192,12 @@ def bilinear(grid: np.ndarray, cols: np.ndarray, rows: np.ndarray) -> np.ndarray
     c0 = np.minimum(np.floor(c).astype(np.int64), w - 2)
     r0 = np.minimum(np.floor(r).astype(np.int64), h - 2)
     fc, fr = c - c0, r - r0
-    g = grid.astype(np.float64, copy=False)
-    top = g[r0, c0] * (1 - fc) + g[r0, c0 + 1] * fc
-    bottom = g[r0 + 1, c0] * (1 - fc) + g[r0 + 1, c0 + 1] * fc
+
+    def at(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:  # gathered, then float64 (never the whole grid)
+        return grid[rows, cols].astype(np.float64)
+
+    top = at(r0, c0) * (1 - fc) + at(r0, c0 + 1) * fc
+    bottom = at(r0 + 1, c0) * (1 - fc) + at(r0 + 1, c0 + 1) * fc
     out[inside] = top * (1 - fr) + bottom * fr
     return out
 
@@ -258,34 +262,60 @@ def load_dem(
                 cols = int(math.ceil(span[0] / spacing)) + 1
                 rows = int(math.ceil(span[1] / spacing)) + 1
                 grid = GeoReference(np.array([[spacing, 0.0, lo[0]], [0.0, -spacing, hi[1]]]), origin)
-                nodes = _grid_nodes(grid, cols, rows)
-                geo = enu_to_wgs84(np.column_stack([nodes, np.zeros(len(nodes))]), origin)
-                x, y, _ = to_dem.transform(geo[:, 1], geo[:, 0], geo[:, 2])
-                pc, pr = _affine(inverse, np.asarray(x), np.asarray(y))
-                pc, pr = np.asarray(pc) - 0.5, np.asarray(pr) - 0.5  # pixel centres at integers
+
+                def dem_pixels(nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    """(lat, lon, h=0) of map nodes [N x 2] and their fractional DEM pixels."""
+                    geo = enu_to_wgs84(np.column_stack([nodes, np.zeros(len(nodes))]), origin)
+                    x, y, _ = to_dem.transform(geo[:, 1], geo[:, 0], geo[:, 2])
+                    pc, pr = _affine(inverse, np.asarray(x), np.asarray(y))
+                    return geo, np.asarray(pc) - 0.5, np.asarray(pr) - 0.5  # pixel centres at integers
+
+                # the DEM window: around the grid's boundary (the transform is smooth), read once
+                edge = np.unique(
+                    np.concatenate(
+                        [
+                            np.column_stack([np.arange(cols), np.zeros(cols)]),
+                            np.column_stack([np.arange(cols), np.full(cols, rows - 1)]),
+                            np.column_stack([np.zeros(rows), np.arange(rows)]),
+                            np.column_stack([np.full(rows, cols - 1), np.arange(rows)]),
+                        ]
+                    ),
+                    axis=0,
+                )
+                _, pc, pr = dem_pixels(grid.pixel_to_map(edge))
                 finite = np.isfinite(pc) & np.isfinite(pr)
                 if not finite.any():
                     raise TerrainError(f"DEM {path} covers none of the map (outside its CRS's area)")
-                c0 = max(int(math.floor(pc[finite].min())) - 1, 0)
-                r0 = max(int(math.floor(pr[finite].min())) - 1, 0)
-                c1 = min(int(math.ceil(pc[finite].max())) + 2, ds.width)
-                r1 = min(int(math.ceil(pr[finite].max())) + 2, ds.height)
+                c0 = max(int(math.floor(pc[finite].min())) - 2, 0)
+                r0 = max(int(math.floor(pr[finite].min())) - 2, 0)
+                c1 = min(int(math.ceil(pc[finite].max())) + 3, ds.width)
+                r1 = min(int(math.ceil(pr[finite].max())) + 3, ds.height)
                 if c1 - c0 < 2 or r1 - r0 < 2:
                     raise TerrainError(_no_cover(path, ds.bounds, ds.crs))
-                data = ds.read(1, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True)
+                data = ds.read(1, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True, out_dtype="float32")
                 scale, offset = float(ds.scales[0] or 1.0), float(ds.offsets[0] or 0.0)
     except rasterio.errors.RasterioIOError as exc:
         raise ConfigError(f"cannot read DEM {path}: {exc}") from exc
-    values = np.ma.filled(data.astype(np.float64), np.nan) * scale + offset
+    values = np.ma.filled(data, np.nan)
+    if scale != 1.0 or offset != 0.0:
+        values = values * np.float32(scale) + np.float32(offset)
     values[~np.isfinite(values)] = np.nan
-    h = bilinear(values, pc - c0, pr - r0) + geoid_separation
-    z = np.full(len(h), np.nan)
-    ok = np.isfinite(h)
-    z[ok] = wgs84_up(np.column_stack([geo[ok, 0], geo[ok, 1], h[ok]]), origin)
-    coverage = float(ok.mean())
+    z = np.full((rows, cols), np.nan, np.float32)
+    step = max(1, GRID_CHUNK_NODES // cols)  # grid rows at a time: bounded temporaries on large maps
+    for top in range(0, rows, step):
+        cc, rr = np.meshgrid(
+            np.arange(cols, dtype=np.float64), np.arange(top, min(top + step, rows), dtype=np.float64)
+        )
+        geo, pc, pr = dem_pixels(grid.pixel_to_map(np.column_stack([cc.ravel(), rr.ravel()])))
+        h = bilinear(values, pc - c0, pr - r0) + geoid_separation
+        ok = np.isfinite(h)
+        part = np.full(len(h), np.nan)
+        part[ok] = wgs84_up(np.column_stack([geo[ok, 0], geo[ok, 1], h[ok]]), origin)
+        z[top : top + step] = part.reshape(-1, cols)
+    coverage = float(np.isfinite(z).mean())
     if coverage == 0.0:
         raise TerrainError(_no_cover(path, None, None))
-    return Terrain(z.reshape(rows, cols).astype(np.float32), grid, path.name, coverage)
+    return Terrain(z, grid, path.name, coverage)
 
 
 def synthetic_relief(
