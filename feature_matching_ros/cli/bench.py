@@ -357,9 +357,12 @@ def compare_direct(
 # ---------------------------------------------------------------- backends
 
 
-def shared_pairs_dir() -> Path:
-    base = os.environ.get("FM_SHARED_DATA") or Path(__file__).resolve().parents[3] / "shared" / "data"
-    return Path(base) / "pairs"
+def pairs_dir(given: str | None) -> Path | None:
+    """The real pairs: ``--pairs``, else ``$FM_SHARED_DATA/pairs``; None without either."""
+    if given:
+        return Path(given)
+    base = os.environ.get("FM_SHARED_DATA")
+    return Path(base) / "pairs" if base else None
 
 
 def keypoint_agreement(a: Features, b: Features, tolerance_px: float = 0.01) -> float:
@@ -372,9 +375,9 @@ def keypoint_agreement(a: Features, b: Features, tolerance_px: float = 0.01) -> 
     return float((near.any(1).sum() + near.any(0).sum()) / (len(a) + len(b)))
 
 
-def real_pair(pipeline: Pipeline, pairs: Path) -> dict[str, float] | None:
+def real_pair(pipeline: Pipeline, pairs: Path | None) -> dict[str, float] | None:
     """graf1 -> graf3 with its ground truth: matches, inliers, corner error px."""
-    if not (pairs / "graf_H1to3.txt").is_file():
+    if pairs is None or not (pairs / "graf_H1to3.txt").is_file():
         return None
     image0, image1 = load_image(pairs / "graf1.png"), load_image(pairs / "graf3.png")
     result = pipeline.match(image0, image1, geometry="Homography")
@@ -410,7 +413,7 @@ def run_backends(name: str, args: argparse.Namespace) -> dict[str, Any]:
             record = run_core(pipelines[backend], features[backend], frame, truth)
             if index >= args.warmup:
                 records[backend].append(record)
-    pairs = Path(args.pairs) if args.pairs else shared_pairs_dir()
+    pairs = pairs_dir(args.pairs)
     out: dict[str, Any] = {}
     torch_total = statistics.median(r.total_ms for r in records["torch"])
     torch_extract = statistics.median(r.extract_ms for r in records["torch"])
@@ -632,7 +635,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="compare these inference backends with torch, interleaved (core/inference.py)",
     )
     parser.add_argument(
-        "--pairs", help="folder with graf1.png, graf3.png, graf_H1to3.txt (../shared/data/pairs)"
+        "--pairs",
+        help="folder with graf1.png, graf3.png, graf_H1to3.txt for the backends' real-pair rows "
+        "(default: $FM_SHARED_DATA/pairs when set, else none)",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON report ({DEFAULT_OUT})")
     parser.add_argument("--worker", metavar="NAME", help="internal: bench one matcher, print one JSON line")
