@@ -31,7 +31,7 @@ from .georef import GeoReference, _ecef, _enu_axes
 from .ground_pose import MIN_POINTS, GroundPose, solve_pose_3d
 
 MAX_GRID_SIDE = 2048  # grid nodes per side at most (16 MiB of float32; 2.4 m over 5 km)
-GRID_CHUNK_NODES = 1 << 20  # grid nodes transformed at a time while loading
+GRID_CHUNK_NODES = 1 << 18  # grid nodes transformed at a time while loading
 NEWTON_STEPS = 12  # ray / terrain intersection
 RESELECT_PX = 3.0  # reprojection error of a point the 3-D pose keeps, px: at most
 RESELECT_MIN_PX = 1.0  # ... and at least
@@ -243,6 +243,7 @@ def load_dem(
         raise ConfigError(f"DEM {path}: geoid_separation must be finite, got {geoid_separation}")
     import rasterio
     import rasterio.errors
+    from rasterio.enums import Resampling
     from rasterio.windows import Window
 
     origin = georef.geodetic_origin
@@ -255,8 +256,9 @@ def load_dem(
                 lo, hi = (np.asarray(v, np.float64) for v in (extent or _dem_extent(ds, origin)))
                 to_dem = _transformer("EPSG:4979", ds.crs.to_wkt())
                 inverse = ~ds.transform
+                resolution = _dem_spacing(ds, origin, (lo + hi) / 2)  # the DEM's pixel on the ground, m
                 if spacing is None:
-                    spacing = _dem_spacing(ds, origin, (lo + hi) / 2)
+                    spacing = resolution
                 span = hi - lo
                 spacing = max(float(spacing), float(np.max(span)) / (MAX_GRID_SIDE - 1))
                 cols = int(math.ceil(span[0] / spacing)) + 1
@@ -292,7 +294,18 @@ def load_dem(
                 r1 = min(int(math.ceil(pr[finite].max())) + 3, ds.height)
                 if c1 - c0 < 2 or r1 - r0 < 2:
                     raise TerrainError(_no_cover(path, ds.bounds, ds.crs))
-                data = ds.read(1, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True, out_dtype="float32")
+                # a DEM much finer than the grid is read averaged over blocks (from its overviews if any)
+                block = max(int(spacing / resolution), 1) if resolution > 0 else 1
+                shape = (max((r1 - r0) // block, 2), max((c1 - c0) // block, 2))
+                data = ds.read(
+                    1,
+                    window=Window(c0, r0, c1 - c0, r1 - r0),
+                    masked=True,
+                    out_dtype="float32",
+                    out_shape=shape,
+                    resampling=Resampling.average,
+                )
+                fx, fy = (c1 - c0) / shape[1], (r1 - r0) / shape[0]  # DEM pixels per pixel read
                 scale, offset = float(ds.scales[0] or 1.0), float(ds.offsets[0] or 0.0)
     except rasterio.errors.RasterioIOError as exc:
         raise ConfigError(f"cannot read DEM {path}: {exc}") from exc
@@ -307,7 +320,7 @@ def load_dem(
             np.arange(cols, dtype=np.float64), np.arange(top, min(top + step, rows), dtype=np.float64)
         )
         geo, pc, pr = dem_pixels(grid.pixel_to_map(np.column_stack([cc.ravel(), rr.ravel()])))
-        h = bilinear(values, pc - c0, pr - r0) + geoid_separation
+        h = bilinear(values, (pc - c0 + 0.5) / fx - 0.5, (pr - r0 + 0.5) / fy - 0.5) + geoid_separation
         ok = np.isfinite(h)
         part = np.full(len(h), np.nan)
         part[ok] = wgs84_up(np.column_stack([geo[ok, 0], geo[ok, 1], h[ok]]), origin)
