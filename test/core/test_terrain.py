@@ -72,6 +72,9 @@ def test_dem_in_another_crs_samples_an_analytic_surface_like_proj(tmp_path):
     assert np.allclose(e, points[:, 0], atol=0.05) and np.allclose(n, points[:, 1], atol=0.05)
     # the up of the ground at (e, n), not at the map point: the normal's tilt moves it by < 5 cm here
     assert np.max(np.abs(terrain.elevation(points) - up)) < 0.01
+    # on a grid 3x coarser than the DEM, read averaged over blocks: a linear surface stays exact
+    coarse = load_dem(dem, georef, extent, spacing=20.0)
+    assert coarse.spacing == pytest.approx(20.0) and np.max(np.abs(coarse.elevation(points) - up)) < 0.02
     # rasterio's own reading of the DEM at a pixel centre against the terrain at that place
     with rasterio.open(dem) as ds:
         col, row = 150, 120
