@@ -43,6 +43,7 @@ ARGUMENT_PARAMETERS = {
     ),
     "map_frame_id": (("feature_matcher", "map_frame_id"),),
     "device": (("feature_matcher", "device"), ("navigator", "device")),
+    "backend": (("feature_matcher", "backend"), ("navigator", "backend")),
     "model": (("geometry", "model"),),
     "reference_mode": (("feature_matcher", "reference_mode"),),
     "image_transport": (("feature_matcher", "image_transport"), ("navigator", "image_transport")),
@@ -211,6 +212,9 @@ def generate_launch_description() -> LaunchDescription:
         ),
         DeclareLaunchArgument("map_frame_id", default_value="", description="frame_id of the map image"),
         DeclareLaunchArgument("device", default_value="", description="cpu | cuda | auto"),
+        DeclareLaunchArgument(
+            "backend", default_value="", description="torch | openvino | onnxruntime | tensorrt (networks)"
+        ),
         DeclareLaunchArgument("model", default_value="", description="Homography | Fundamental | Essential"),
         DeclareLaunchArgument("image_topic", default_value="/camera/image_raw"),
         DeclareLaunchArgument("compressed_topic", default_value="/camera/image_raw/compressed"),
