@@ -10,7 +10,8 @@ model's, ``terrain``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -85,30 +86,9 @@ def solve_ground_pose(
         return None
     centre = ground.mean(axis=0)  # map coordinates can be large (UTM): solve near the origin
     obj = np.hstack([ground - centre, np.zeros((len(ground), 1))])
-    k = np.asarray(K, np.float64)
-    d = None if dist is None or len(dist) == 0 else np.asarray(dist, np.float64)
-    try:
-        count, rvecs, tvecs, _ = cv2.solvePnPGeneric(obj, pixels, k, d, flags=cv2.SOLVEPNP_IPPE)
-    except cv2.error:
-        return None
-    best = None
-    for rvec, tvec in zip(rvecs[:count], tvecs[:count], strict=True):
-        rvec, tvec = cv2.solvePnPRefineLM(obj, pixels, k, d, rvec.copy(), tvec.copy())
-        R_cam_map = cv2.Rodrigues(rvec)[0]
-        position = -R_cam_map.T @ tvec.reshape(3)
-        if position[2] <= 0:  # the mirror solution below the ground
-            continue
-        residuals = _reprojection(obj, pixels, k, d, R_cam_map.T, position)
-        rms = float(np.sqrt(np.mean(residuals**2)))
-        if best is None or rms < best[2]:
-            best = (R_cam_map.T, position, rms, residuals)
-    if best is None:
-        return None
-    R_map_camera, position, rms, residuals = best
-    covariance = _covariance(obj, pixels, k, d, R_map_camera, position, residuals)
-    return GroundPose(
-        position + np.array([centre[0], centre[1], 0.0]), R_map_camera, covariance, len(obj), rms
-    )
+    # the mirror solution lies below the ground
+    pose = _solve(obj, pixels, K, dist, cv2.SOLVEPNP_IPPE, lambda obj, depth, position: position[2] > 0)
+    return None if pose is None else replace(pose, position=pose.position + [centre[0], centre[1], 0.0])
 
 
 def solve_pose_3d(
@@ -126,10 +106,29 @@ def solve_pose_3d(
         return None
     centre = points.mean(axis=0)  # solve near the origin (UTM-sized coordinates lose precision)
     obj = points - centre
+
+    def plausible(obj: np.ndarray, depth: np.ndarray, position: np.ndarray) -> bool:
+        return bool(np.all(depth > 0)) and position[2] > obj[:, 2].max()
+
+    pose = _solve(obj, pixels, K, dist, cv2.SOLVEPNP_SQPNP, plausible)
+    return None if pose is None else replace(pose, position=pose.position + centre)
+
+
+def _solve(
+    obj: np.ndarray,
+    pixels: np.ndarray,
+    K: np.ndarray,
+    dist: np.ndarray | None,
+    flags: int,
+    plausible: Callable[[np.ndarray, np.ndarray, np.ndarray], bool],
+) -> GroundPose | None:
+    """PnP of ``obj`` [N x 3] (near the origin) by ``flags``, each solution refined by
+    Levenberg-Marquardt on all points; the plausible one (given the points, their depths and the
+    camera centre) with the smallest reprojection error, with its covariance."""
     k = np.asarray(K, np.float64)
     d = None if dist is None or len(dist) == 0 else np.asarray(dist, np.float64)
     try:
-        count, rvecs, tvecs, _ = cv2.solvePnPGeneric(obj, pixels, k, d, flags=cv2.SOLVEPNP_SQPNP)
+        count, rvecs, tvecs, _ = cv2.solvePnPGeneric(obj, pixels, k, d, flags=flags)
     except cv2.error:
         return None
     best = None
@@ -138,7 +137,7 @@ def solve_pose_3d(
         R_cam_map = cv2.Rodrigues(rvec)[0]
         position = -R_cam_map.T @ tvec.reshape(3)
         depth = obj @ R_cam_map[2] + float(tvec.reshape(3)[2])
-        if np.any(depth <= 0) or position[2] <= obj[:, 2].max():
+        if not plausible(obj, depth, position):
             continue
         residuals = _reprojection(obj, pixels, k, d, R_cam_map.T, position)
         rms = float(np.sqrt(np.mean(residuals**2)))
@@ -148,7 +147,7 @@ def solve_pose_3d(
         return None
     R_map_camera, position, rms, residuals = best
     covariance = _covariance(obj, pixels, k, d, R_map_camera, position, residuals)
-    return GroundPose(position + centre, R_map_camera, covariance, len(obj), rms)
+    return GroundPose(position, R_map_camera, covariance, len(obj), rms)
 
 
 def ground_points(
