@@ -87,7 +87,7 @@ def solve_ground_pose(
     centre = ground.mean(axis=0)  # map coordinates can be large (UTM): solve near the origin
     obj = np.hstack([ground - centre, np.zeros((len(ground), 1))])
     # the mirror solution lies below the ground
-    pose = _solve(obj, pixels, K, dist, cv2.SOLVEPNP_IPPE, lambda obj, depth, position: position[2] > 0)
+    pose = _solve(obj, pixels, K, dist, cv2.SOLVEPNP_IPPE, lambda obj, depth, position: not position[2] <= 0)
     return None if pose is None else replace(pose, position=pose.position + [centre[0], centre[1], 0.0])
 
 
@@ -108,7 +108,7 @@ def solve_pose_3d(
     obj = points - centre
 
     def plausible(obj: np.ndarray, depth: np.ndarray, position: np.ndarray) -> bool:
-        return bool(np.all(depth > 0)) and position[2] > obj[:, 2].max()
+        return not (np.any(depth <= 0) or position[2] <= obj[:, 2].max())
 
     pose = _solve(obj, pixels, K, dist, cv2.SOLVEPNP_SQPNP, plausible)
     return None if pose is None else replace(pose, position=pose.position + centre)
@@ -124,7 +124,8 @@ def _solve(
 ) -> GroundPose | None:
     """PnP of ``obj`` [N x 3] (near the origin) by ``flags``, each solution refined by
     Levenberg-Marquardt on all points; the plausible one (given the points, their depths and the
-    camera centre) with the smallest reprojection error, with its covariance."""
+    camera centre; a non-finite pose is left to the caller's checks) with the smallest reprojection
+    error, with its covariance."""
     k = np.asarray(K, np.float64)
     d = None if dist is None or len(dist) == 0 else np.asarray(dist, np.float64)
     try:
