@@ -10,10 +10,17 @@ field alone correlates as well anywhere along itself and gives no placement.
 A placement only seeds a homography. The correspondences then come from direct alignment
 (``map_refine``), and a fix built on them is accepted only when the navigation prediction
 confirms it (``map_fix``): the placement is no evidence independent of the prior.
+
+Without any prior but with a measured attitude, the same correlation runs over the whole map
+(``place_anywhere``: acquisition, as a terrain-matching navigator acquires a scene). A whole map
+offers many more chances of a chance peak, so the best placement must beat every other one by a
+wider margin, and ``Acquisition`` accepts a placement only once the next frame lands where the
+aircraft can have flown in between: one frame's placement alone is never a fix.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -70,6 +77,47 @@ def place(
     second = float(elsewhere.max())
     ratio = best / second if second > 1e-9 else float("inf")
     return Placement(np.array([x0 + ix, y0 + iy], np.float64), best, ratio)
+
+
+def place_anywhere(
+    view: np.ndarray, map_image: np.ndarray, map_valid: np.ndarray, exclusion_px: int
+) -> Placement | None:
+    """``place`` over the whole map (every placement where the view overlaps it)."""
+    h, w = as_gray(view).shape
+    H, W = map_valid.shape
+    margin = int(math.ceil(max(W, H) / 2)) + max(w, h)
+    expected = np.array([W / 2 - w / 2, H / 2 - h / 2])
+    return place(view, map_image, map_valid, expected, margin, exclusion_px)
+
+
+@dataclass
+class Acquisition:
+    """Placements without a prior waiting for confirmation: a placement is confirmed by the next
+    one when it lies within what ``max_speed`` (m/s) allows in between, plus ``tolerance_m``, and
+    comes at most ``max_gap_s`` later (a stale placement confirms nothing)."""
+
+    max_speed: float
+    tolerance_m: float
+    max_gap_s: float = 10.0
+    candidate: tuple[float, np.ndarray] | None = None
+
+    def confirm(self, stamp: float, position: np.ndarray) -> bool:
+        """Whether the placement at ``position`` (map metres) at ``stamp`` (s) confirms the waiting
+        one; if not, it waits for the next frame in its place."""
+        position = np.asarray(position, np.float64)[:2]
+        if self.candidate is not None:
+            before, where = self.candidate
+            elapsed = stamp - before
+            reach = self.max_speed * elapsed + self.tolerance_m
+            near = float(np.linalg.norm(position - where)) <= reach
+            if 0.0 < elapsed <= self.max_gap_s and near:
+                self.candidate = None
+                return True
+        self.candidate = (stamp, position.copy())
+        return False
+
+    def reset(self) -> None:
+        self.candidate = None
 
 
 def _match(window: np.ndarray, template: np.ndarray) -> np.ndarray:

@@ -3,7 +3,9 @@
 The search is centred on a position prior: the last accepted fix, or an external prior (odometry,
 GNSS before it was lost). Its radius grows with the time since that prior (a speed bound) and
 doubles with every frame that failed to give a fix. Without a prior, or when the radius outgrows
-the map, the whole map is swept window by window and the best window wins (global search).
+the map, the whole map is swept window by window and the best window wins (global search); where
+that finds nothing and the attitude is measured, the frame is placed by correlation over the whole
+map, and two consecutive placements must agree before they are matched (acquisition).
 
 Before matching, the frame is rectified onto the search grid (``rectify``): the map's pixel axes,
 at the map's ground sample distance divided by ``map_upsample`` (a camera much finer than the map
@@ -31,7 +33,7 @@ from .geometry import RobustParams, estimate
 from .georef import GeoMap, GeoReference
 from .image import equalized
 from .map_cache import FeatureCache
-from .map_correlate import place
+from .map_correlate import Acquisition, place, place_anywhere
 from .map_features import MapFeatures, Window
 from .map_refine import refine_on_map
 from .map_verify import Agreement, check_agreement
@@ -62,7 +64,11 @@ class SearchConfig:
     ``correlate_max_sigma_m``, place the frame by gradient correlation (``map_correlate``, at least
     ``correlate_min_ratio`` times better than ``correlate_exclusion_m`` away) and take the
     correspondences from direct alignment; only where the caller asks for it, since such a match
-    must be confirmed by a navigation prediction (``MapMatch.from_prior``)."""
+    must be confirmed by a navigation prediction (``MapMatch.from_prior``); acquire: without a
+    prior, with a measured attitude and a known height, where the keypoint sweep finds nothing,
+    place the frame by gradient correlation over the whole map (maps up to ``acquire_max_mpx``
+    megapixels), at least ``acquire_min_ratio`` times better than anywhere else, and match there
+    once the next frame's placement confirms it (``map_correlate.Acquisition``)."""
 
     margin_m: float = 40.0
     max_speed: float = 40.0
@@ -85,6 +91,9 @@ class SearchConfig:
     correlate_max_sigma_m: float = 10.0
     correlate_min_ratio: float = 1.5
     correlate_exclusion_m: float = 8.0
+    acquire: bool = True
+    acquire_min_ratio: float = 2.0
+    acquire_max_mpx: float = 4.0
 
 
 @dataclass(frozen=True)
@@ -150,6 +159,7 @@ class MapSearch:
         self.config = config or SearchConfig()
         self.prior: Prior | None = None
         self.failures = 0
+        self.acquisition = Acquisition(self.config.max_speed, self.config.correlate_exclusion_m)
 
     @classmethod
     def over(
@@ -189,6 +199,7 @@ class MapSearch:
         """A fix or an external position; resets the failure count."""
         self.prior = prior
         self.failures = 0
+        self.acquisition.reset()
 
     def record_failure(self) -> None:
         self.failures += 1
@@ -230,8 +241,36 @@ class MapSearch:
             attitude = self._attitudes(R_map_body, radius)[0]
             placed = self._correlated(image, K, attitude, self._heights(height)[0], radius)
             if placed is not None:
-                return placed
+                return placed[0]
+        if radius is None and not usable and self._acquirable(R_map_body, height):
+            acquired = self._acquire(image, K, R_map_body, self._heights(height)[0], stamp)
+            return best if acquired is None else acquired
         return best
+
+    def _acquirable(self, R_map_body: np.ndarray | None, height: float | None) -> bool:
+        c, geomap = self.config, self.features.geomap
+        known_height = len(self._heights(height)) == 1
+        small = geomap.valid.size <= c.acquire_max_mpx * 1e6
+        return c.acquire and c.verify and R_map_body is not None and known_height and small
+
+    def _acquire(
+        self, image: np.ndarray, K: np.ndarray, R_map_body: np.ndarray, height: float, stamp: float
+    ) -> MapMatch | None:
+        """The frame placed over the whole map, matched there once the next placement confirms it;
+        a waiting placement says so; None when there is no clear placement."""
+        placed = self._correlated(image, K, R_map_body, height, None)
+        if placed is None:
+            return None
+        match, nadir = placed
+        if self.acquisition.confirm(stamp, nadir):
+            return match
+        east, north = nadir
+        return _nothing(
+            f"placed by correlation at ({east:.0f}, {north:.0f}) m without a prior; the next frame must "
+            "confirm it",
+            match.times_ms,
+            match.agreement,
+        )
 
     def _correlatable(self, R_map_body: np.ndarray | None, radius: float | None) -> bool:
         prior, c = self.prior, self.config
@@ -242,10 +281,11 @@ class MapSearch:
         return R_map_body is not None or (prior.R_map_body is not None and prior.heading_known)
 
     def _correlated(
-        self, image: np.ndarray, K: np.ndarray, R_map_body: np.ndarray, height: float, radius: float
-    ) -> MapMatch | None:
-        """The frame placed by gradient correlation around the prior, its correspondences from direct
-        alignment, verified like matches; None when no placement is clear enough."""
+        self, image: np.ndarray, K: np.ndarray, R_map_body: np.ndarray, height: float, radius: float | None
+    ) -> tuple[MapMatch, np.ndarray] | None:
+        """The frame placed by gradient correlation within ``radius`` m of the prior (None: over the
+        whole map), its correspondences from direct alignment, verified like matches, and the map
+        position (metres) of its nadir; None when no placement is clear enough."""
         times: dict[str, float] = {}
         start = time.perf_counter()
         georef, geomap, c = self.georef, self.features.geomap, self.config
@@ -253,18 +293,18 @@ class MapSearch:
             view = rectify(image, K, camera_rotation(R_map_body), height, georef.affine[:, :2])
         except FeatureMatchingError:
             return None
-        expected = georef.map_to_pixel(self.prior.position[:2])[0] - view.nadir
         gsd = georef.ground_sample_distance
-        placement = place(
-            view.image,
-            geomap.image,
-            geomap.valid,
-            expected,
-            int(math.ceil(radius / gsd)),
-            max(int(round(c.correlate_exclusion_m / gsd)), 1),
-        )
+        exclusion = max(int(round(c.correlate_exclusion_m / gsd)), 1)
+        if radius is None:
+            placement = place_anywhere(view.image, geomap.image, geomap.valid, exclusion)
+            min_ratio, strategy = c.acquire_min_ratio, "acquired+correlated+refined"
+        else:
+            expected = georef.map_to_pixel(self.prior.position[:2])[0] - view.nadir
+            margin = int(math.ceil(radius / gsd))
+            placement = place(view.image, geomap.image, geomap.valid, expected, margin, exclusion)
+            min_ratio, strategy = c.correlate_min_ratio, "prior+correlated+refined"
         times["correlate"] = (time.perf_counter() - start) * 1e3
-        if placement is None or placement.ratio < c.correlate_min_ratio:
+        if placement is None or placement.ratio < min_ratio:
             return None
         shift = np.array([[1.0, 0.0, placement.offset[0]], [0.0, 1.0, placement.offset[1]], [0.0, 0.0, 1.0]])
         H_map_to_frame = np.linalg.inv(shift @ view.H)
@@ -280,17 +320,18 @@ class MapSearch:
         times["verify"] = (time.perf_counter() - start) * 1e3
         if why:
             return None
-        return MapMatch(
+        match = MapMatch(
             map_points,
             image_points,
             np.ones(len(map_points)),
             None,
-            "prior+correlated+refined",
+            strategy,
             times_ms=times,
             support=len(map_points),
             agreement=agreement,
-            from_prior=True,
+            from_prior=radius is not None,
         )
+        return match, georef.pixel_to_map((placement.offset + view.nadir)[None])[0]
 
     def _heights(self, height: float | None) -> list[float]:
         for candidate in (height, self.prior.height if self.prior else None, self.config.default_height):

@@ -124,6 +124,12 @@ MAP_SEARCH = (
         "around a narrow prior, match frame keypoints only to map keypoints near where it puts them",
     ),
     ParamSpec(
+        "map_acquire",
+        True,
+        "without a prior, with a measured attitude and height, place the frame by correlation over the whole "
+        "map (maps up to 4 Mpx) where keypoints find nothing; the next frame must confirm the placement",
+    ),
+    ParamSpec(
         "search_margin", 40.0, "map search radius around a fresh position prior, m", range=(0.0, 100000.0)
     ),
     ParamSpec(
@@ -662,6 +668,7 @@ def search_config(node: Any) -> SearchConfig:
         refine=value("map_refine").value,
         map_upsample=value("map_upsample").value,
         guided=value("guided").value,
+        acquire=value("map_acquire").value,
     )
 
 

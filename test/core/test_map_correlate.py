@@ -1,6 +1,7 @@
 """Placing real Seneca frames on the real mosaic by gradient correlation around a prior
 (``map_correlate``), and the rule that such a placement needs the navigation prediction's
-confirmation before it becomes a fix."""
+confirmation before it becomes a fix; without a prior, acquisition over the whole mosaic and the
+rule that a second frame must confirm it."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from feature_matching_ros.core.flight_log import read_gps_csv
 from feature_matching_ros.core.frames import camera_rotation, rotation_from_euler
 from feature_matching_ros.core.georef import load_map
 from feature_matching_ros.core.image import load_image
-from feature_matching_ros.core.map_correlate import place
+from feature_matching_ros.core.map_correlate import Acquisition, place
 from feature_matching_ros.core.map_fix import FixGate, Prediction, estimate_fix
 from feature_matching_ros.core.map_localizer import MapLocalizer
-from feature_matching_ros.core.map_search import SearchConfig
+from feature_matching_ros.core.map_search import MapSearch, Prior, SearchConfig
 from feature_matching_ros.core.navigator import Navigator, NavigatorConfig
 from feature_matching_ros.core.rectify import rectify
 from feature_matching_ros.core.registry import build
@@ -136,3 +137,73 @@ def test_without_the_map_agreement_nothing_is_placed_by_correlation(seneca):
     correlates (and keeps the keypoint matches it has)."""
     _, states = _navigate(seneca, SearchConfig(verify=False))
     assert not any("correlated" in s.localization.match.strategy for s in states)
+
+
+def _keypoint_fix(seneca, index: int):
+    """A frame and its keypoint fix, searched afresh over the whole mosaic."""
+    flight, track, geomap = seneca
+    image = load_image(require_file(flight / "images" / track.images[index]))
+    localizer = MapLocalizer(build("sift", {}), geomap)
+    result = localizer.localize(image, K, float(track.t[index]), height=float(track.alt[index] - GROUND_M))
+    assert result.fix.accepted, result.fix.reason
+    return image, result.fix.pose
+
+
+def test_without_a_prior_a_measured_attitude_acquires_two_frames_over_the_whole_map(seneca, fixed):
+    """IMG_0449 and IMG_0450 with an attitude as an AHRS would measure it (here: the attitude of
+    each frame's own keypoint fix; the position is not given): the first placement over the whole
+    1158x1168 px mosaic waits, the second confirms it, and its fix is within metres of GPS."""
+    _, track, geomap = seneca
+    search = MapSearch.over(build("sift", {}), geomap)
+    first, pose = _keypoint_fix(seneca, 3)
+    waiting = search._acquire(first, K, pose.R_map_body, pose.height, float(track.t[3]))
+    assert waiting is not None and len(waiting) == 0 and "the next frame must confirm it" in waiting.strategy
+    image, result = fixed
+    pose = result.fix.pose
+    confirmed = search._acquire(image, K, pose.R_map_body, pose.height, float(track.t[4]))
+    assert confirmed is not None and confirmed.strategy == "acquired+correlated+refined"
+    assert not confirmed.from_prior  # two placements over the whole map: independent of any prior
+    fix = estimate_fix(
+        confirmed.map_points,
+        confirmed.image_points,
+        geomap.georef,
+        K,
+        float(track.t[4]),
+        agreement=confirmed.agreement,
+        measured_height=pose.height,
+    )
+    assert fix.accepted, fix.reason
+    assert np.linalg.norm(fix.pose.position[:2] - track.csv_en[4]) < 5.0
+
+
+def test_a_frame_from_elsewhere_is_never_acquired(seneca, fixed, shared_data):
+    _, track, geomap = seneca
+    _, result = fixed
+    elsewhere = load_image(require_file(shared_data / "pairs" / "aero1.jpg"))
+    f = 0.9 * elsewhere.shape[1]
+    K_other = np.array([[f, 0, elsewhere.shape[1] / 2], [0, f, elsewhere.shape[0] / 2], [0, 0, 1.0]])
+    search = MapSearch.over(build("sift", {}), geomap)
+    pose = result.fix.pose
+    for t in (0.0, 0.2, 0.4):
+        assert search._acquire(elsewhere, K_other, pose.R_map_body, pose.height, t) is None
+    assert search.acquisition.candidate is None
+
+
+def test_a_placement_is_confirmed_only_by_a_reachable_timely_next_one():
+    acquisition = Acquisition(max_speed=40.0, tolerance_m=8.0, max_gap_s=10.0)
+    assert not acquisition.confirm(0.0, np.array([100.0, 100.0]))
+    assert not acquisition.confirm(1.0, np.array([160.0, 100.0]))  # 60 m in 1 s: out of reach, waits instead
+    assert acquisition.confirm(2.0, np.array([190.0, 100.0]))  # 30 m in 1 s
+    assert acquisition.candidate is None
+    assert not acquisition.confirm(3.0, np.array([0.0, 0.0]))
+    assert not acquisition.confirm(3.0, np.array([0.0, 0.0]))  # no time in between
+    assert not acquisition.confirm(20.0, np.array([0.0, 0.0]))  # 17 s later: stale
+    assert acquisition.confirm(21.0, np.array([5.0, 5.0]))
+
+
+def test_a_new_prior_drops_the_waiting_placement(seneca):
+    _, _, geomap = seneca
+    search = MapSearch.over(build("sift", {}), geomap)
+    search.acquisition.confirm(0.0, np.array([10.0, 10.0]))
+    search.set_prior(Prior(1.0, np.array([10.0, 10.0]), 5.0))
+    assert search.acquisition.candidate is None
