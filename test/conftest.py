@@ -14,6 +14,17 @@ import pytest
 SHARED_DATA = Path(os.environ.get("FM_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The test process publishes camera frames to the nodes as a camera driver does, so it sets the
+    package's large-image Fast DDS profile as the README asks of camera drivers, before any ROS
+    context exists: without it a best-effort frame above 512 KiB crosses processes as UDP fragments,
+    often lost on a loaded machine (the likely cause of a Jazzy CI run in which fm-navigate answered
+    none of the 1.5 MB graf frames published from here for 60 s)."""
+    from feature_matching_ros.ros.dds import use_large_image_profile
+
+    use_large_image_profile()
+
+
 def require_file(path: Path) -> Path:
     if not path.exists():
         message = f"test data missing: {path} (set FM_SHARED_DATA or check out ../shared beside the repo)"

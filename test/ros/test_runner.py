@@ -35,12 +35,6 @@ def _env() -> dict[str, str]:
     return env
 
 
-@pytest.mark.xfail(
-    os.environ.get("FM_ROS_DISTRO") == "jazzy",
-    reason="known regression of 2026-11-28, reproducible on Jazzy only: fm-navigate with the whole "
-    "navigation.yaml answers no frame within 60 s (Kilted passes); cause not found yet",
-    strict=False,
-)
 def test_runner_with_params_file_end_to_end(ros_context, shared_data, graf, tmp_path):
     from rclpy.executors import SingleThreadedExecutor
 
