@@ -1,8 +1,9 @@
-"""Re-localisation against frames the map fixed earlier.
+"""Re-localisation against earlier frames placed on the map.
 
 After a turn at the end of a survey line the new line's frames overlap the last line's (the side
 overlap of a survey), at the camera's own resolution, season and lens, where the coarser map often
-matches nothing. Every frame with an accepted map fix is remembered with its pose. A frame whose
+matches nothing. Every frame with an accepted map fix or re-localisation is remembered with its
+pose. A frame whose
 predicted position is uncertain is registered to the remembered frames nearest that prediction;
 the remembered pose puts the inliers on the ground, and planar PnP gives the frame's own pose, as
 for a map fix. Its covariance adds the remembered frame's uncertainty (position, height and
@@ -34,8 +35,9 @@ from .types import Features
 @dataclass(frozen=True)
 class RevisitConfig:
     """capacity: frames remembered (the oldest are forgotten first); spacing: a frame remembered
-    closer than this fraction of its footprint's reach to an earlier one replaces it, so the memory
-    spreads over the area flown rather than over the last seconds; keypoints: the strongest kept
+    closer than this fraction of its footprint's reach to earlier ones replaces them, so the memory
+    spreads over the area flown rather than over the last seconds (unless one of them is placed
+    more certainly: the new frame is then not kept); keypoints: the strongest kept
     of each; candidates: remembered frames tried per frame, nearest the prediction first;
     min_sigma_m: tried only when the prediction's horizontal standard deviation is larger (a
     confident prediction gains little, and it already holds the remembered fix's information);
@@ -113,7 +115,11 @@ class FrameMemory:
             np.asarray(covariance, np.float64).copy(),
         )
         spacing = self.config.spacing * frame.reach()
-        for old in [f for f in self._frames if np.linalg.norm(f.position[:2] - frame.position[:2]) < spacing]:
+        close = [f for f in self._frames if np.linalg.norm(f.position[:2] - frame.position[:2]) < spacing]
+        sigma = horizontal_sigma(frame.covariance[:2, :2])
+        if any(horizontal_sigma(f.covariance[:2, :2]) < sigma for f in close):
+            return  # a re-localised frame must not displace a better-placed one
+        for old in close:
             self._frames.remove(old)
         self._frames.append(frame)
 

@@ -131,3 +131,15 @@ def test_the_memory_keeps_the_strongest_keypoints_of_its_newest_frames_spread_ov
     scores = features.scores.numpy()
     assert len(kept[0].features) == 500
     assert kept[0].features.scores.numpy().min() >= np.sort(scores)[-500]
+
+
+def test_a_less_certain_frame_does_not_displace_a_better_placed_one(seneca, sift):
+    _, _, frames = seneca
+    features = sift.extract(frames[FIXED])
+    memory = FrameMemory(RevisitConfig(keypoints=500))
+    fixed = np.diag([0.5, 0.5, 1.0, 1e-4, 1e-4, 1e-4])
+    memory.remember(1.0, features, K, np.array([0.0, 0.0, 60.0]), np.eye(3), fixed)
+    memory.remember(2.0, features, K, np.array([5.0, 0.0, 60.0]), np.eye(3), fixed * 50.0)  # re-localised
+    assert [f.stamp for f in memory.near(Prediction(np.zeros(2), np.eye(2)))] == [1.0]
+    memory.remember(3.0, features, K, np.array([5.0, 0.0, 60.0]), np.eye(3), fixed * 0.5)  # a better fix
+    assert [f.stamp for f in memory.near(Prediction(np.zeros(2), np.eye(2)))] == [3.0]
