@@ -54,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
         "--geoid-separation", type=float, default=0.0, help="added to every --dem value, m (default 0)"
     )
     p.add_argument("--matcher", default="sift", help="zoo name (default sift)")
+    p.add_argument(
+        "--fallback-matcher",
+        default="akaze",
+        help="navigation: zoo name of the matcher that searches again where --matcher finds no fix, as the "
+        "navigator's fallback_matcher (default akaze; none: no fallback)",
+    )
     p.add_argument("--via", choices=("ros", "direct"), default="ros", help="nodes over DDS, or the core")
     p.add_argument("--out", type=Path, help="report folder (default: FLIGHT/eval-MATCHER)")
     p.add_argument("--limit", type=int, help="evaluate the first N frames only")
@@ -238,7 +244,10 @@ def run_navigation(
     odometry = (
         None if options.no_odometry else build(options.matcher, {"max_keypoints": options.max_keypoints})
     )
-    navigator = Navigator(build(options.matcher, {}), geomap, config, odometry_pipeline=odometry)
+    fallback = None if options.fallback_matcher in ("", "none") else build(options.fallback_matcher, {})
+    navigator = Navigator(
+        build(options.matcher, {}), geomap, config, odometry_pipeline=odometry, fallback_pipeline=fallback
+    )
     progress.start(len(frames))
     records = []
     for path, t, K, height, truth, *aids in frames:
@@ -410,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
                 if options.no_altitude
                 else f"GPS alt - {options.ground:g} m",
                 "odometry": not options.no_odometry,
+                "fallback matcher": options.fallback_matcher,
                 "map_sigma_m": options.map_sigma,
                 "K": np.round(frames[0][2], 3).tolist(),
             }
@@ -436,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
                 records = run_ros(bag, map_path, options.matcher, options.limit, progress, terrain)
             else:
                 records = run_direct(bag, map_path, options, progress)
+                meta["fallback matcher"] = options.fallback_matcher
             nav_map = options.flight / "nav_map.json"
             if nav_map.is_file():  # fm-simulate --nav-map: the map differs from the rendered world
                 meta["nav_map"] = json.loads(nav_map.read_text())

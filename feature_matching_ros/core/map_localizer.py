@@ -102,6 +102,12 @@ class MapLocalizer:
         self.accept(fix)
         return Localization(match, fix, (time.perf_counter() - start) * 1e3)
 
+    def follow(self, other: MapLocalizer) -> None:
+        """Search the frame ``other`` just failed on as it did: the same prior, radius and last fix."""
+        self.search.prior = other.search.prior
+        self.search.failures = max(other.search.failures - 1, 0)  # not counting that frame's failure
+        self.last_fix = other.last_fix
+
     def accept(self, fix: MapFix) -> None:
         """Update the search and the jump check with the outcome of a frame."""
         if fix.accepted and fix.pose is not None:

@@ -12,8 +12,10 @@ with a relative scale error and heading error of that displacement. A frame with
 ``coast_speed_sigma`` per second. The map search then looks around that prediction; a fix that
 passes every check of ``FixGate`` (including agreement with the prediction within their combined
 covariance) is fused by a Kalman update, which collapses the covariance to the fix's own plus the
-map's georeference error. Before the first fix there is no solution; after ``max_sigma_m`` of
-uncertainty the solution is dropped and the search goes global again.
+map's georeference error. A frame the matcher finds no fix in is searched again by a fallback
+matcher when one is given (another extractor finds other structure). Before the first fix there is
+no solution; after ``max_sigma_m`` of uncertainty the solution is dropped and the search goes
+global again.
 """
 
 from __future__ import annotations
@@ -138,10 +140,17 @@ class Navigator:
         robust: RobustParams | None = None,
         odometry: OdometryConfig | None = None,
         odometry_pipeline: Pipeline | None = None,
+        fallback_pipeline: Pipeline | None = None,
         warm: bool = True,
     ) -> None:
         self.config = config or NavigatorConfig()
         self.localizer = MapLocalizer(pipeline, geomap, search=search, gate=gate, robust=robust, warm=warm)
+        # a second matcher for the frames the first finds no fix in (its own map features)
+        self.fallback = (
+            None
+            if fallback_pipeline is None
+            else MapLocalizer(fallback_pipeline, geomap, search=search, gate=gate, robust=robust, warm=warm)
+        )
         self.odometry = (
             KeyframeOdometry(odometry_pipeline or pipeline, odometry) if self.config.odometry else None
         )
@@ -190,9 +199,7 @@ class Navigator:
         if prediction is not None:  # the map's error may differ between here and the last fix
             map_error = self.config.map_sigma_m**2 * np.eye(2)
             expected = Prediction(prediction.position[:2], prediction.covariance[:2, :2] + map_error)
-        result = self.localizer.localize(
-            image, K, stamp, dist=dist, R_map_body=R_map_body, height=height, prediction=expected
-        )
+        result = self._localize(image, K, stamp, dist=dist, R_map_body=R_map_body, height=height, prediction=expected)
         fix = result.fix
         if fix.failed == "innovation":
             self._disagreements += 1
@@ -229,6 +236,20 @@ class Navigator:
             None if current is None else rotation_from_euler(0.0, 0.0, current.yaw),
             revisit,
         )
+
+    def _localize(self, image: np.ndarray, K: np.ndarray, stamp: float, **aids) -> Localization:
+        """The map fix of a frame; where the matcher finds none (a fix that disagrees with the
+        prediction aside), the fallback matcher searches the same frame around the same prior."""
+        result = self.localizer.localize(image, K, stamp, **aids)
+        fallback = self.fallback
+        if fallback is None or result.fix.accepted or result.fix.failed == "innovation":
+            return result
+        fallback.follow(self.localizer)
+        second = fallback.localize(image, K, stamp, **aids)
+        if not second.fix.accepted:
+            return result
+        self.localizer.accept(second.fix)
+        return second
 
     def _revisit(
         self,
@@ -276,6 +297,9 @@ class Navigator:
         self._disagreements = 0
         self.localizer.last_fix = None
         self.localizer.search.set_prior(None)
+        if self.fallback is not None:
+            self.fallback.last_fix = None
+            self.fallback.search.set_prior(None)
         return None
 
     def _odometry(

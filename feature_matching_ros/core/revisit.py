@@ -47,7 +47,7 @@ class RevisitConfig:
     capacity: int = 64
     spacing: float = 0.25
     keypoints: int = 2000
-    candidates: int = 6
+    candidates: int = 12
     min_sigma_m: float = 10.0
     search_sigmas: float = 3.0
 

@@ -163,8 +163,9 @@ class NavigatorNode(Node):
     def _on_set_parameters(self, changed: list[rclpy.parameter.Parameter]) -> SetParametersResult:
         values = {p.name: p.value for p in changed if p.name != "use_sim_time"}
         reason = params.check_all(params.NAVIGATOR_NODE, values)
-        if reason is None and "matcher" in values:
-            reason = self._matcher_unavailable(values["matcher"], values.get("weights_dir"))
+        for name in ("matcher", "fallback_matcher"):
+            if reason is None and values.get(name):
+                reason = self._matcher_unavailable(values[name], values.get("weights_dir"))
         if reason is None:
             reason = change_problem(values)
         if reason is not None:
@@ -191,6 +192,9 @@ class NavigatorNode(Node):
     def _check_configuration(self) -> bool:
         """Report what keeps the node from navigating, before the first frame arrives."""
         reason = self._matcher_unavailable(self.get_parameter("matcher").value, None)
+        fallback = self.get_parameter("fallback_matcher").value
+        if reason is None and fallback:
+            reason = self._matcher_unavailable(fallback, None)
         if reason is None and not self.get_parameter("map_image").value:
             reason = "the map_image parameter is empty: the navigator needs a georeferenced map"
         if reason:
@@ -343,10 +347,12 @@ class NavigatorNode(Node):
         self._velocity.reset()
         value = lambda name: self.get_parameter(name).value  # noqa: E731
         name = value("matcher")
+        fallback_name = value("fallback_matcher")
         try:
-            reason = self._matcher_unavailable(name, None)
-            if reason is not None:
-                raise FeatureMatchingError(reason)
+            for matcher in (name, fallback_name):
+                reason = self._matcher_unavailable(matcher, None) if matcher else None
+                if reason is not None:
+                    raise FeatureMatchingError(reason)
             path = value("map_image")
             if not path:
                 raise FeatureMatchingError(
@@ -378,6 +384,7 @@ class NavigatorNode(Node):
                 odometry_pipeline = registry.build(
                     name, {"max_keypoints": value("odometry_keypoints")}, **options
                 )
+            fallback = registry.build(fallback_name, {}, **options) if fallback_name else None
             navigator = Navigator(
                 pipeline,
                 geomap,
@@ -385,6 +392,7 @@ class NavigatorNode(Node):
                 search=self._search_config(),
                 gate=self._gate(),
                 odometry_pipeline=odometry_pipeline,
+                fallback_pipeline=fallback,
             )
         except FeatureMatchingError as exc:
             self._error("configuration", str(exc), persistent=True)

@@ -332,6 +332,11 @@ NAVIGATOR_NODE = (
         "sift",
         "zoo name of the extractor+matcher for map fixes and odometry (fm-match --list)",
     ),
+    ParamSpec(
+        "fallback_matcher",
+        "akaze",
+        "zoo name of a second matcher that searches the map again where matcher finds no fix ('' = none)",
+    ),
     ParamSpec("device", "cpu", "torch device for the networks", choices=DEVICES),
     ParamSpec(
         "backend",
