@@ -199,7 +199,9 @@ class Navigator:
         if prediction is not None:  # the map's error may differ between here and the last fix
             map_error = self.config.map_sigma_m**2 * np.eye(2)
             expected = Prediction(prediction.position[:2], prediction.covariance[:2, :2] + map_error)
-        result = self._localize(image, K, stamp, dist=dist, R_map_body=R_map_body, height=height, prediction=expected)
+        result = self._localize(
+            image, K, stamp, dist=dist, R_map_body=R_map_body, height=height, prediction=expected
+        )
         fix = result.fix
         if fix.failed == "innovation":
             self._disagreements += 1
