@@ -368,5 +368,12 @@ def test_navigator_parameters_are_validated_and_a_change_rebuilds_it(navigator):
     assert node.set_parameters([Parameter("revisit", value=False)])[0].successful
     spin_until(executor, lambda: node.ready and node._navigator is not old, READY_TIMEOUT, "the rebuild")
     assert node._navigator.memory is None
+    assert node._navigator.fallback is not None  # akaze by default
+    refused = node.set_parameters([Parameter("fallback_matcher", value="no-such-matcher")])[0]
+    assert not refused.successful and "not in the zoo" in refused.reason
+    old = node._navigator
+    assert node.set_parameters([Parameter("fallback_matcher", value="")])[0].successful
+    spin_until(executor, lambda: node.ready and node._navigator is not old, READY_TIMEOUT, "the rebuild")
+    assert node._navigator.fallback is None
     answer, pose, _, _ = pilot.answer_to(executor, frames[0], frames[0].stamp)
     assert answer.pose_published, answer.pose_status
