@@ -68,12 +68,18 @@ def test_a_real_frame_is_placed_where_its_keypoint_fix_put_it_from_a_prior_metre
     assert shift_m < pose.height * np.tan(pose.tilt) + 5.0, f"placed {shift_m:.1f} m off"
 
 
-def test_a_frame_from_elsewhere_has_no_clear_placement(seneca, fixed, shared_data):
+@pytest.fixture(scope="module")
+def elsewhere(shared_data):
+    """An aerial photo from elsewhere (not the Seneca survey) and a camera matrix for it."""
+    image = load_image(require_file(shared_data / "pairs" / "aero1.jpg"))
+    f = 0.9 * image.shape[1]
+    return image, np.array([[f, 0, image.shape[1] / 2], [0, f, image.shape[0] / 2], [0, 0, 1.0]])
+
+
+def test_a_frame_from_elsewhere_has_no_clear_placement(seneca, fixed, elsewhere):
     _, _, geomap = seneca
     _, result = fixed
-    elsewhere = load_image(require_file(shared_data / "pairs" / "aero1.jpg"))
-    f = 0.9 * elsewhere.shape[1]
-    K_other = np.array([[f, 0, elsewhere.shape[1] / 2], [0, f, elsewhere.shape[0] / 2], [0, 0, 1.0]])
+    elsewhere, K_other = elsewhere
     georef, pose = geomap.georef, result.fix.pose
     level = rotation_from_euler(0.0, 0.0, pose.yaw)
     view = rectify(elsewhere, K_other, camera_rotation(level), pose.height, georef.affine[:, :2])
@@ -176,12 +182,10 @@ def test_without_a_prior_a_measured_attitude_acquires_two_frames_over_the_whole_
     assert np.linalg.norm(fix.pose.position[:2] - track.csv_en[4]) < 5.0
 
 
-def test_a_frame_from_elsewhere_is_never_acquired(seneca, fixed, shared_data):
-    _, track, geomap = seneca
+def test_a_frame_from_elsewhere_is_never_acquired(seneca, fixed, elsewhere):
+    _, _, geomap = seneca
     _, result = fixed
-    elsewhere = load_image(require_file(shared_data / "pairs" / "aero1.jpg"))
-    f = 0.9 * elsewhere.shape[1]
-    K_other = np.array([[f, 0, elsewhere.shape[1] / 2], [0, f, elsewhere.shape[0] / 2], [0, 0, 1.0]])
+    elsewhere, K_other = elsewhere
     search = MapSearch.over(build("sift", {}), geomap)
     pose = result.fix.pose
     for t in (0.0, 0.2, 0.4):
