@@ -250,7 +250,8 @@ class MapSearch:
     def _acquirable(self, R_map_body: np.ndarray | None, height: float | None) -> bool:
         c, geomap = self.config, self.features.geomap
         known_height = len(self._heights(height)) == 1
-        small = geomap.valid.size <= c.acquire_max_mpx * 1e6
+        height_px, width_px = geomap.valid.shape[:2]  # a windowed map has a shape, not a size
+        small = height_px * width_px <= c.acquire_max_mpx * 1e6
         return c.acquire and c.verify and R_map_body is not None and known_height and small
 
     def _acquire(

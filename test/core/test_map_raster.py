@@ -18,8 +18,10 @@ from feature_matching_ros.core import map_raster  # noqa: E402
 from feature_matching_ros.core.aerial_texture import aerial_texture  # noqa: E402
 from feature_matching_ros.core.errors import ConfigError, ImageError  # noqa: E402
 from feature_matching_ros.core.georef import GeoMap, load_map  # noqa: E402
+from feature_matching_ros.core.map_correlate import place_anywhere  # noqa: E402
 from feature_matching_ros.core.map_features import MapFeatures, Window  # noqa: E402
 from feature_matching_ros.core.map_raster import RasterMap, open_map  # noqa: E402
+from feature_matching_ros.core.map_search import MapSearch  # noqa: E402
 from feature_matching_ros.core.registry import build  # noqa: E402
 
 UTM33N = "EPSG:32633"
@@ -112,6 +114,16 @@ def test_map_features_of_a_windowed_map_equal_the_in_memory_ones(holed):
     assert whole.extracted_tiles == windowed.extracted_tiles
     np.testing.assert_array_equal(a.keypoints.numpy(), b.keypoints.numpy())
     np.testing.assert_array_equal(a.descriptors.numpy(), b.descriptors.numpy())
+
+
+def test_acquisition_places_a_view_on_a_windowed_map_as_on_the_whole_one(holed, picture):
+    whole, windowed = load_map(holed), open_map(holed, cache_dir=None)
+    view = np.ascontiguousarray(picture[60:180, 330:490])  # a frame rectified onto the map's grid
+    placements = [place_anywhere(view, m.image, m.valid, 16) for m in (whole, windowed)]
+    assert all(p is not None for p in placements)
+    np.testing.assert_array_equal(placements[0].offset, [330, 60])
+    np.testing.assert_array_equal(placements[1].offset, [330, 60])
+    assert MapSearch.over(build("sift", {}), windowed)._acquirable(np.eye(3), 100.0)
 
 
 def split(tmp_path, picture, cut=(256, 200), skip=()):
