@@ -5,10 +5,10 @@ overlap of a survey), at the camera's own resolution, season and lens, where the
 matches nothing. Every frame with an accepted map fix or re-localisation is remembered with its
 pose. A frame whose predicted position is uncertain is registered to the remembered frames nearest
 that prediction; the remembered pose puts the inliers on the ground, and planar PnP gives the
-frame's own pose, as for a map fix. Its covariance adds the remembered frame's uncertainty (position, height and
-attitude), so the result is a measurement relative to the map like a fix, and ``FixGate`` judges it
-with the same checks. Frames fixed by the map or by re-localisation are remembered; a chain of
-re-localisations carries every link's uncertainty, and the next map fix ends it.
+frame's own pose, as for a map fix. Its covariance adds the remembered frame's uncertainty
+(position, height and attitude), so the result is a measurement relative to the map like a fix,
+and ``FixGate`` judges it with the same checks. A chain of re-localisations carries every link's
+uncertainty, and the next map fix ends it.
 
     memory = FrameMemory()
     memory.remember(stamp, features, K, position, R_map_camera, covariance)   # after a map fix
