@@ -211,3 +211,36 @@ def test_a_new_prior_drops_the_waiting_placement(seneca):
     search.acquisition.confirm(0.0, np.array([10.0, 10.0]))
     search.set_prior(Prior(1.0, np.array([10.0, 10.0]), 5.0))
     assert search.acquisition.candidate is None
+
+
+def test_a_flight_over_a_degraded_real_map_is_acquired_from_its_first_frames(shared_data):
+    """Frames rendered from the real aukerman orthophoto (0.5 m/px) with an attitude input, searched
+    on a copy twice as coarse, another season, blurred, JPEG'd and off by ~3 m (the 'realistic'
+    degradation): the keypoint sweep finds 5-6 inliers in every window of the whole map, while the
+    correlation over the whole map places the first frame and the second confirms it."""
+    import dataclasses
+
+    from feature_matching_ros.core.flight_sim import APPEARANCES, CameraSpec, FlightPlan, fly, render
+    from feature_matching_ros.core.georef import GeoReference
+    from feature_matching_ros.core.map_degrade import PRESETS, degrade
+
+    world = load_map(
+        require_file(shared_data / "maps" / "aukerman.png"), GeoReference.north_up((0.0, 0.0), 0.5)
+    )
+    nav_map = degrade(world, dataclasses.replace(PRESETS["realistic"], gsd_factor=2.0)).map
+    camera = CameraSpec(640, 480, 60.0)
+    start, heading = np.array([324.0, -230.5]), np.array([-0.973, -0.233])  # over meadow and trees
+    plan = FlightPlan(np.array([start, start + 100.0 * heading]), altitude=137.0, tilt_deg=10.0)
+    rng = np.random.default_rng(0)
+    frames = [(s, render(world, camera, s, APPEARANCES["strong"], rng)[0]) for s in fly(plan, 3)]
+    navigator = Navigator(build("sift", {}), nav_map, NavigatorConfig(map_sigma_m=3.0))
+    states = [
+        navigator.step(image, camera.K, s.t, R_map_body=s.R_map_body, height=s.position[2])
+        for s, image in frames
+    ]
+    assert "the next frame must confirm it" in states[0].fix.reason, states[0].fix.reason
+    confirmed = states[1]
+    assert confirmed.fix.accepted, confirmed.fix.reason
+    assert confirmed.localization.match.strategy == "acquired+correlated+refined"
+    assert np.linalg.norm(confirmed.fix.pose.position[:2] - frames[1][0].position[:2]) < 8.0
+    assert states[2].fix.accepted and np.linalg.norm(states[2].position[:2] - frames[2][0].position[:2]) < 8.0
