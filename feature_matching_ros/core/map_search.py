@@ -270,7 +270,6 @@ class MapSearch:
             f"placed by correlation at ({east:.0f}, {north:.0f}) m without a prior; the next frame must "
             "confirm it",
             match.times_ms,
-            match.agreement,
         )
 
     def _correlatable(self, R_map_body: np.ndarray | None, radius: float | None) -> bool:

@@ -20,6 +20,7 @@ global again.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -145,12 +146,14 @@ class Navigator:
     ) -> None:
         self.config = config or NavigatorConfig()
         self.localizer = MapLocalizer(pipeline, geomap, search=search, gate=gate, robust=robust, warm=warm)
-        # a second matcher for the frames the first finds no fix in (its own map features)
-        self.fallback = (
-            None
-            if fallback_pipeline is None
-            else MapLocalizer(fallback_pipeline, geomap, search=search, gate=gate, robust=robust, warm=warm)
-        )
+        # a second matcher for the frames the first finds no fix in (its own map features); the
+        # acquisition by correlation does not depend on the matcher: the first search has done it
+        self.fallback = None
+        if fallback_pipeline is not None:
+            fallback_search = dataclasses.replace(search or SearchConfig(), acquire=False)
+            self.fallback = MapLocalizer(
+                fallback_pipeline, geomap, search=fallback_search, gate=gate, robust=robust, warm=warm
+            )
         self.odometry = (
             KeyframeOdometry(odometry_pipeline or pipeline, odometry) if self.config.odometry else None
         )
