@@ -163,9 +163,10 @@ class NavigatorNode(Node):
     def _on_set_parameters(self, changed: list[rclpy.parameter.Parameter]) -> SetParametersResult:
         values = {p.name: p.value for p in changed if p.name != "use_sim_time"}
         reason = params.check_all(params.NAVIGATOR_NODE, values)
-        for name in ("matcher", "fallback_matcher"):
-            if reason is None and values.get(name):
-                reason = self._matcher_unavailable(values[name], values.get("weights_dir"))
+        if reason is None and "matcher" in values:
+            reason = self._matcher_unavailable(values["matcher"], values.get("weights_dir"))
+        if reason is None and values.get("fallback_matcher"):  # '' turns the fallback off
+            reason = self._matcher_unavailable(values["fallback_matcher"], values.get("weights_dir"))
         if reason is None:
             reason = change_problem(values)
         if reason is not None:
@@ -349,10 +350,11 @@ class NavigatorNode(Node):
         name = value("matcher")
         fallback_name = value("fallback_matcher")
         try:
-            for matcher in (name, fallback_name):
-                reason = self._matcher_unavailable(matcher, None) if matcher else None
-                if reason is not None:
-                    raise FeatureMatchingError(reason)
+            reason = self._matcher_unavailable(name, None)
+            if reason is None and fallback_name:
+                reason = self._matcher_unavailable(fallback_name, None)
+            if reason is not None:
+                raise FeatureMatchingError(reason)
             path = value("map_image")
             if not path:
                 raise FeatureMatchingError(

@@ -353,6 +353,7 @@ def test_navigator_parameters_are_validated_and_a_change_rebuilds_it(navigator):
     assert not refused.successful and "map_upsample" in refused.reason
     refused = node.set_parameters([Parameter("matcher", value="no-such-matcher")])[0]
     assert not refused.successful and "not in the zoo" in refused.reason
+    assert not node.set_parameters([Parameter("matcher", value="")])[0].successful  # no matcher at all
     old = node._navigator
     assert node.set_parameters([Parameter("map_upsample", value=1.0)])[0].successful
     spin_until(executor, lambda: node.ready and node._navigator is not old, READY_TIMEOUT, "the rebuild")
