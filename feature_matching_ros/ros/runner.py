@@ -8,9 +8,11 @@ same parameter file the launch file uses; it is how the pipeline runs where ``ro
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -66,12 +68,42 @@ def run_nodes(classes: Sequence[type], args: list[str] | None = None) -> int:
         # A terminal's Ctrl-C reaches the whole process group, and `ros2 launch` then sends its own
         # SIGINT: once stopping, later ones must not interrupt the clean-up.
         _ignore_interrupts()
+        _clean_up(nodes)
+        _ignore_interrupts()  # rclpy.shutdown restores the handler it replaced
+    return code
+
+
+# The middleware's teardown normally takes well under a second; `ros2 launch` escalates to SIGTERM
+# after 5 s, which rclpy's handler swallows while it is installed, and then to SIGKILL.
+CLEAN_UP_TIMEOUT_S = 4.0
+
+
+def _clean_up(nodes: list) -> None:
+    """Destroy ``nodes`` and shut rclpy down; if that hangs, say where and end the process anyway.
+    Seen twice in CI: a geometry node that ignored SIGINT and then SIGTERM (so it was still inside
+    rclpy, before its shutdown) until launch killed it; the cause was not found."""
+    import rclpy
+
+    def tear_down() -> None:
         for node in nodes:
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
-        _ignore_interrupts()  # rclpy.shutdown restores the handler it replaced
-    return code
+
+    worker = threading.Thread(target=tear_down, name="ros-clean-up", daemon=True)
+    worker.start()
+    worker.join(CLEAN_UP_TIMEOUT_S)
+    if worker.is_alive():
+        frames = sys._current_frames().get(worker.ident)
+        where = "".join(traceback.format_stack(frames)) if frames is not None else "(unknown)\n"
+        print(
+            f"warning: the ROS clean-up did not finish within {CLEAN_UP_TIMEOUT_S:g} s; exiting anyway. "
+            f"It was at:\n{where}",
+            file=sys.stderr,
+            flush=True,
+        )
+        sys.stdout.flush()
+        os._exit(0)
 
 
 def _ignore_interrupts() -> None:

@@ -120,3 +120,25 @@ def test_runner_missing_params_file(tmp_path):
     )
     assert result.returncode == 2
     assert "parameter file not found" in result.stderr
+
+
+def test_a_hanging_clean_up_ends_the_process_and_says_where(tmp_path):
+    """Should the middleware's teardown hang, the process still ends promptly (before `ros2 launch`
+    escalates to SIGTERM and SIGKILL), with the place it hung at on stderr."""
+    script = tmp_path / "hang.py"
+    script.write_text(
+        "import time\n"
+        "from feature_matching_ros.ros import runner\n"
+        "class Stuck:\n"
+        "    def destroy_node(self):\n"
+        "        time.sleep(60)\n"
+        "runner.CLEAN_UP_TIMEOUT_S = 0.5\n"
+        "runner._clean_up([Stuck()])\n"
+        "print('not reached')\n"
+    )
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30)
+    assert time.monotonic() - start < 20
+    assert done.returncode == 0 and "not reached" not in done.stdout
+    assert "did not finish within 0.5 s" in done.stderr and "destroy_node" in done.stderr
+    assert "Traceback" not in done.stderr
