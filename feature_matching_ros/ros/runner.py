@@ -68,7 +68,7 @@ def run_nodes(classes: Sequence[type], args: list[str] | None = None) -> int:
         # A terminal's Ctrl-C reaches the whole process group, and `ros2 launch` then sends its own
         # SIGINT: once stopping, later ones must not interrupt the clean-up.
         _ignore_interrupts()
-        _clean_up(nodes)
+        _clean_up(nodes, code)
         _ignore_interrupts()  # rclpy.shutdown restores the handler it replaced
     return code
 
@@ -78,8 +78,9 @@ def run_nodes(classes: Sequence[type], args: list[str] | None = None) -> int:
 CLEAN_UP_TIMEOUT_S = 4.0
 
 
-def _clean_up(nodes: list) -> None:
-    """Destroy ``nodes`` and shut rclpy down; if that hangs, say where and end the process anyway.
+def _clean_up(nodes: list, code: int = 0) -> None:
+    """Destroy ``nodes`` and shut rclpy down; if that hangs, say where and end the process anyway
+    (with exit code ``code``).
     Seen twice in CI: a geometry node that ignored SIGINT and then SIGTERM (so it was still inside
     rclpy, before its shutdown) until launch killed it; the cause was not found."""
     import rclpy
@@ -103,7 +104,7 @@ def _clean_up(nodes: list) -> None:
             flush=True,
         )
         sys.stdout.flush()
-        os._exit(0)
+        os._exit(code)
 
 
 def _ignore_interrupts() -> None:
