@@ -102,6 +102,11 @@ class MapLocalizer:
         self.accept(fix)
         return Localization(match, fix, (time.perf_counter() - start) * 1e3)
 
+    def forget(self) -> None:
+        """No prior and no last fix: the next frame is searched over the whole map."""
+        self.last_fix = None
+        self.search.set_prior(None)
+
     def follow(self, other: MapLocalizer) -> None:
         """Search the frame ``other`` just failed on as it did: the same prior, radius and last fix."""
         self.search.prior = other.search.prior

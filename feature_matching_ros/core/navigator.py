@@ -300,11 +300,9 @@ class Navigator:
         """Forget the solution: the next fix starts a new one, found by a search of the whole map."""
         self._solution = None
         self._disagreements = 0
-        self.localizer.last_fix = None
-        self.localizer.search.set_prior(None)
+        self.localizer.forget()
         if self.fallback is not None:
-            self.fallback.last_fix = None
-            self.fallback.search.set_prior(None)
+            self.fallback.forget()
         return None
 
     def _odometry(
