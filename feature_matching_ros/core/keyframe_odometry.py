@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .frames import body_rotation, camera_rotation, euler_from_rotation, tilt
+from .frames import body_rotation, camera_rotation, tilt
 from .geometry import GeometryResult
 from .ground_pose import ground_points, solve_ground_pose
 from .image import equalized
@@ -109,10 +109,10 @@ class OdometryTracker:
         anchor = self._anchors.get(stamp)
         return None if anchor is None else anchor.covariance.copy()
 
-    def yaw(self, stamp: float) -> float | None:
-        """Body yaw of the keyframe taken at ``stamp``, radians counter-clockwise from odom x."""
+    def attitude(self, stamp: float) -> np.ndarray | None:
+        """R_odom_body of the keyframe taken at ``stamp``."""
         anchor = self._anchors.get(stamp)
-        return None if anchor is None else euler_from_rotation(body_rotation(anchor.R_odom_camera))[2]
+        return None if anchor is None else body_rotation(anchor.R_odom_camera)
 
     def register(
         self,

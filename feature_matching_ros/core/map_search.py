@@ -238,7 +238,8 @@ class MapSearch:
         verified = best.agreement is not None or not self.config.verify
         usable = verified and len(best) >= self.config.min_matches
         if correlate and not usable and self._correlatable(R_map_body, radius):
-            attitude = self._attitudes(R_map_body, radius)[0]
+            # the prior's full attitude where it has one: a placement is sharper tilted than level
+            attitude = R_map_body if R_map_body is not None else self.prior.R_map_body
             placed = self._correlated(image, K, attitude, self._heights(height)[0], radius)
             if placed is not None:
                 return placed[0]

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .frames import euler_from_rotation, rotation_from_euler
+from .frames import camera_rotation, euler_from_rotation, rotation_from_euler
 from .geometry import RobustParams
 from .georef import GeoMap
 from .ground_pose import GroundPose, horizontal_sigma
@@ -100,6 +100,15 @@ class NavigationState:
         return horizontal_sigma(self.covariance)
 
 
+@dataclass(frozen=True, eq=False)
+class _Attitude:
+    """A full attitude known from a fix (or carried from one by odometry) and the 3x3 covariance
+    of small rotations about the map's axes."""
+
+    R_map_body: np.ndarray
+    covariance: np.ndarray
+
+
 @dataclass
 class _Reference:
     """Where odometry displacements are measured from: a frame of odometry track ``track`` with odom
@@ -113,6 +122,8 @@ class _Reference:
     covariance: np.ndarray
     yaw_offset: float
     heading_known: bool = True
+    attitude: _Attitude | None = None  # the frame's attitude from its fix
+    R_odom_body: np.ndarray | None = None  # and in odom
 
 
 @dataclass
@@ -125,6 +136,7 @@ class _Solution:
     velocity_known: bool = False
     reference: _Reference | None = None
     coast: tuple[float, np.ndarray, np.ndarray] | None = None  # (stamp, position, covariance) at its start
+    attitude: _Attitude | None = None
 
 
 class Navigator:
@@ -194,9 +206,12 @@ class Navigator:
             # after a turn without odometry the heading is unknown: the search then tries them all
             reference = prediction.reference
             heading_known = prediction.coast is None and (reference is None or reference.heading_known)
-            R_level = rotation_from_euler(0.0, 0.0, prediction.yaw)
+            # the tilt, where odometry carried it from a fix, sharpens a placement by correlation
+            attitude = rotation_from_euler(0.0, 0.0, prediction.yaw)
+            if prediction.attitude is not None and heading_known:
+                attitude = prediction.attitude.R_map_body
             self.localizer.set_prior(
-                Prior(stamp, prediction.position[:2], sigma, R_level, prediction.position[2], heading_known)
+                Prior(stamp, prediction.position[:2], sigma, attitude, prediction.position[2], heading_known)
             )
         expected = None
         if prediction is not None:  # the map's error may differ between here and the last fix
@@ -223,6 +238,8 @@ class Navigator:
                 self._remember(features, stamp, K, revisit.fix.pose)
             else:
                 source = "odometry" if prediction.coast is None else "coast"
+                if source == "odometry":
+                    self._remember_carried(features, stamp, K)
         else:
             source = "none"
         current = self._solution if source != "none" else None
@@ -296,6 +313,21 @@ class Navigator:
         covariance[:3, :3] = solution.covariance
         self.memory.remember(stamp, features, K, solution.position, pose.R_map_camera, covariance)
 
+    def _remember_carried(self, features: Features | None, stamp: float, K: np.ndarray) -> None:
+        """Keep a frame odometry carried from a fix, with its attitude, while it is placed certainly
+        enough for a re-localisation against it to pass the fix checks: the frames just before a
+        turn may be the only ones the next line overlaps."""
+        solution = self._solution
+        if self.memory is None or features is None or solution.attitude is None:
+            return
+        if horizontal_sigma(solution.covariance) >= self.localizer.gate.max_sigma_m:
+            return
+        covariance = np.zeros((6, 6))
+        covariance[:3, :3] = solution.covariance
+        covariance[3:, 3:] = solution.attitude.covariance
+        R_map_camera = camera_rotation(solution.attitude.R_map_body)
+        self.memory.remember(stamp, features, K, solution.position, R_map_camera, covariance)
+
     def _drop(self) -> None:
         """Forget the solution: the next fix starts a new one, found by a search of the whole map."""
         self._solution = None
@@ -357,7 +389,10 @@ class Navigator:
                     return self._weak_step(s, odometry, position, yaw)
                 measured = s.coast is None
                 velocity = (position[:2] - s.position[:2]) / dt if measured else s.velocity
-                return _Solution(stamp, position, covariance, yaw, velocity, measured, reference, None)
+                attitude = self._carried_attitude(reference, odometry)
+                return _Solution(
+                    stamp, position, covariance, yaw, velocity, measured, reference, None, attitude
+                )
             reference = None  # an implausible registration: this track is not to be trusted
         # No odometry for this frame: coast on the last velocity. The heading of a track that starts
         # here is known only from an attitude input.
@@ -411,10 +446,22 @@ class Navigator:
             if prediction.coast is None:  # moved by odometry: its velocity is a measurement, not a correction
                 velocity, known = prediction.velocity, prediction.velocity_known
         yaw = pose.yaw
-        solution = _Solution(stamp, position, covariance, yaw, velocity, known)
+        attitude = _Attitude(pose.R_map_body, pose.covariance[3:, 3:].copy())
+        solution = _Solution(stamp, position, covariance, yaw, velocity, known, attitude=attitude)
         if odometry is not None and (odometry.registered or odometry.origin is not None):
-            solution.reference = self._reference(odometry, position, covariance, yaw)
+            solution.reference = self._reference(odometry, position, covariance, yaw, attitude=attitude)
         return solution
+
+    @staticmethod
+    def _carried_attitude(reference: _Reference, odometry: OdometryStep) -> _Attitude | None:
+        """The reference frame's attitude turned by the odometry's rotation since that frame."""
+        if reference.attitude is None or reference.R_odom_body is None:
+            return None
+        R_map_body = reference.attitude.R_map_body @ reference.R_odom_body.T @ odometry.R_odom_body
+        turn = np.eye(3)
+        turn[:2, :2] = _rot2(reference.yaw_offset)
+        grown = turn @ (odometry.covariance[3:, 3:] - reference.odom_cov[3:, 3:]) @ turn.T
+        return _Attitude(R_map_body, reference.attitude.covariance + _psd(grown))
 
     def _reference(
         self,
@@ -423,14 +470,16 @@ class Navigator:
         covariance: np.ndarray,
         yaw: float,
         heading_known: bool = True,
+        attitude: _Attitude | None = None,
     ) -> _Reference:
         if odometry.registered:
             odom, odom_cov = odometry.position, odometry.covariance
-            odom_yaw = euler_from_rotation(odometry.R_odom_body)[2]
+            R_odom_body = odometry.R_odom_body
         else:
             odom = odometry.origin
             odom_cov = self.odometry.tracker.covariance(odometry.stamp)
-            odom_yaw = self.odometry.tracker.yaw(odometry.stamp)
+            R_odom_body = self.odometry.tracker.attitude(odometry.stamp)
+        odom_yaw = euler_from_rotation(R_odom_body)[2]
         return _Reference(
             odometry.track,
             odom.copy(),
@@ -439,6 +488,8 @@ class Navigator:
             covariance.copy(),
             yaw - odom_yaw,
             heading_known,
+            attitude,
+            R_odom_body.copy(),
         )
 
 

@@ -3,9 +3,11 @@
 After a turn at the end of a survey line the new line's frames overlap the last line's (the side
 overlap of a survey), at the camera's own resolution, season and lens, where the coarser map often
 matches nothing. Every frame with an accepted map fix or re-localisation is remembered with its
-pose. A frame whose predicted position is uncertain is registered to the remembered frames nearest
-that prediction; the remembered pose puts the inliers on the ground, and planar PnP gives the
-frame's own pose, as for a map fix. Its covariance adds the remembered frame's uncertainty
+pose, and so is a frame odometry carried from one while it is still placed well enough for a
+re-localisation against it to pass the fix checks (the last frames before a turn). A frame
+whose predicted position is uncertain is registered to the remembered frames nearest that
+prediction; the remembered pose puts the inliers on the ground, and planar PnP gives the frame's
+own pose, as for a map fix. Its covariance adds the remembered frame's uncertainty
 (position, height and attitude), so the result is a measurement relative to the map like a fix,
 and ``FixGate`` judges it with the same checks. A chain of re-localisations carries every link's
 uncertainty, and the next map fix ends it.

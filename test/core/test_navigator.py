@@ -7,12 +7,15 @@ Scores are against the flight's GPS (the mosaic's map frame is the GPS log's eas
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from feature_matching_ros.core.flight_log import read_gps_csv
 from feature_matching_ros.core.georef import load_map
 from feature_matching_ros.core.image import load_image
+from feature_matching_ros.core.map_fix import Prediction
 from feature_matching_ros.core.navigator import Navigator, NavigatorConfig
 from feature_matching_ros.core.registry import build
 
@@ -102,6 +105,43 @@ def test_where_the_matcher_finds_no_fix_the_fallback_matcher_searches_again(sene
         nees = float(d @ np.linalg.solve(state.covariance[:2, :2], d))
         assert np.linalg.norm(d) < 15.0, f"frame {i} ({state.source}): {np.linalg.norm(d):.1f} m off"
         assert nees < CHI2_2DOF_9999, f"frame {i}: error {d} inconsistent with covariance"
+
+
+def test_odometry_carries_the_tilt_of_the_last_fix_into_the_next_search(seneca, sift):
+    """Frames 18-23 without an attitude input: the prior of a frame after a fix carries that fix's
+    attitude turned by the odometry, so the tilt the next frame is searched with is closer to the
+    attitude its own fix then measures than level is (measured: 6.4 vs 7.3 and 1.3 vs 11.3
+    degrees). The frames odometry carries certainly enough are remembered for re-localisation."""
+    track, geomap, frames = seneca
+    navigator = Navigator(sift, geomap, NavigatorConfig(map_sigma_m=5.0))
+    priors = []
+    set_prior = navigator.localizer.set_prior
+    navigator.localizer.set_prior = lambda prior: (priors.append(prior), set_prior(prior))
+    compared, carried = [], []
+    for i in range(18, 24):
+        searched = len(priors)
+        state = navigator.step(frames[i], K, float(track.t[i]), height=float(track.alt[i] - GROUND_M))
+        if state.source == "odometry":
+            carried.append(float(track.t[i]))
+        if len(priors) == searched or not state.fix.accepted:
+            continue
+        measured = state.fix.pose.R_map_body
+        off_prior = _angle_deg(priors[-1].R_map_body, measured)
+        off_level = math.degrees(math.acos(np.clip(measured[2, 2], -1.0, 1.0)))
+        compared.append((i, off_prior, off_level))
+    assert len(compared) >= 2, compared
+    assert all(prior < level for _, prior, level in compared), compared
+    assert carried, "no frame was carried by odometry"
+    everywhere = Prediction(track.csv_en[18], np.eye(2) * 1e8)
+    remembered = {frame.stamp for frame in navigator.memory.near(everywhere)}
+    assert remembered & set(carried), (remembered, carried)
+    for frame in navigator.memory.near(everywhere):
+        i = int(np.argmin(np.abs(track.t - frame.stamp)))
+        assert np.linalg.norm(frame.position[:2] - track.csv_en[i]) < 15.0, frame.stamp
+
+
+def _angle_deg(A: np.ndarray, B: np.ndarray) -> float:
+    return math.degrees(math.acos(np.clip((np.trace(A.T @ B) - 1.0) / 2.0, -1.0, 1.0)))
 
 
 def test_without_an_altitude_input_the_fix_measures_the_height(seneca, sift):
