@@ -66,10 +66,13 @@ class FixGate:
 
 @dataclass(frozen=True, eq=False)
 class Prediction:
-    """Where the navigation solution expects the camera: map (x, y) metres and their 2x2 covariance."""
+    """Where the navigation solution expects the camera: map (x, y) metres and their 2x2 covariance;
+    optionally its height above ground (m), where no altitude input measures the height (a fix
+    must then agree with it as with an altitude input)."""
 
     position: np.ndarray
     covariance: np.ndarray
+    height: float | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -219,6 +222,14 @@ def check(
                 f"{np.linalg.norm(d):.1f} m from the navigation prediction "
                 f"({distance:.1f} σ > {gate.max_innovation:g} σ)"
             )
+        if prediction.height is not None and prediction.height > 0:
+            # fused, a height that disagrees would also pull the position along its correlation
+            error = abs(pose.height - prediction.height) / prediction.height
+            if error > gate.max_height_error:
+                return "innovation", (
+                    f"height {pose.height:.1f} m disagrees with the navigation prediction's "
+                    f"{prediction.height:.1f} m by {100 * error:.0f} % (> {100 * gate.max_height_error:g} %)"
+                )
     return None
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -217,6 +217,8 @@ class Navigator:
         if prediction is not None:  # the map's error may differ between here and the last fix
             map_error = self.config.map_sigma_m**2 * np.eye(2)
             expected = Prediction(prediction.position[:2], prediction.covariance[:2, :2] + map_error)
+            if height is None:  # the fix measures the height: it must agree with the predicted one
+                expected = replace(expected, height=float(prediction.position[2]))
         result = self._localize(
             image, K, stamp, dist=dist, R_map_body=R_map_body, height=height, prediction=expected
         )
