@@ -74,33 +74,54 @@ class MapLocalizer:
         prediction: Prediction | None = None,
     ) -> Localization:
         """Search, match and check one frame; ``prediction``: where a navigation solution expects it
-        (the fix must agree with it within their combined covariance)."""
+        (the fix must agree with it within their combined covariance). The search's candidates are
+        checked in turn until one gives an accepted fix; else the first to give a pose (or the
+        last) says why there is none."""
         start = time.perf_counter()
-        match = self.search.match(image, K, stamp, R_map_body, height, correlate=prediction is not None)
+        reported: tuple[MapMatch, MapFix] | None = None
+        correlate = prediction is not None
+        for match in self.search.candidates(image, K, stamp, R_map_body, height, correlate=correlate):
+            fix = self._fix(match, K, stamp, dist, R_map_body, height, prediction)
+            if fix.accepted:
+                reported = (match, fix)
+                break
+            if reported is None or reported[1].pose is None:
+                reported = (match, fix)
+        match, fix = reported
+        self.accept(fix)
+        return Localization(match, fix, (time.perf_counter() - start) * 1e3)
+
+    def _fix(
+        self,
+        match: MapMatch,
+        K: np.ndarray,
+        stamp: float,
+        dist: np.ndarray | None,
+        R_map_body: np.ndarray | None,
+        height: float | None,
+        prediction: Prediction | None,
+    ) -> MapFix:
         if len(match) < 4:
             geometry = GeometryResult.failure("Homography", "", f"no matches: {match.strategy}", len(match))
             failed = "agreement" if match.agreement is not None else ""
-            fix = MapFix(stamp, False, geometry.reason, geometry, None, failed, match.agreement)
-        else:
-            fix = estimate_fix(
-                match.map_points,
-                match.image_points,
-                self.geomap.georef,
-                K,
-                stamp,
-                dist=dist,
-                robust=self.robust,
-                gate=self.gate,
-                previous=self.last_fix,
-                measured_height=height,
-                measured_R_map_body=R_map_body,
-                prediction=prediction,
-                agreement=match.agreement,
-                from_prior=match.from_prior,
-                terrain=self.geomap.terrain,
-            )
-        self.accept(fix)
-        return Localization(match, fix, (time.perf_counter() - start) * 1e3)
+            return MapFix(stamp, False, geometry.reason, geometry, None, failed, match.agreement)
+        return estimate_fix(
+            match.map_points,
+            match.image_points,
+            self.geomap.georef,
+            K,
+            stamp,
+            dist=dist,
+            robust=self.robust,
+            gate=self.gate,
+            previous=self.last_fix,
+            measured_height=height,
+            measured_R_map_body=R_map_body,
+            prediction=prediction,
+            agreement=match.agreement,
+            from_prior=match.from_prior,
+            terrain=self.geomap.terrain,
+        )
 
     def forget(self) -> None:
         """No prior and no last fix: the next frame is searched over the whole map."""

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -68,7 +69,9 @@ class SearchConfig:
     prior, with a measured attitude and a known height, where the keypoint sweep finds nothing,
     place the frame by gradient correlation over the whole map (maps up to ``acquire_max_mpx``
     megapixels), at least ``acquire_min_ratio`` times better than anywhere else, and match there
-    once the next frame's placement confirms it (``map_correlate.Acquisition``)."""
+    once the next frame's placement confirms it (``map_correlate.Acquisition``); tilted_retry: where
+    the search used only the prior's heading and the prior carries a tilt (a fix's, carried by
+    odometry), one more candidate: the frame rectified by that tilt (see ``candidates``)."""
 
     margin_m: float = 40.0
     max_speed: float = 40.0
@@ -94,6 +97,7 @@ class SearchConfig:
     acquire: bool = True
     acquire_min_ratio: float = 2.0
     acquire_max_mpx: float = 4.0
+    tilted_retry: bool = True
 
 
 @dataclass(frozen=True)
@@ -225,28 +229,67 @@ class MapSearch:
         height: float | None = None,
         correlate: bool = False,
     ) -> MapMatch:
-        """Match ``image`` (taken at ``stamp`` s by a camera with intrinsics K) against the map;
-        ``correlate``: where keypoints give no verified match of ``min_matches`` points, the caller
-        can confirm a match placed around the prior instead (see ``SearchConfig.correlate``)."""
+        """Match ``image`` (taken at ``stamp`` s by a camera with intrinsics K) against the map: the
+        first usable one of ``candidates``, else the last (which says why there is none)."""
+        last = None
+        for last in self.candidates(image, K, stamp, R_map_body, height, correlate):
+            if self._usable(last):
+                break
+        return last
+
+    def candidates(
+        self,
+        image: np.ndarray,
+        K: np.ndarray,
+        stamp: float,
+        R_map_body: np.ndarray | None = None,
+        height: float | None = None,
+        correlate: bool = False,
+    ) -> Iterator[MapMatch]:
+        """The matches of ``image``, most direct first, each computed only when asked for: the best
+        keypoint match of every heading and height tried (always, usable or not); then, where the
+        prior is tilted, keypoints again on the frame rectified by that tilt; around a prior, the
+        placement by correlation (``correlate``: the caller can confirm a match placed around the
+        prior, see ``SearchConfig.correlate``); without one, the acquisition over the whole map
+        (also a placement still waiting for the next frame). The later ones are yielded only when
+        usable or, for the acquisition, waiting."""
         radius = self.radius(stamp)
+        heights = self._heights(height)
         best: MapMatch | None = None
-        for h in self._heights(height):
+        for h in heights:
             for attitude in self._attitudes(R_map_body, radius):
                 found = self._match_one(image, K, attitude, h, stamp, radius)
                 if best is None or found.support > best.support:
                     best = found
-        verified = best.agreement is not None or not self.config.verify
-        usable = verified and len(best) >= self.config.min_matches
-        if correlate and not usable and self._correlatable(R_map_body, radius):
+        yield best
+        tilted = self._tilted_prior(R_map_body, radius)
+        if tilted is not None:  # rectified by the prior's tilt as well as its heading
+            found = self._match_one(image, K, tilted, heights[0], stamp, radius)
+            if self._usable(found):
+                yield replace(found, strategy=found.strategy.replace("prior", "prior+tilted", 1))
+        if correlate and self._correlatable(R_map_body, radius):
             # the prior's full attitude where it has one: a placement is sharper tilted than level
             attitude = R_map_body if R_map_body is not None else self.prior.R_map_body
-            placed = self._correlated(image, K, attitude, self._heights(height)[0], radius)
+            placed = self._correlated(image, K, attitude, heights[0], radius)
             if placed is not None:
-                return placed[0]
-        if radius is None and not usable and self._acquirable(R_map_body, height):
-            acquired = self._acquire(image, K, R_map_body, self._heights(height)[0], stamp)
-            return best if acquired is None else acquired
-        return best
+                yield placed[0]
+        if radius is None and not self._usable(best) and self._acquirable(R_map_body, height):
+            acquired = self._acquire(image, K, R_map_body, heights[0], stamp)
+            if acquired is not None:
+                yield acquired
+
+    def _usable(self, match: MapMatch) -> bool:
+        verified = match.agreement is not None or not self.config.verify
+        return verified and len(match) >= self.config.min_matches
+
+    def _tilted_prior(self, R_map_body: np.ndarray | None, radius: float | None) -> np.ndarray | None:
+        """The prior's attitude where the search used only its heading and it is tilted, else None."""
+        prior = self.prior
+        if R_map_body is not None or prior is None or prior.R_map_body is None or radius is None:
+            return None
+        if not prior.heading_known or self.failures != 0 or not self.config.tilted_retry:
+            return None
+        return prior.R_map_body if prior.R_map_body[2, 2] < math.cos(math.radians(1.0)) else None
 
     def _acquirable(self, R_map_body: np.ndarray | None, height: float | None) -> bool:
         c, geomap = self.config, self.features.geomap

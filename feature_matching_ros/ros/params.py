@@ -130,6 +130,12 @@ MAP_SEARCH = (
         "map (maps up to 4 Mpx) where keypoints find nothing; the next frame must confirm the placement",
     ),
     ParamSpec(
+        "map_tilted_retry",
+        True,
+        "where the frame rectified level at the prior's heading gives no fix and the prior is tilted, match "
+        "it again rectified by that tilt",
+    ),
+    ParamSpec(
         "search_margin", 40.0, "map search radius around a fresh position prior, m", range=(0.0, 100000.0)
     ),
     ParamSpec(
@@ -674,6 +680,7 @@ def search_config(node: Any) -> SearchConfig:
         map_upsample=value("map_upsample").value,
         guided=value("guided").value,
         acquire=value("map_acquire").value,
+        tilted_retry=value("map_tilted_retry").value,
     )
 
 
