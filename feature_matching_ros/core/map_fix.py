@@ -191,8 +191,7 @@ def check(
     if math.degrees(pose.tilt) > gate.max_tilt_deg:
         return "tilt", f"implausible tilt {math.degrees(pose.tilt):.1f}° > {gate.max_tilt_deg:g}°"
     if measured_height is not None and measured_height > 0:
-        error = abs(pose.height - measured_height) / measured_height
-        if error > gate.max_height_error:
+        if _height_error(pose, measured_height) > gate.max_height_error:
             return (
                 "altitude",
                 f"height {pose.height:.1f} m disagrees with the measured {measured_height:.1f} m",
@@ -224,13 +223,18 @@ def check(
             )
         if prediction.height is not None and prediction.height > 0:
             # fused, a height that disagrees would also pull the position along its correlation
-            error = abs(pose.height - prediction.height) / prediction.height
+            error = _height_error(pose, prediction.height)
             if error > gate.max_height_error:
                 return "innovation", (
                     f"height {pose.height:.1f} m disagrees with the navigation prediction's "
                     f"{prediction.height:.1f} m by {100 * error:.0f} % (> {100 * gate.max_height_error:g} %)"
                 )
     return None
+
+
+def _height_error(pose: GroundPose, expected: float) -> float:
+    """How far the pose's height is from an ``expected`` one, relative to it."""
+    return abs(pose.height - expected) / expected
 
 
 def _strong(gate: FixGate, geometry: GeometryResult, pose: GroundPose) -> bool:
