@@ -92,7 +92,9 @@ def run_on_bag(
 def _spin(executor: Any) -> None:
     from rclpy.executors import ExternalShutdownException
 
+    from .runner import spin_until_shutdown
+
     try:
-        executor.spin()
+        spin_until_shutdown(executor)
     except ExternalShutdownException:
         pass

@@ -58,7 +58,7 @@ def run_nodes(classes: Sequence[type], args: list[str] | None = None) -> int:
         executor = make_executor()
         for node in nodes:
             executor.add_node(node)
-        executor.spin()
+        spin_until_shutdown(executor)
     except FeatureMatchingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         code = 2
@@ -71,6 +71,24 @@ def run_nodes(classes: Sequence[type], args: list[str] | None = None) -> int:
         _clean_up(nodes, code)
         _ignore_interrupts()  # rclpy.shutdown restores the handler it replaced
     return code
+
+
+def spin_until_shutdown(executor: SingleThreadedExecutor) -> None:
+    """Spin ``executor`` until its context is shut down.
+
+    rclpy's SIGINT handler shuts the context down from its own thread; when that lands between the
+    executor's check of the context and its wait set (seen in CI), rclpy raises an RCLError ("the
+    given context is not valid") instead of ExternalShutdownException. That is a shutdown too.
+    """
+    from rclpy.executors import ExternalShutdownException
+    from rclpy.impl.implementation_singleton import rclpy_implementation
+
+    try:
+        executor.spin()
+    except rclpy_implementation.RCLError:
+        if executor.context.ok():
+            raise
+        raise ExternalShutdownException() from None
 
 
 # The middleware's teardown normally takes well under a second; `ros2 launch` escalates to SIGTERM

@@ -142,3 +142,68 @@ def test_a_hanging_clean_up_ends_the_process_and_says_where(tmp_path):
     assert done.returncode == 2 and "not reached" not in done.stdout  # the exit code it would have had
     assert "did not finish within 0.5 s" in done.stderr and "destroy_node" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_shutdown_between_the_executors_check_and_its_wait_is_a_clean_stop():
+    """rclpy's SIGINT handler shuts the context down from its own thread; landing after the executor
+    checked the context, it made the real executor raise RCLError (a node exited 1 on Ctrl-C in CI).
+    Here the shutdown lands at that point every time."""
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.impl.implementation_singleton import rclpy_implementation
+
+    from feature_matching_ros.ros.runner import spin_until_shutdown
+
+    raised = []
+
+    class ShutDownAfterTheCheck(SingleThreadedExecutor):
+        def spin(self) -> None:
+            while self.context.ok():
+                self.context.try_shutdown()
+                try:
+                    self.spin_once(timeout_sec=0.1)
+                except Exception as exc:
+                    raised.append(exc)
+                    raise
+
+    context = Context()
+    rclpy.init(context=context, domain_id=DOMAIN_ID)
+    node = rclpy.create_node("shutdown_race", context=context)
+    executor = ShutDownAfterTheCheck(context=context)
+    executor.add_node(node)
+    try:
+        with pytest.raises(ExternalShutdownException):
+            spin_until_shutdown(executor)
+        assert [type(e) for e in raised] == [rclpy_implementation.RCLError]  # what rclpy raised there
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        context.try_shutdown()
+
+
+def test_an_rcl_error_while_the_context_is_up_is_not_taken_for_a_shutdown():
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.impl.implementation_singleton import rclpy_implementation
+
+    from feature_matching_ros.ros.runner import spin_until_shutdown
+
+    def fail() -> None:
+        raise rclpy_implementation.RCLError("a failure of rcl in a callback")
+
+    context = Context()
+    rclpy.init(context=context, domain_id=DOMAIN_ID)
+    node = rclpy.create_node("rcl_error", context=context)
+    node.create_timer(0.01, fail)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    try:
+        with pytest.raises(rclpy_implementation.RCLError, match="a failure of rcl"):
+            spin_until_shutdown(executor)
+        assert context.ok()
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        context.try_shutdown()
