@@ -43,6 +43,7 @@ def run_nodes(classes: Sequence[type], args: list[str] | None = None) -> int:
     """
     import rclpy
     from rclpy.executors import ExternalShutdownException
+    from rclpy.impl.implementation_singleton import rclpy_implementation
 
     from .dds import use_large_image_profile
 
@@ -64,6 +65,10 @@ def run_nodes(classes: Sequence[type], args: list[str] | None = None) -> int:
         code = 2
     except (KeyboardInterrupt, ExternalShutdownException):
         code = 0
+    except rclpy_implementation.RCLError:
+        if rclpy.ok():
+            raise
+        code = 0  # a Ctrl-C while the nodes were being created or added
     finally:
         # A terminal's Ctrl-C reaches the whole process group, and `ros2 launch` then sends its own
         # SIGINT: once stopping, later ones must not interrupt the clean-up.
