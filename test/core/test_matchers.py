@@ -11,6 +11,7 @@ from feature_matching_ros.core import ConfigError, Features
 from feature_matching_ros.core.matchers import (
     DualSoftmax,
     MutualNearestNeighbour,
+    column_argbest,
     lightglue_state_dict,
     nearest_neighbours,
 )
@@ -86,6 +87,15 @@ def test_nearest_neighbours_agree_with_brute_force(kind):
     _, only_best, no_second, _ = nearest_neighbours(torch.from_numpy(d0), torch.from_numpy(d1))
     assert no_second is None
     np.testing.assert_allclose(only_best.numpy(), best.numpy(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(1000, 700), (257, 3), (256, 5), (3000, 1)])
+def test_column_argbest_is_argmax_and_argmin_over_the_first_dimension(shape):
+    rng = np.random.default_rng(3)
+    scores = torch.from_numpy(rng.integers(0, 50, shape).astype(np.float32))  # many ties: first index wins
+    assert torch.equal(column_argbest(scores), scores.argmax(0))
+    assert torch.equal(column_argbest(scores, largest=False), scores.argmin(0))
+    assert torch.equal(column_argbest(scores, rows=7), scores.argmax(0))
 
 
 def test_binary_mutual_matching_agrees_with_opencv_cross_check():
