@@ -43,7 +43,8 @@ from .types import Features
 class NavigatorConfig:
     """odometry: carry the solution between fixes by keyframe odometry (else only coast);
     odometry_scale_sigma: relative scale error of an odometry displacement (its metric scale comes
-    from the height above ground); odometry_heading_sigma_deg: heading error of a displacement;
+    from the height above ground), and the height's drift relative to the distance flown;
+    odometry_heading_sigma_deg: heading error of a displacement;
     coast_speed_sigma: m/s of position uncertainty per second without odometry, with a known
     velocity; unknown_velocity_sigma: the same while no velocity is known (after a fix that ended a
     coast, the speed itself is the uncertainty); max_speed: m/s, odometry implying more is ignored;
@@ -56,7 +57,10 @@ class NavigatorConfig:
     inliers (the count a map fix needs) moves the solution, but its step is trusted only to its
     own length in any direction (on the real Seneca flight, a 26-inlier registration across a turn
     was 45 % long); revisit: re-localise an uncertain prediction against earlier map-fixed frames
-    (``revisit``; None turns it off, as does ``odometry``, whose features it reuses)."""
+    (``revisit``; None turns it off, as does ``odometry``, whose features it reuses);
+    fix_height_sigma: relative standard deviation of a map fix's height beyond what its fit's pixel
+    noise gives (the map's local scale, relief the ground plane leaves out, tilt traded for height):
+    on the real Seneca flight the fits claimed 5-10 cm where the heights were 1-2 m off, 18 m at worst."""
 
     odometry: bool = True
     odometry_scale_sigma: float = 0.1
@@ -70,6 +74,7 @@ class NavigatorConfig:
     odometry_keypoints: int | None = None
     odometry_min_inliers: int = 30
     revisit: RevisitConfig | None = field(default_factory=RevisitConfig)
+    fix_height_sigma: float = 0.05
 
 
 @dataclass(frozen=True, eq=False)
@@ -193,7 +198,9 @@ class Navigator:
         # the odometry's features of this frame, also for re-localisation and to remember a fixed frame
         features = self.odometry.extract(image) if self.odometry is not None else None
         odometry = self._odometry(image, features, K, stamp, height, R_map_body)
-        prediction = self._predict(stamp, odometry, R_map_body is not None) if solution is not None else None
+        prediction = None
+        if solution is not None:
+            prediction = self._predict(stamp, odometry, R_map_body is not None, height is not None)
         if prediction is not None and horizontal_sigma(prediction.covariance) > self.config.max_sigma_m:
             prediction = self._drop()
         revisit = None
@@ -359,7 +366,9 @@ class Navigator:
             attitude = rotation_from_euler(0.0, 0.0, solution.yaw)
         return self.odometry.step(image, stamp, K, float(h), attitude, features=features)
 
-    def _predict(self, stamp: float, odometry: OdometryStep | None, attitude_input: bool) -> _Solution:
+    def _predict(
+        self, stamp: float, odometry: OdometryStep | None, attitude_input: bool, height_input: bool
+    ) -> _Solution:
         s = self._solution
         c = self.config
         reference = s.reference
@@ -378,6 +387,10 @@ class Navigator:
             grown[:2, :2] = rotation @ grown[:2, :2] @ rotation.T
             across = np.array([-displacement[1], displacement[0]])
             grown[:2, :2] += c.odometry_scale_sigma**2 * np.outer(displacement, displacement)
+            if not height_input:  # else the altitude input is the odometry's height
+                # the height drifts as the distance flown does (registrations claimed centimetres where
+                # the height ran metres off on the real Seneca flight)
+                grown[2, 2] += c.odometry_scale_sigma**2 * float(displacement @ displacement)
             if reference.heading_known:
                 grown[:2, :2] += math.radians(c.odometry_heading_sigma_deg) ** 2 * np.outer(across, across)
             else:  # a track begun after a turn without a fix or attitude input: any direction
@@ -438,6 +451,7 @@ class Navigator:
     ) -> _Solution:
         z = pose.position.copy()
         R = pose.covariance[:3, :3].copy()
+        R[2, 2] += (self.config.fix_height_sigma * z[2]) ** 2
         velocity, known = np.zeros(2), False
         if prediction is None:
             position, covariance = z, R

@@ -140,11 +140,13 @@ class Run:
         return out
 
     def nav_covariances(self) -> np.ndarray:
-        """[N x 2 x 2] horizontal covariance of the navigation solution (NaN where none), m²."""
-        out = np.full((len(self.frames), 2, 2), np.nan)
+        """[N x 3 x 3] covariance of the navigation solution's east, north and height (NaN where
+        none, and the height's row and column where a solution has a horizontal one only), m²."""
+        out = np.full((len(self.frames), 3, 3), np.nan)
         for i, f in enumerate(self.frames):
             if f.nav_covariance is not None:
-                out[i] = f.nav_covariance[:2, :2]
+                k = min(len(f.nav_covariance), 3)
+                out[i, :k, :k] = f.nav_covariance[:k, :k]
         return out
 
 
@@ -188,7 +190,7 @@ def _navigation(run: Run, ev: Evaluation) -> Evaluation:
     matched_by = Counter(f.matched_by or "?" for f in run.frames if f.accepted)
     summary = tm.navigation_summary(truth, nav, covariances, [f.nav_source for f in run.frames])
     nav_errors = tm.absolute_errors(nav, truth, horizontal=True)
-    nees = tm.nees(nav[:, :2] - truth[:, :2], covariances)
+    nees = tm.nees(nav[:, :2] - truth[:, :2], covariances[:, :2, :2])
     return replace(
         ev,
         good_fixes={"count": count, "rate": rate, "bound_m": run.good_fix_bound_m},
@@ -294,6 +296,13 @@ def summary_table(ev: Evaluation) -> str:
             (f"NEES <= {ne.bound_95:.3f} (χ² 95 %, ideal 0.95)", _f(ne.within_95)),
             (f"NEES <= {ne.bound_99:.3f} (χ² 99 %, ideal 0.99)", _f(ne.within_99)),
         ]
+        he, hn = nv.height_errors, nv.height_nees
+        if he is not None and hn is not None and hn.count:
+            rows += [
+                ("height error median / p95 / max (m)", f"{_f(he.median)} / {_f(he.p95)} / {_f(he.max)}"),
+                ("height NEES mean (1 DOF, ideal 1.00)", _f(hn.mean)),
+                (f"height NEES <= {hn.bound_95:.3f} (χ² 95 %, ideal 0.95)", _f(hn.within_95)),
+            ]
     lat = ev.latency
     rows.append(
         (
@@ -454,7 +463,8 @@ def write_frames_csv(ev: Evaluation, path: Path) -> Path:
 
 NAV_FRAME_COLUMNS = (
     "image", "t_s", "accepted", "reason", "failed_check", "matched_by", "east_m", "north_m", "up_m",
-    "error_m", "nav_source", "nav_east_m", "nav_north_m", "nav_up_m", "nav_sigma_m", "nav_error_m", "nees",
+    "error_m", "nav_source", "nav_east_m", "nav_north_m", "nav_up_m", "nav_sigma_m", "nav_up_sigma_m",
+    "nav_error_m", "nees",
     "gps_east_m", "gps_north_m", "gps_up_m", "latency_ms",
 )  # fmt: skip
 
@@ -462,7 +472,8 @@ NAV_FRAME_COLUMNS = (
 def write_navigation_csv(ev: Evaluation, path: Path) -> Path:
     """Navigation runs: one row per frame. east/north/up_m, error_m: the frame's fix (also a rejected
     one, when a pose was solved: see ``accepted``) and its horizontal error; nav_*: the navigation
-    solution, nav_sigma_m its horizontal standard deviation (largest axis), nees dᵀ P⁻¹ d of its
+    solution, nav_sigma_m its horizontal standard deviation (largest axis), nav_up_sigma_m its
+    height's, nees dᵀ P⁻¹ d of its
     horizontal error; gps_*: the truth. Empty cells where there is no value."""
     run = ev.run
     truth, fix, nav = run.column("truth"), run.column("fix"), run.column("nav")
@@ -477,13 +488,15 @@ def write_navigation_csv(ev: Evaluation, path: Path) -> Path:
         writer = csv.writer(f)
         writer.writerow(NAV_FRAME_COLUMNS)
         for i, r in enumerate(run.frames):
-            sigma = None
+            sigma = up_sigma = None
             if r.nav_covariance is not None:
                 sigma = horizontal_sigma(r.nav_covariance)
+                if len(r.nav_covariance) > 2:
+                    up_sigma = math.sqrt(max(float(r.nav_covariance[2, 2]), 0.0))
             writer.writerow(
                 [r.name, cell(r.t), int(r.accepted), r.reason, r.failed_check, r.matched_by]
                 + [*map(cell, fix[i]), cell(fix_errors[i]), r.nav_source]
-                + [*map(cell, nav[i]), cell(sigma), cell(nav_errors[i]), cell(nees[i])]
+                + [*map(cell, nav[i]), cell(sigma), cell(up_sigma), cell(nav_errors[i]), cell(nees[i])]
                 + [*map(cell, truth[i]), cell(r.latency_ms)]
             )
     return path

@@ -350,6 +350,8 @@ def latency_stats(latency_ms: np.ndarray | Sequence[float | None]) -> LatencySta
 # χ²(2) quantiles: for 2 degrees of freedom P(χ² <= x) = 1 - exp(-x / 2), so x = -2 ln(1 - p).
 CHI2_2DOF_95 = -2.0 * float(np.log(0.05))  # 5.991
 CHI2_2DOF_99 = -2.0 * float(np.log(0.01))  # 9.210
+CHI2_1DOF_95 = 3.841459  # the square of the normal distribution's 97.5 % quantile
+CHI2_1DOF_99 = 6.634897
 
 
 def fixes_within(
@@ -391,10 +393,11 @@ def nees(errors: np.ndarray, covariances: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class NeesStats:
-    """Covariance consistency of 2-D position errors over the frames with a NEES value. For a
-    consistent filter the NEES follows χ²(2): mean 2.0, 95 % of frames below ``bound_95`` (5.991)
-    and 99 % below ``bound_99`` (9.210). mean above 2 / low fractions: the covariance is too small
-    (overconfident); mean well below 2: too large. NaN when count is 0."""
+    """Covariance consistency of ``dof``-dimensional errors (2: horizontal position, 1: height) over
+    the frames with a NEES value. For a consistent filter the NEES follows χ²(dof): mean ``dof``, 95 %
+    of frames below ``bound_95`` (2 DOF: 5.991, 1 DOF: 3.841) and 99 % below ``bound_99`` (9.210,
+    6.635). mean above ``dof`` / low fractions: the covariance is too small (overconfident); mean well
+    below: too large. NaN when count is 0."""
 
     count: int
     mean: float
@@ -403,21 +406,29 @@ class NeesStats:
     within_99: float
     bound_95: float = CHI2_2DOF_95
     bound_99: float = CHI2_2DOF_99
+    dof: int = 2
 
 
-def nees_stats(values: np.ndarray | Sequence[float]) -> NeesStats:
-    """Statistics of 2-DOF NEES values (NaN entries left out)."""
+def nees_stats(values: np.ndarray | Sequence[float], dof: int = 2) -> NeesStats:
+    """Statistics of ``dof``-DOF (2 or 1) NEES values (NaN entries left out)."""
+    bounds = {2: (CHI2_2DOF_95, CHI2_2DOF_99), 1: (CHI2_1DOF_95, CHI2_1DOF_99)}
+    if dof not in bounds:
+        raise ValueError(f"NEES statistics for 1 or 2 degrees of freedom, got {dof}")
+    b95, b99 = bounds[dof]
     v = np.asarray(values, np.float64).reshape(-1)
     v = v[np.isfinite(v)]
     if v.size == 0:
         nan = float("nan")
-        return NeesStats(0, nan, nan, nan, nan)
+        return NeesStats(0, nan, nan, nan, nan, b95, b99, dof)
     return NeesStats(
         int(v.size),
         float(v.mean()),
         float(np.median(v)),
-        float(np.mean(v <= CHI2_2DOF_95)),
-        float(np.mean(v <= CHI2_2DOF_99)),
+        float(np.mean(v <= b95)),
+        float(np.mean(v <= b99)),
+        b95,
+        b99,
+        dof,
     )
 
 
@@ -426,7 +437,8 @@ class NavigationSummary:
     """A continuous navigation solution against the truth. frames: all frames; with_solution: frames
     with a position (rate over all frames); errors: horizontal error (m) of the frames with a
     solution and a truth; nees: consistency of those errors with the solution's horizontal
-    covariance; sources: frame count by source of the solution ('fix', 'odometry', 'coast', 'none')."""
+    covariance; sources: frame count by source of the solution ('fix', 'odometry', 'coast', 'none');
+    height_errors, height_nees: the same for the height, where truth, solution and covariance have it."""
 
     frames: int
     with_solution: int
@@ -434,6 +446,8 @@ class NavigationSummary:
     errors: ErrorStats
     nees: NeesStats
     sources: dict[str, int]
+    height_errors: ErrorStats | None = None
+    height_nees: NeesStats | None = None
 
 
 def navigation_summary(
@@ -443,7 +457,8 @@ def navigation_summary(
     sources: Sequence[str] = (),
 ) -> NavigationSummary:
     """Score a navigation solution: truth and position [N x 2|3] (NaN rows: unknown / no solution),
-    covariance [N x 2 x 2] or larger (its upper-left 2x2 block is the horizontal one; NaN: none)."""
+    covariance [N x 2 x 2] or larger (its upper-left 2x2 block is the horizontal one, [2, 2] the
+    height's variance; NaN: none)."""
     p, t = _pair(position, truth)
     P = np.asarray(covariance, np.float64)
     if P.ndim != 3 or len(P) != len(p) or P.shape[1] < 2 or P.shape[1] != P.shape[2]:
@@ -452,6 +467,11 @@ def navigation_summary(
     d = p[:, :2] - t[:, :2]
     values = nees(d, P[:, :2, :2])
     counted = Counter(s or "none" for s in sources)
+    height_errors = height_nees = None
+    if p.shape[1] > 2 and t.shape[1] > 2 and P.shape[1] > 2:
+        dz = p[:, 2:3] - t[:, 2:3]
+        height_errors = error_stats(np.abs(dz[:, 0]))
+        height_nees = nees_stats(nees(dz, P[:, 2:3, 2:3]), dof=1)
     return NavigationSummary(
         frames=len(p),
         with_solution=int(has.sum()),
@@ -459,4 +479,6 @@ def navigation_summary(
         errors=error_stats(np.linalg.norm(d, axis=1)),
         nees=nees_stats(values),
         sources=dict(counted.most_common()),
+        height_errors=height_errors,
+        height_nees=height_nees,
     )

@@ -24,6 +24,7 @@ from ..conftest import require_file
 K = np.array([[557.5, 0.0, 400.0], [0.0, 557.5, 300.0], [0.0, 0.0, 1.0]])
 GROUND_M = 220.0
 CHI2_2DOF_9999 = 18.42  # a navigation error beyond this NEES would be a broken covariance
+CHI2_1DOF_9999 = 15.14  # the same for the height
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +71,11 @@ def test_real_frames_fix_on_the_mosaic_and_the_solution_continues_between_fixes(
         nees = float(d @ np.linalg.solve(state.covariance[:2, :2], d))
         assert np.linalg.norm(d) < 25.0, f"frame {i} ({state.source}): {np.linalg.norm(d):.1f} m off"
         assert nees < CHI2_2DOF_9999, f"frame {i}: error {d} inconsistent with covariance"
+        # the height too (fits claimed centimetres where the heights were a metre off)
+        dz = state.position[2] - (track.alt[i] - GROUND_M)
+        assert dz**2 / state.covariance[2, 2] < CHI2_1DOF_9999, (
+            f"frame {i}: height error {dz:.2f} m against sigma {np.sqrt(state.covariance[2, 2]):.2f} m"
+        )
     assert {s.source for _, s in states} >= {"fix"}
 
 
@@ -155,6 +161,19 @@ def test_a_frame_the_level_search_cannot_fix_is_matched_again_rectified_by_the_c
 
 def _angle_deg(A: np.ndarray, B: np.ndarray) -> float:
     return math.degrees(math.acos(np.clip((np.trace(A.T @ B) - 1.0) / 2.0, -1.0, 1.0)))
+
+
+def test_without_an_altitude_input_the_height_of_the_solution_is_as_uncertain_as_it_claims(seneca, sift):
+    """The fits and registrations claimed a few centimetres where the height was metres off."""
+    track, states = _run(seneca, sift, range(18, 24), with_height=False)
+    placed = [(i, s) for i, s in states if s.position is not None]
+    assert len(placed) >= 4, [(i, s.fix.reason) for i, s in states]
+    for i, state in placed:
+        dz = state.position[2] - (track.alt[i] - GROUND_M)
+        sigma = float(np.sqrt(state.covariance[2, 2]))
+        assert dz**2 / sigma**2 < CHI2_1DOF_9999, (
+            f"frame {i} ({state.source}): height {dz:.2f} m off, sigma {sigma:.2f}"
+        )
 
 
 def test_without_an_altitude_input_the_fix_measures_the_height(seneca, sift):

@@ -277,6 +277,18 @@ def test_nees_stats_by_hand():
     assert s.within_99 == 0.75  # 6 <= 9.21
     empty = tm.nees_stats([np.nan])
     assert empty.count == 0 and math.isnan(empty.mean) and math.isnan(empty.within_95)
+    one = tm.nees_stats([1.0, 2.0, 6.0, 10.0, np.nan], dof=1)
+    assert (one.dof, one.bound_95, one.bound_99) == (1, pytest.approx(3.841459), pytest.approx(6.634897))
+    assert one.within_95 == 0.5 and one.within_99 == 0.75  # 6 <= 6.635
+    with pytest.raises(ValueError, match="1 or 2"):
+        tm.nees_stats([1.0], dof=3)
+
+
+def test_the_one_dof_chi_square_bounds_are_the_normal_quantiles_squared():
+    from statistics import NormalDist
+
+    assert tm.CHI2_1DOF_95 == pytest.approx(NormalDist().inv_cdf(0.975) ** 2, rel=1e-6)
+    assert tm.CHI2_1DOF_99 == pytest.approx(NormalDist().inv_cdf(0.995) ** 2, rel=1e-6)
 
 
 def test_fixes_within_counts_accepted_fixes_close_enough():
@@ -300,5 +312,13 @@ def test_navigation_summary_by_hand():
     assert s.nees.count == 3 and s.nees.mean == pytest.approx(1.0)  # NEES 2, 1, 0
     assert s.nees.within_95 == 1.0
     assert s.sources == {"odometry": 2, "fix": 1, "none": 1}
+    # the height: errors 10, 0, 0 m against variances 1, 1, 1: NEES 100, 0, 0 (1 DOF)
+    assert s.height_errors.count == 3 and s.height_errors.max == 10.0 and s.height_errors.median == 0.0
+    assert s.height_nees.dof == 1 and s.height_nees.count == 3
+    assert s.height_nees.mean == pytest.approx(100.0 / 3.0) and s.height_nees.within_95 == pytest.approx(
+        2 / 3
+    )
+    horizontal_only = tm.navigation_summary(truth[:, :2], position[:, :2], cov[:, :2, :2])
+    assert horizontal_only.height_nees is None and horizontal_only.nees.mean == pytest.approx(1.0)
     with pytest.raises(ValueError, match="covariance"):
         tm.navigation_summary(truth, position, cov[:2])
