@@ -418,6 +418,7 @@ class NavigatorNode(Node):
             odometry=value("odometry").value,
             coast_speed_sigma=value("coast_speed_sigma").value,
             map_sigma_m=value("map_sigma_m").value,
+            fix_height_sigma=value("fix_height_sigma").value,
             max_sigma_m=value("max_sigma_m").value,
             odometry_min_inliers=value("odometry_min_inliers").value,
             revisit=revisit if value("revisit").value else None,

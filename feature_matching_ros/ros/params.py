@@ -415,6 +415,13 @@ NAVIGATOR_NODE = (
         "map_sigma_m", 1.0, "horizontal accuracy of the map's georeference, m (1 sigma)", range=(0.0, 10000.0)
     ),
     ParamSpec(
+        "fix_height_sigma",
+        0.05,
+        "relative sigma of a map fix's height beyond its fit's pixel noise (map scale, relief, tilt "
+        "traded for height)",
+        range=(0.0, 1.0),
+    ),
+    ParamSpec(
         "max_sigma_m",
         300.0,
         "drop the solution (search the whole map again) beyond this horizontal sigma, m",
