@@ -473,8 +473,8 @@ def write_navigation_csv(ev: Evaluation, path: Path) -> Path:
     """Navigation runs: one row per frame. east/north/up_m, error_m: the frame's fix (also a rejected
     one, when a pose was solved: see ``accepted``) and its horizontal error; nav_*: the navigation
     solution, nav_sigma_m its horizontal standard deviation (largest axis), nav_up_sigma_m its
-    height's, nees dᵀ P⁻¹ d of its
-    horizontal error; gps_*: the truth. Empty cells where there is no value."""
+    height's, nees dᵀ P⁻¹ d of its horizontal error; gps_*: the truth. Empty cells where there is
+    no value."""
     run = ev.run
     truth, fix, nav = run.column("truth"), run.column("fix"), run.column("nav")
     fix_errors = tm.absolute_errors(fix, truth, horizontal=True)
