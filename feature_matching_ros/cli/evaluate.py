@@ -81,6 +81,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-altitude", action="store_true", help="navigation: no height input (it is measured)")
     p.add_argument("--map-sigma", type=float, default=1.0, help="navigation: map georeference accuracy, m")
     p.add_argument(
+        "--fix-height-sigma",
+        type=float,
+        default=0.05,
+        help="navigation: relative sigma of a map fix's height beyond its fit's (default 0.05; the "
+        "navigator node's fix_height_sigma)",
+    )
+    p.add_argument(
         "--no-odometry", action="store_true", help="navigation: no keyframe odometry between fixes"
     )
     p.add_argument("--max-keypoints", type=int, default=8000, help="keyframe mode keypoints (default 8000)")
@@ -240,7 +247,13 @@ def run_navigation(
     from feature_matching_ros.core.navigator import Navigator, NavigatorConfig
     from feature_matching_ros.core.registry import build
 
-    config = NavigatorConfig(odometry=not options.no_odometry, map_sigma_m=options.map_sigma)
+    if not 0.0 <= options.fix_height_sigma <= 1.0:
+        raise FeatureMatchingError(f"--fix-height-sigma must be in [0, 1], got {options.fix_height_sigma:g}")
+    config = NavigatorConfig(
+        odometry=not options.no_odometry,
+        map_sigma_m=options.map_sigma,
+        fix_height_sigma=options.fix_height_sigma,
+    )
     odometry = (
         None if options.no_odometry else build(options.matcher, {"max_keypoints": options.max_keypoints})
     )
@@ -421,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
                 "odometry": not options.no_odometry,
                 "fallback matcher": options.fallback_matcher,
                 "map_sigma_m": options.map_sigma,
+                "fix_height_sigma": options.fix_height_sigma,
                 "K": np.round(frames[0][2], 3).tolist(),
             }
             records = run_navigation(frames, geomap, options, progress)

@@ -40,7 +40,7 @@ def test_navigation_report_files_and_columns(navigated, seneca):
     for name in ("frames.csv", "report.json", "report.md", "trajectory.png", "errors.png"):
         assert (out / name).is_file(), name
     columns = "image t_s accepted reason failed_check matched_by east_m north_m error_m nav_source nav_east_m"
-    columns += " nav_north_m nav_sigma_m nav_error_m nees gps_east_m gps_north_m latency_ms"
+    columns += " nav_north_m nav_sigma_m nav_up_sigma_m nav_error_m nees gps_east_m gps_north_m latency_ms"
     assert set(columns.split()) <= set(rows[0])
     log = read_gps_csv(seneca[0] / "gps.csv")
     assert [r["image"] for r in rows] == list(log.images[FIRST : FIRST + COUNT])
@@ -60,7 +60,7 @@ def test_fixes_are_right_and_the_solution_follows_the_first_fix(navigated):
     first = next(i for i, r in enumerate(rows) if r["accepted"] == "1")
     for row in rows[first:]:
         assert row["nav_source"] in ("fix", "odometry", "coast")
-        for name in ("nav_east_m", "nav_north_m", "nav_sigma_m", "nav_error_m", "nees"):
+        for name in ("nav_east_m", "nav_north_m", "nav_sigma_m", "nav_up_sigma_m", "nav_error_m", "nees"):
             assert row[name] != "", f"{row['image']}: {name} is empty"
     for row in rows:
         if row["accepted"] == "0":
@@ -71,6 +71,12 @@ def test_fixes_are_right_and_the_solution_follows_the_first_fix(navigated):
     assert nav["with_solution"] >= COUNT - first and nav["nees"]["count"] == nav["with_solution"]
     summary = (out / "report.md").read_text()
     assert "| fixes within 15 m of truth |" in summary and "NEES mean" in summary
+    # the height too; a fix's height sigma is at least the configured 5 % of the height
+    assert "height NEES mean (1 DOF" in summary and nav["height_nees"]["count"] == nav["with_solution"]
+    assert report["metadata"]["fix_height_sigma"] == 0.05
+    first_fix = rows[first]  # no prediction to fuse with: the fix's own height sigma
+    assert first_fix["nav_source"] == "fix"
+    assert float(first_fix["nav_up_sigma_m"]) >= 0.05 * float(first_fix["nav_up_m"]) - 1e-3
 
 
 def _exif_copy(flight, folder, i, log):
@@ -136,6 +142,7 @@ def test_an_exif_only_folder_is_navigated_in_the_maps_frame(seneca, tmp_path, ca
     [
         (["--first", "60"], "no frames left"),
         (["--first", "-1"], "--first must be >= 0"),
+        (["--fix-height-sigma", "-0.1"], "--fix-height-sigma must be in [0, 1]"),
     ],
 )
 def test_bad_folder_arguments_exit_2(seneca, tmp_path, capsys, extra, message):
