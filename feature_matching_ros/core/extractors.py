@@ -29,7 +29,7 @@ CHANNELS_LAST = torch.channels_last
 
 class Extractor(Protocol):
     """``rotation_invariant``: keypoints and descriptors survive any in-plane rotation, so a map
-    search needs no heading hypotheses."""
+    search around a prior needs no heading hypotheses (a search of the whole map still tries them)."""
 
     name: str
     device: torch.device

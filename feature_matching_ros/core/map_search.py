@@ -246,22 +246,25 @@ class MapSearch:
         height: float | None = None,
         correlate: bool = False,
     ) -> Iterator[MapMatch]:
-        """The matches of ``image``, most direct first, each computed only when asked for: the best
-        keypoint match of every heading and height tried (always, usable or not); then, where the
-        prior is tilted, keypoints again on the frame rectified by that tilt; around a prior, the
-        placement by correlation (``correlate``: the caller can confirm a match placed around the
-        prior, see ``SearchConfig.correlate``); without one, the acquisition over the whole map
-        (also a placement still waiting for the next frame). The later ones are yielded only when
-        usable or, for the acquisition, waiting."""
+        """The matches of ``image``, most direct first: the keypoint matches of the headings and
+        heights tried, the usable ones by their support (else the best one, usable or not: it says
+        why there is no fix); then, each computed only when asked for: where the prior is tilted,
+        keypoints again on the frame rectified by that tilt; around a prior, the placement by
+        correlation (``correlate``: the caller can confirm a match placed around the prior, see
+        ``SearchConfig.correlate``); without one, the acquisition over the whole map (also a
+        placement still waiting for the next frame). The later ones are yielded only when usable
+        or, for the acquisition, waiting."""
         radius = self.radius(stamp)
         heights = self._heights(height)
-        best: MapMatch | None = None
-        for h in heights:
-            for attitude in self._attitudes(R_map_body, radius):
-                found = self._match_one(image, K, attitude, h, stamp, radius)
-                if best is None or found.support > best.support:
-                    best = found
-        yield best
+        found = [
+            self._match_one(image, K, attitude, h, stamp, radius)
+            for h in heights
+            for attitude in self._attitudes(R_map_body, radius)
+        ]
+        ranked = sorted(found, key=lambda match: -match.support)  # stable: the first tried wins a tie
+        usable = [match for match in ranked if self._usable(match)]
+        yield from usable or ranked[:1]
+        best = ranked[0]
         tilted = self._tilted_prior(R_map_body, radius)
         if tilted is not None:  # rectified by the prior's tilt as well as its heading
             found = self._match_one(image, K, tilted, heights[0], stamp, radius)
@@ -390,12 +393,10 @@ class MapSearch:
         yaw = euler_from_rotation(self.prior.R_map_body)[2] if known else 0.0
         if known and self.prior.heading_known and radius is not None and self.failures == 0:
             return [rotation_from_euler(0.0, 0.0, yaw)]
-        n = (
-            1
-            if getattr(self.pipeline.extractor, "rotation_invariant", False)
-            else self.config.heading_hypotheses
-        )
-        n = max(n, 1)
+        # a rotation-invariant extractor still needs the frame turned to the map's heading to find a
+        # first fix on real frames (the Seneca flight's first frames match only at their own heading)
+        invariant = getattr(self.pipeline.extractor, "rotation_invariant", False)
+        n = 1 if invariant and radius is not None else max(self.config.heading_hypotheses, 1)
         return [rotation_from_euler(0.0, 0.0, yaw + 2 * math.pi * k / n) for k in range(n)]
 
     def _match_one(

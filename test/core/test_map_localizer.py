@@ -1,9 +1,11 @@
-"""Map localisation on a short simulated flight (real SIFT and XFeat, procedural map)."""
+"""Map localisation on a short simulated flight (real SIFT and XFeat, procedural map), and the
+first frame of the real Seneca flight searched over the whole mosaic."""
 
 import numpy as np
 import pytest
 
 from feature_matching_ros.core.aerial_texture import procedural_map
+from feature_matching_ros.core.flight_log import read_gps_csv
 from feature_matching_ros.core.flight_sim import (
     APPEARANCES,
     CameraSpec,
@@ -12,10 +14,14 @@ from feature_matching_ros.core.flight_sim import (
     random_waypoints,
     render,
 )
+from feature_matching_ros.core.georef import load_map
+from feature_matching_ros.core.image import load_image
 from feature_matching_ros.core.map_fix import FixGate
 from feature_matching_ros.core.map_localizer import MapLocalizer
 from feature_matching_ros.core.map_search import Prior
 from feature_matching_ros.core.registry import build
+
+from ..conftest import require_file
 
 CAMERA = CameraSpec(640, 480, 60.0)
 
@@ -58,6 +64,29 @@ def test_without_attitude_the_heading_hypotheses_still_find_the_first_fix(flight
     result = localizer.localize(image, CAMERA.K, state.t, height=state.position[2])  # global, no heading
     assert result.fix.accepted, result.fix.reason
     assert np.linalg.norm(result.fix.pose.position[:2] - state.position[:2]) < 1.0
+
+
+@pytest.mark.parametrize("with_height", [True, False], ids=["altitude", "no altitude"])
+def test_a_rotation_invariant_extractor_searching_the_whole_map_tries_every_heading(shared_data, with_height):
+    """IMG_0446, the real Seneca flight's first frame, without attitude or prior: akaze, though
+    rotation invariant, matches it to the mosaic only with the frame turned to (near) its own heading
+    (measured without altitude: 90 and 270 degrees at the 60 m height hypothesis pass the map
+    agreement, 0 and 180 do not). At the measured height the heading with the most support (180
+    degrees, 7 inliers) is refused by the fix checks and the right one (0 degrees) comes next: every
+    usable match of the sweep is checked in turn."""
+    flight = shared_data / "flights" / "seneca"
+    track = read_gps_csv(require_file(flight / "gps.csv"))
+    geomap = load_map(require_file(shared_data / "maps" / "seneca_mosaic.png"))
+    image = load_image(require_file(flight / "images" / track.images[0]))
+    K = np.array([[557.5, 0.0, 400.0], [0.0, 557.5, 300.0], [0.0, 0.0, 1.0]])
+    height = float(track.alt[0] - 220.0)
+    localizer = MapLocalizer(build("akaze", {}), geomap)
+    result = localizer.localize(image, K, float(track.t[0]), height=height if with_height else None)
+    assert result.fix.accepted, result.fix.reason
+    assert result.match.strategy.startswith("sweep")
+    error = float(np.linalg.norm(result.fix.pose.position[:2] - track.csv_en[0]))
+    assert error < 15.0, f"{error:.1f} m from GPS"
+    assert abs(result.fix.pose.height - height) < 0.2 * height
 
 
 def test_a_frame_from_elsewhere_gives_no_fix(flight):
