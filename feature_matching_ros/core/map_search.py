@@ -246,25 +246,25 @@ class MapSearch:
         height: float | None = None,
         correlate: bool = False,
     ) -> Iterator[MapMatch]:
-        """The matches of ``image``, most direct first: the keypoint matches of the headings and
-        heights tried, the usable ones by their support (else the best one, usable or not: it says
-        why there is no fix); then, each computed only when asked for: where the prior is tilted,
-        keypoints again on the frame rectified by that tilt; around a prior, the placement by
-        correlation (``correlate``: the caller can confirm a match placed around the prior, see
-        ``SearchConfig.correlate``); without one, the acquisition over the whole map (also a
-        placement still waiting for the next frame). The later ones are yielded only when usable
-        or, for the acquisition, waiting."""
+        """The matches of ``image``, most direct first, each computed only when asked for: the
+        keypoint matches of the headings and heights tried, a tier of headings at a time
+        (``_attitudes``), the usable ones by their support (none usable: the best one, which says
+        why); then, where the prior is tilted, keypoints again on the frame rectified by that tilt;
+        around a prior, the placement by correlation (``correlate``: the caller can confirm a match
+        placed around the prior, see ``SearchConfig.correlate``); without one, the acquisition over
+        the whole map (also a placement still waiting for the next frame). The later ones are
+        yielded only when usable or, for the acquisition, waiting."""
         radius = self.radius(stamp)
         heights = self._heights(height)
-        found = [
-            self._match_one(image, K, attitude, h, stamp, radius)
-            for h in heights
-            for attitude in self._attitudes(R_map_body, radius)
-        ]
-        ranked = sorted(found, key=lambda match: -match.support)  # stable: the first tried wins a tie
-        usable = [match for match in ranked if self._usable(match)]
-        yield from usable or ranked[:1]
-        best = ranked[0]
+        best: MapMatch | None = None
+        for attitudes in self._attitudes(R_map_body, radius):
+            found = [self._match_one(image, K, R, h, stamp, radius) for h in heights for R in attitudes]
+            ranked = sorted(found, key=lambda match: -match.support)  # stable: the first tried wins a tie
+            if best is None or ranked[0].support > best.support:
+                best = ranked[0]
+            yield from (match for match in ranked if self._usable(match))
+        if not self._usable(best):
+            yield best
         tilted = self._tilted_prior(R_map_body, radius)
         if tilted is not None:  # rectified by the prior's tilt as well as its heading
             found = self._match_one(image, K, tilted, heights[0], stamp, radius)
@@ -386,18 +386,23 @@ class MapSearch:
                 return [float(candidate)]
         return [float(h) for h in self.config.height_hypotheses]
 
-    def _attitudes(self, R_map_body: np.ndarray | None, radius: float | None) -> list[np.ndarray]:
+    def _attitudes(self, R_map_body: np.ndarray | None, radius: float | None) -> list[list[np.ndarray]]:
+        """The attitudes to rectify the frame by, in tiers: a later tier is tried only when no match
+        of the earlier ones gave a fix."""
         if R_map_body is not None:
-            return [np.asarray(R_map_body, np.float64)]
+            return [[np.asarray(R_map_body, np.float64)]]
         known = self.prior is not None and self.prior.R_map_body is not None
         yaw = euler_from_rotation(self.prior.R_map_body)[2] if known else 0.0
         if known and self.prior.heading_known and radius is not None and self.failures == 0:
-            return [rotation_from_euler(0.0, 0.0, yaw)]
-        # a rotation-invariant extractor still needs the frame turned to the map's heading to find a
-        # first fix on real frames (the Seneca flight's first frames match only at their own heading)
-        invariant = getattr(self.pipeline.extractor, "rotation_invariant", False)
-        n = 1 if invariant and radius is not None else max(self.config.heading_hypotheses, 1)
-        return [rotation_from_euler(0.0, 0.0, yaw + 2 * math.pi * k / n) for k in range(n)]
+            return [[rotation_from_euler(0.0, 0.0, yaw)]]
+        n = max(self.config.heading_hypotheses, 1)
+        headings = [rotation_from_euler(0.0, 0.0, yaw + 2 * math.pi * k / n) for k in range(n)]
+        if not getattr(self.pipeline.extractor, "rotation_invariant", False):
+            return [headings]
+        # a rotation-invariant extractor may still need the frame turned near its own heading (the
+        # first frames of the real Seneca flight match the mosaic only so): over the whole map, the
+        # other headings are the next tier
+        return [headings[:1]] if radius is not None else [headings[:1], headings[1:]]
 
     def _match_one(
         self,

@@ -66,27 +66,50 @@ def test_without_attitude_the_heading_hypotheses_still_find_the_first_fix(flight
     assert np.linalg.norm(result.fix.pose.position[:2] - state.position[:2]) < 1.0
 
 
-@pytest.mark.parametrize("with_height", [True, False], ids=["altitude", "no altitude"])
-def test_a_rotation_invariant_extractor_searching_the_whole_map_tries_every_heading(shared_data, with_height):
-    """IMG_0446, the real Seneca flight's first frame, without attitude or prior: akaze, though
-    rotation invariant, matches it to the mosaic only with the frame turned to (near) its own heading
-    (measured without altitude: 90 and 270 degrees at the 60 m height hypothesis pass the map
-    agreement, 0 and 180 do not). At the measured height the heading with the most support (180
-    degrees, 7 inliers) is refused by the fix checks and the right one (0 degrees) comes next: every
-    usable match of the sweep is checked in turn."""
+@pytest.fixture(scope="module")
+def seneca_first(shared_data):
+    """The real Seneca flight's first frame (IMG_0446), its GPS position and height, the mosaic."""
     flight = shared_data / "flights" / "seneca"
     track = read_gps_csv(require_file(flight / "gps.csv"))
     geomap = load_map(require_file(shared_data / "maps" / "seneca_mosaic.png"))
     image = load_image(require_file(flight / "images" / track.images[0]))
-    K = np.array([[557.5, 0.0, 400.0], [0.0, 557.5, 300.0], [0.0, 0.0, 1.0]])
-    height = float(track.alt[0] - 220.0)
-    localizer = MapLocalizer(build("akaze", {}), geomap)
-    result = localizer.localize(image, K, float(track.t[0]), height=height if with_height else None)
+    return geomap, image, float(track.t[0]), track.csv_en[0], float(track.alt[0] - 220.0)
+
+
+SENECA_K = np.array([[557.5, 0.0, 400.0], [0.0, 557.5, 300.0], [0.0, 0.0, 1.0]])
+
+
+def _assert_fixed(result, position, height):
     assert result.fix.accepted, result.fix.reason
     assert result.match.strategy.startswith("sweep")
-    error = float(np.linalg.norm(result.fix.pose.position[:2] - track.csv_en[0]))
+    error = float(np.linalg.norm(result.fix.pose.position[:2] - position))
     assert error < 15.0, f"{error:.1f} m from GPS"
     assert abs(result.fix.pose.height - height) < 0.2 * height
+
+
+@pytest.mark.parametrize("with_height", [True, False], ids=["altitude", "no altitude"])
+def test_a_rotation_invariant_extractor_searching_the_whole_map_tries_the_other_headings_next(
+    seneca_first, with_height
+):
+    """IMG_0446 without attitude or prior: akaze, though rotation invariant, matches it to the
+    mosaic only turned near its own heading. At its measured height the frame as it is (heading 0)
+    gives the fix; without altitude, at the 60 m height hypothesis, only headings 90 and 270 pass
+    the map agreement (measured), so the other headings are tried when the first finds nothing."""
+    geomap, image, stamp, position, height = seneca_first
+    localizer = MapLocalizer(build("akaze", {}), geomap)
+    result = localizer.localize(image, SENECA_K, stamp, height=height if with_height else None)
+    _assert_fixed(result, position, height)
+
+
+def test_every_usable_match_of_a_whole_map_search_is_checked_in_turn(seneca_first):
+    """IMG_0446 searched at four headings at once (akaze taken as not rotation invariant) at its
+    measured height: the match with the most support (heading 180, measured: 7 inliers) is refused
+    by the fix checks; the next one (heading 0) gives the fix."""
+    geomap, image, stamp, position, height = seneca_first
+    pipeline = build("akaze", {})
+    pipeline.extractor.rotation_invariant = False
+    result = MapLocalizer(pipeline, geomap).localize(image, SENECA_K, stamp, height=height)
+    _assert_fixed(result, position, height)
 
 
 def test_a_frame_from_elsewhere_gives_no_fix(flight):
