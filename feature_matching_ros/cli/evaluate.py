@@ -88,6 +88,22 @@ def _parser() -> argparse.ArgumentParser:
         "navigator node's fix_height_sigma)",
     )
     p.add_argument(
+        "--whole-map-interval",
+        type=float,
+        default=3.0,
+        help="navigation: a frame no matcher fixes around the prediction is searched again over the whole "
+        "map when it came at least this long after the one before, s (default 3; inf: never; the "
+        "navigator node's whole_map_interval_s)",
+    )
+    p.add_argument(
+        "--whole-map-budget",
+        type=float,
+        default=0.0,
+        help="navigation: that search tries no further heading or height once the frame's step has taken "
+        "this long, s (default 0: the time since the frame before; the navigator node's "
+        "whole_map_budget_s)",
+    )
+    p.add_argument(
         "--no-odometry", action="store_true", help="navigation: no keyframe odometry between fixes"
     )
     p.add_argument("--max-keypoints", type=int, default=8000, help="keyframe mode keypoints (default 8000)")
@@ -249,10 +265,16 @@ def run_navigation(
 
     if not 0.0 <= options.fix_height_sigma <= 1.0:
         raise FeatureMatchingError(f"--fix-height-sigma must be in [0, 1], got {options.fix_height_sigma:g}")
+    if not options.whole_map_interval >= 0.0:  # NaN too
+        raise FeatureMatchingError(f"--whole-map-interval must be >= 0 s, got {options.whole_map_interval:g}")
+    if not options.whole_map_budget >= 0.0:
+        raise FeatureMatchingError(f"--whole-map-budget must be >= 0 s, got {options.whole_map_budget:g}")
     config = NavigatorConfig(
         odometry=not options.no_odometry,
         map_sigma_m=options.map_sigma,
         fix_height_sigma=options.fix_height_sigma,
+        whole_map_interval_s=options.whole_map_interval,
+        whole_map_budget_s=options.whole_map_budget,
     )
     odometry = (
         None if options.no_odometry else build(options.matcher, {"max_keypoints": options.max_keypoints})
@@ -435,6 +457,8 @@ def main(argv: list[str] | None = None) -> int:
                 "fallback matcher": options.fallback_matcher,
                 "map_sigma_m": options.map_sigma,
                 "fix_height_sigma": options.fix_height_sigma,
+                "whole_map_interval_s": options.whole_map_interval,
+                "whole_map_budget_s": options.whole_map_budget,
                 "K": np.round(frames[0][2], 3).tolist(),
             }
             records = run_navigation(frames, geomap, options, progress)

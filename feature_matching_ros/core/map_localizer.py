@@ -11,7 +11,7 @@ and checks); this class runs both halves in one place for evaluation and for tes
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -78,18 +78,64 @@ class MapLocalizer:
         checked in turn until one gives an accepted fix; else the first to give a pose (or the
         last) says why there is none."""
         start = time.perf_counter()
-        reported: tuple[MapMatch, MapFix] | None = None
         correlate = prediction is not None
-        for match in self.search.candidates(image, K, stamp, R_map_body, height, correlate=correlate):
-            fix = self._fix(match, K, stamp, dist, R_map_body, height, prediction)
-            if fix.accepted:
-                reported = (match, fix)
-                break
-            if reported is None or reported[1].pose is None:
-                reported = (match, fix)
-        match, fix = reported
+        match, fix = self._search(image, K, stamp, dist, R_map_body, height, prediction, correlate)
         self.accept(fix)
         return Localization(match, fix, (time.perf_counter() - start) * 1e3)
+
+    def localize_whole_map(
+        self,
+        image: np.ndarray,
+        K: np.ndarray,
+        stamp: float,
+        *,
+        dist: np.ndarray | None = None,
+        R_map_body: np.ndarray | None = None,
+        height: float | None = None,
+        prediction: Prediction | None = None,
+        deadline: float | None = None,
+    ) -> Localization:
+        """``localize`` over the whole map as if there were no prior: a last resort for a frame the
+        search around the prior found no fix in. The fix passes the same checks (the agreement with
+        ``prediction`` included); only an accepted one changes the search's state. ``deadline`` (a
+        ``time.perf_counter()`` value): no further heading or height is tried once it has passed."""
+        start = time.perf_counter()
+        search = self.search
+        saved = search.prior, search.config
+        search.prior, search.config = None, replace(search.config, acquire=False)
+        try:
+            match, fix = self._search(image, K, stamp, dist, R_map_body, height, prediction, False, deadline)
+        finally:
+            search.prior, search.config = saved
+        if fix.accepted:
+            self.accept(fix)
+        return Localization(match, fix, (time.perf_counter() - start) * 1e3)
+
+    def _search(
+        self,
+        image: np.ndarray,
+        K: np.ndarray,
+        stamp: float,
+        dist: np.ndarray | None,
+        R_map_body: np.ndarray | None,
+        height: float | None,
+        prediction: Prediction | None,
+        correlate: bool,
+        deadline: float | None = None,
+    ) -> tuple[MapMatch, MapFix]:
+        """The search's candidates checked in turn until one gives an accepted fix; else the first
+        to give a pose (or the last) says why there is none."""
+        reported: tuple[MapMatch, MapFix] | None = None
+        candidates = self.search.candidates(
+            image, K, stamp, R_map_body, height, correlate=correlate, deadline=deadline
+        )
+        for match in candidates:
+            fix = self._fix(match, K, stamp, dist, R_map_body, height, prediction)
+            if fix.accepted:
+                return match, fix
+            if reported is None or reported[1].pose is None:
+                reported = (match, fix)
+        return reported
 
     def _fix(
         self,

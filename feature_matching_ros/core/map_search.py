@@ -19,6 +19,7 @@ in pixels of the original frame.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Iterator
@@ -245,6 +246,7 @@ class MapSearch:
         R_map_body: np.ndarray | None = None,
         height: float | None = None,
         correlate: bool = False,
+        deadline: float | None = None,
     ) -> Iterator[MapMatch]:
         """The matches of ``image``, most direct first, each computed only when asked for: the
         keypoint matches of the headings and heights tried, a tier of headings at a time
@@ -253,12 +255,20 @@ class MapSearch:
         around a prior, the placement by correlation (``correlate``: the caller can confirm a match
         placed around the prior, see ``SearchConfig.correlate``); without one, the acquisition over
         the whole map (also a placement still waiting for the next frame). The later ones are
-        yielded only when usable or, for the acquisition, waiting."""
+        yielded only when usable or, for the acquisition, waiting. ``deadline`` (a
+        ``time.perf_counter()`` value): past it, no further heading or height is tried (the first
+        always is)."""
         radius = self.radius(stamp)
         heights = self._heights(height)
         best: MapMatch | None = None
         for attitudes in self._attitudes(R_map_body, radius):
-            found = [self._match_one(image, K, R, h, stamp, radius) for h in heights for R in attitudes]
+            found = []
+            for h, R in itertools.product(heights, attitudes):
+                if (best is not None or found) and deadline is not None and time.perf_counter() > deadline:
+                    break
+                found.append(self._match_one(image, K, R, h, stamp, radius))
+            if not found:
+                break
             ranked = sorted(found, key=lambda match: -match.support)  # stable: the first tried wins a tie
             if best is None or ranked[0].support > best.support:
                 best = ranked[0]

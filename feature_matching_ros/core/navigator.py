@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -60,7 +61,14 @@ class NavigatorConfig:
     (``revisit``; None turns it off, as does ``odometry``, whose features it reuses);
     fix_height_sigma: relative standard deviation of a map fix's height beyond what its fit's pixel
     noise gives (the map's local scale, relief the ground plane leaves out, tilt traded for height):
-    on the real Seneca flight the fits claimed 5-10 cm where the heights were 1-2 m off, 18 m at worst."""
+    on the real Seneca flight the fits claimed 5-10 cm where the heights were 1-2 m off, 18 m at worst;
+    whole_map_interval_s: a frame that neither matcher fixes around the prediction is searched again
+    over the whole map (``MapLocalizer.localize_whole_map``; its fix must still agree with the
+    prediction) when it came at least this long after the frame before: a survey camera's seconds
+    between frames leave time for it, a video camera's frames do not (inf: never);
+    whole_map_budget_s: once the frame's step has taken this long, that search tries no further
+    heading or height (0: the time since the frame before, so that the step ends about when the
+    next frame is due)."""
 
     odometry: bool = True
     odometry_scale_sigma: float = 0.1
@@ -75,6 +83,8 @@ class NavigatorConfig:
     odometry_min_inliers: int = 30
     revisit: RevisitConfig | None = field(default_factory=RevisitConfig)
     fix_height_sigma: float = 0.05
+    whole_map_interval_s: float = 3.0
+    whole_map_budget_s: float = 0.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,6 +187,7 @@ class Navigator:
         self.memory = FrameMemory(self.config.revisit) if self.config.revisit and self.odometry else None
         self._solution: _Solution | None = None
         self._disagreements = 0
+        self._last_stamp: float | None = None
 
     @property
     def geomap(self) -> GeoMap:
@@ -194,7 +205,10 @@ class Navigator:
     ) -> NavigationState:
         """Navigate one frame taken at ``stamp`` (s); ``height`` (m above ground) and ``R_map_body``
         are optional aids: without them the fix measures both."""
+        started = time.perf_counter()
         solution = self._solution
+        interval = math.inf if self._last_stamp is None else stamp - self._last_stamp
+        self._last_stamp = stamp
         # the odometry's features of this frame, also for re-localisation and to remember a fixed frame
         features = self.odometry.extract(image) if self.odometry is not None else None
         odometry = self._odometry(image, features, K, stamp, height, R_map_body)
@@ -226,8 +240,18 @@ class Navigator:
             expected = Prediction(prediction.position[:2], prediction.covariance[:2, :2] + map_error)
             if height is None:  # the fix measures the height: it must agree with the predicted one
                 expected = replace(expected, height=float(prediction.position[2]))
+        whole_map = None  # the deadline of a search of the whole map, if one is due
+        if expected is not None and interval >= self.config.whole_map_interval_s:
+            whole_map = started + (self.config.whole_map_budget_s or interval)
         result = self._localize(
-            image, K, stamp, dist=dist, R_map_body=R_map_body, height=height, prediction=expected
+            image,
+            K,
+            stamp,
+            whole_map,
+            dist=dist,
+            R_map_body=R_map_body,
+            height=height,
+            prediction=expected,
         )
         fix = result.fix
         if fix.failed == "innovation":
@@ -268,19 +292,33 @@ class Navigator:
             revisit,
         )
 
-    def _localize(self, image: np.ndarray, K: np.ndarray, stamp: float, **aids) -> Localization:
+    def _localize(
+        self, image: np.ndarray, K: np.ndarray, stamp: float, whole_map: float | None, **aids
+    ) -> Localization:
         """The map fix of a frame; where the matcher finds none (a fix that disagrees with the
-        prediction aside), the fallback matcher searches the same frame around the same prior."""
+        prediction aside), the fallback matcher searches the same frame around the same prior;
+        then, with a ``whole_map`` deadline (``time.perf_counter()``), each searches the whole map."""
         result = self.localizer.localize(image, K, stamp, **aids)
+        if result.fix.accepted or result.fix.failed == "innovation":
+            return result
         fallback = self.fallback
-        if fallback is None or result.fix.accepted or result.fix.failed == "innovation":
+        if fallback is not None:
+            fallback.follow(self.localizer)
+            second = fallback.localize(image, K, stamp, **aids)
+            if second.fix.accepted:
+                self.localizer.accept(second.fix)
+                return second
+        if whole_map is None:
             return result
-        fallback.follow(self.localizer)
-        second = fallback.localize(image, K, stamp, **aids)
-        if not second.fix.accepted:
-            return result
-        self.localizer.accept(second.fix)
-        return second
+        for localizer in (self.localizer, fallback):
+            if localizer is None or time.perf_counter() > whole_map:
+                continue
+            wide = localizer.localize_whole_map(image, K, stamp, deadline=whole_map, **aids)
+            if wide.fix.accepted:
+                if localizer is not self.localizer:
+                    self.localizer.accept(wide.fix)
+                return wide
+        return result
 
     def _revisit(
         self,

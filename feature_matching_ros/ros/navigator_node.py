@@ -419,6 +419,8 @@ class NavigatorNode(Node):
             coast_speed_sigma=value("coast_speed_sigma").value,
             map_sigma_m=value("map_sigma_m").value,
             fix_height_sigma=value("fix_height_sigma").value,
+            whole_map_interval_s=value("whole_map_interval_s").value,
+            whole_map_budget_s=value("whole_map_budget_s").value,
             max_sigma_m=value("max_sigma_m").value,
             odometry_min_inliers=value("odometry_min_inliers").value,
             revisit=revisit if value("revisit").value else None,

@@ -422,6 +422,20 @@ NAVIGATOR_NODE = (
         range=(0.0, 1.0),
     ),
     ParamSpec(
+        "whole_map_interval_s",
+        3.0,
+        "a frame neither matcher fixes around the prediction is searched again over the whole map when "
+        "it came at least this long after the frame before, s (survey cameras; 1e9: never)",
+        range=(0.0, 1.0e9),
+    ),
+    ParamSpec(
+        "whole_map_budget_s",
+        0.0,
+        "that search tries no further heading or height once the frame's step has taken this long, s "
+        "(0: the time since the frame before)",
+        range=(0.0, 1.0e9),
+    ),
+    ParamSpec(
         "max_sigma_m",
         300.0,
         "drop the solution (search the whole map again) beyond this horizontal sigma, m",

@@ -74,6 +74,8 @@ def test_fixes_are_right_and_the_solution_follows_the_first_fix(navigated):
     # the height too; a fix's height sigma is at least the configured 5 % of the height
     assert "height NEES mean (1 DOF" in summary and nav["height_nees"]["count"] == nav["with_solution"]
     assert report["metadata"]["fix_height_sigma"] == 0.05
+    assert report["metadata"]["whole_map_interval_s"] == 3.0
+    assert report["metadata"]["whole_map_budget_s"] == 0.0
     first_fix = rows[first]  # no prediction to fuse with: the fix's own height sigma
     assert first_fix["nav_source"] == "fix"
     assert float(first_fix["nav_up_sigma_m"]) >= 0.05 * float(first_fix["nav_up_m"]) - 1e-3
@@ -143,6 +145,9 @@ def test_an_exif_only_folder_is_navigated_in_the_maps_frame(seneca, tmp_path, ca
         (["--first", "60"], "no frames left"),
         (["--first", "-1"], "--first must be >= 0"),
         (["--fix-height-sigma", "-0.1"], "--fix-height-sigma must be in [0, 1]"),
+        (["--whole-map-interval", "-1"], "--whole-map-interval must be >= 0 s"),
+        (["--whole-map-interval", "nan"], "--whole-map-interval must be >= 0 s"),
+        (["--whole-map-budget", "-2"], "--whole-map-budget must be >= 0 s"),
     ],
 )
 def test_bad_folder_arguments_exit_2(seneca, tmp_path, capsys, extra, message):

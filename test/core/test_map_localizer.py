@@ -16,7 +16,7 @@ from feature_matching_ros.core.flight_sim import (
 )
 from feature_matching_ros.core.georef import load_map
 from feature_matching_ros.core.image import load_image
-from feature_matching_ros.core.map_fix import FixGate
+from feature_matching_ros.core.map_fix import FixGate, Prediction
 from feature_matching_ros.core.map_localizer import MapLocalizer
 from feature_matching_ros.core.map_search import Prior
 from feature_matching_ros.core.registry import build
@@ -110,6 +110,30 @@ def test_every_usable_match_of_a_whole_map_search_is_checked_in_turn(seneca_firs
     pipeline.extractor.rotation_invariant = False
     result = MapLocalizer(pipeline, geomap).localize(image, SENECA_K, stamp, height=height)
     _assert_fixed(result, position, height)
+
+
+def test_a_whole_map_search_ignores_the_prior_but_not_the_prediction(flight):
+    """``localize_whole_map`` finds the frame with a prior 300 m off (whose radius the frame is far
+    outside of); its fix must still agree with the prediction, and a refused one leaves the search
+    as it was."""
+    geomap, frames = flight
+    state, image = frames[0]
+    localizer = MapLocalizer(build("sift", {}), geomap)
+    aids = dict(R_map_body=state.R_map_body, height=state.position[2])
+    wrong = Prior(state.t, state.position[:2] + [300.0, 0.0], 5.0)
+    localizer.set_prior(wrong)
+    assert not localizer.localize(image, CAMERA.K, state.t, **aids).fix.accepted  # searched around the prior
+    localizer.set_prior(wrong)
+    far = Prediction(state.position[:2] + [300.0, 0.0], np.eye(2) * 5.0**2)
+    refused = localizer.localize_whole_map(image, CAMERA.K, state.t, prediction=far, **aids)
+    assert not refused.fix.accepted and refused.fix.failed == "innovation", refused.fix.reason
+    assert localizer.search.prior is wrong and localizer.search.failures == 0
+    assert localizer.search.config.acquire  # the search's own configuration is back
+    near = Prediction(state.position[:2] + [3.0, -2.0], np.eye(2) * 5.0**2)
+    result = localizer.localize_whole_map(image, CAMERA.K, state.t, prediction=near, **aids)
+    assert result.fix.accepted, result.fix.reason
+    assert np.linalg.norm(result.fix.pose.position[:2] - state.position[:2]) < 1.0
+    assert localizer.search.prior is not wrong and localizer.last_fix is result.fix
 
 
 def test_a_frame_from_elsewhere_gives_no_fix(flight):
