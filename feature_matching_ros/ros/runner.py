@@ -48,6 +48,7 @@ def run_nodes(classes: Sequence[type], args: list[str] | None = None) -> int:
     from .dds import use_large_image_profile
 
     profile = use_large_image_profile()
+    _stop_without_interrupting()
     rclpy.init(args=args)
     nodes = []
     code = 0
@@ -128,6 +129,19 @@ def _clean_up(nodes: list, code: int = 0) -> None:
         )
         sys.stdout.flush()
         os._exit(code)
+
+
+def _stop_without_interrupting() -> None:
+    """Make Python's SIGINT handler a no-op: rclpy's own handler, installed by ``rclpy.init``, shuts
+    the context down (which ends the spin) and then calls the handler it replaced, Python's, whose
+    KeyboardInterrupt would land at whatever line the main thread runs, even half-way through rclpy
+    building a Task (seen in CI: "Exception ignored in Future.__del__" at Ctrl-C)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _stop_requested)
+
+
+def _stop_requested(signum: int, frame: object) -> None:
+    """rclpy's handler has shut the context down already."""
 
 
 def _ignore_interrupts() -> None:

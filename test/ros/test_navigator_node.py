@@ -369,20 +369,20 @@ def test_navigator_parameters_are_validated_and_a_change_rebuilds_it(navigator):
     assert node.set_parameters([Parameter("revisit", value=False)])[0].successful
     spin_until(executor, lambda: node.ready and node._navigator is not old, READY_TIMEOUT, "the rebuild")
     assert node._navigator.memory is None
-    assert node._navigator.config.fix_height_sigma == 0.05
-    refused = node.set_parameters([Parameter("fix_height_sigma", value=-0.1)])[0]
-    assert not refused.successful and "fix_height_sigma" in refused.reason
-    old = node._navigator
-    assert node.set_parameters([Parameter("fix_height_sigma", value=0.1)])[0].successful
-    spin_until(executor, lambda: node.ready and node._navigator is not old, READY_TIMEOUT, "the rebuild")
-    assert node._navigator.config.fix_height_sigma == 0.1
-    assert node._navigator.config.whole_map_interval_s == 3.0
-    refused = node.set_parameters([Parameter("whole_map_interval_s", value=-1.0)])[0]
-    assert not refused.successful and "whole_map_interval_s" in refused.reason
-    old = node._navigator
-    assert node.set_parameters([Parameter("whole_map_interval_s", value=1.0e9)])[0].successful
-    spin_until(executor, lambda: node.ready and node._navigator is not old, READY_TIMEOUT, "the rebuild")
-    assert node._navigator.config.whole_map_interval_s == 1.0e9
+    for name, default, bad, good in (
+        ("fix_height_sigma", 0.05, -0.1, 0.1),
+        ("whole_map_interval_s", 3.0, -1.0, 1.0e9),
+        ("whole_map_budget_s", 0.0, -1.0, 20.0),
+    ):
+        assert getattr(node._navigator.config, name) == default
+        refused = node.set_parameters([Parameter(name, value=bad)])[0]
+        assert not refused.successful and name in refused.reason
+        old = node._navigator
+        assert node.set_parameters([Parameter(name, value=good)])[0].successful
+        spin_until(
+            executor, lambda old=old: node.ready and node._navigator is not old, READY_TIMEOUT, "the rebuild"
+        )
+        assert getattr(node._navigator.config, name) == good
     assert node._navigator.fallback is not None  # akaze by default
     refused = node.set_parameters([Parameter("fallback_matcher", value="no-such-matcher")])[0]
     assert not refused.successful and "not in the zoo" in refused.reason
