@@ -13,9 +13,11 @@ with a relative scale error and heading error of that displacement. A frame with
 passes every check of ``FixGate`` (including agreement with the prediction within their combined
 covariance) is fused by a Kalman update, which collapses the covariance to the fix's own plus the
 map's georeference error. A frame the matcher finds no fix in is searched again by a fallback
-matcher when one is given (another extractor finds other structure). Before the first fix there is
-no solution; after ``max_sigma_m`` of uncertainty the solution is dropped and the search goes
-global again.
+matcher when one is given (another extractor finds other structure); where frames come seconds
+apart (a survey camera), one neither fixes is then searched over the whole map, within the time
+until the next frame is due, and its fix must still agree with the prediction. Before the first
+fix there is no solution; after ``max_sigma_m`` of uncertainty the solution is dropped and the
+search goes global again.
 """
 
 from __future__ import annotations
