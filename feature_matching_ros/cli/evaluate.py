@@ -20,6 +20,7 @@ above ground given to the navigator is the GPS altitude minus --ground (none wit
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -34,6 +35,7 @@ from feature_matching_ros.core.report import FrameRecord, Run, write_report
 if TYPE_CHECKING:
     from feature_matching_ros.core.flight_log import GpsTrack
     from feature_matching_ros.core.georef import GeoMap
+    from feature_matching_ros.core.map_localizer import Localization
 
 WRONG_BOUND_M = 15.0
 WRONG_BOUND_NAV_M = 30.0
@@ -102,6 +104,13 @@ def _parser() -> argparse.ArgumentParser:
         help="navigation: that search tries no further heading or height once the frame's step has taken "
         "this long, s (default 0: the time since the frame before; the navigator node's "
         "whole_map_budget_s)",
+    )
+    p.add_argument(
+        "--background-search",
+        action="store_true",
+        help="navigation: search the map on a thread of its own, fusing each fix at its frame's stamp when "
+        "it ends (the navigator node's background_search); frames are then replayed at their "
+        "timestamps, as a camera delivers them, and the latency is the step's without the search",
     )
     p.add_argument(
         "--no-odometry", action="store_true", help="navigation: no keyframe odometry between fixes"
@@ -275,6 +284,7 @@ def run_navigation(
         fix_height_sigma=options.fix_height_sigma,
         whole_map_interval_s=options.whole_map_interval,
         whole_map_budget_s=options.whole_map_budget,
+        background_search=options.background_search,
     )
     odometry = (
         None if options.no_odometry else build(options.matcher, {"max_keypoints": options.max_keypoints})
@@ -284,34 +294,58 @@ def run_navigation(
         build(options.matcher, {}), geomap, config, odometry_pipeline=odometry, fallback_pipeline=fallback
     )
     progress.start(len(frames))
-    records = []
-    for path, t, K, height, truth, *aids in frames:
-        image = load_image(path) if isinstance(path, Path) else path()
-        attitude, dist = (aids + [None, None])[:2]
-        start = time.perf_counter()
-        state = navigator.step(image, K, t, dist=dist, R_map_body=attitude, height=height)
-        latency = (time.perf_counter() - start) * 1e3  # the whole step: odometry, search and fusion
-        fix = state.fix
-        accepted = bool(fix.accepted and fix.pose is not None)
-        records.append(
-            FrameRecord(
-                t,
-                truth,
-                None if fix.pose is None else fix.pose.position,  # also a rejected fix's pose (not scored)
-                accepted,
-                "" if accepted else fix.reason,
-                latency,
-                0,
-                path.name if isinstance(path, Path) else f"{t:.3f}",
-                failed_check="" if accepted else fix.failed,
-                nav_source=state.source,
-                nav_position=state.position,
-                nav_covariance=state.covariance,
-                matched_by=state.localization.match.strategy if len(state.localization.match) else "",
+    records: list[FrameRecord] = []
+    index: dict[float, int] = {}  # a frame's record by stamp, for a fix that comes in later
+    replay = None  # with the search in the background, frames come as the camera took them
+    try:
+        for path, t, K, height, truth, *aids in frames:
+            image = load_image(path) if isinstance(path, Path) else path()
+            attitude, dist = (aids + [None, None])[:2]
+            if options.background_search:
+                replay = replay or (time.perf_counter() - t)
+                time.sleep(max(0.0, replay + t - time.perf_counter()))
+            start = time.perf_counter()
+            state = navigator.step(image, K, t, dist=dist, R_map_body=attitude, height=height)
+            latency = (time.perf_counter() - start) * 1e3  # the step: odometry, fusion (and search)
+            records.append(
+                FrameRecord(
+                    t,
+                    truth,
+                    latency_ms=latency,
+                    name=path.name if isinstance(path, Path) else f"{t:.3f}",
+                    nav_source=state.source,
+                    nav_position=state.position,
+                    nav_covariance=state.covariance,
+                    **_fix_fields(state.localization),
+                )
             )
-        )
-        progress.frame(None)
+            index[t] = len(records) - 1
+            _late_fix(records, index, state.late)
+            progress.frame(None)
+        _late_fix(records, index, navigator.finish())
+    finally:
+        navigator.close()
     return records
+
+
+def _fix_fields(localization: Localization) -> dict:
+    """A frame record's fields from the map fix of the frame (also a rejected fix's pose, not scored)."""
+    fix = localization.fix
+    accepted = bool(fix.accepted and fix.pose is not None)
+    return {
+        "estimate": None if fix.pose is None else fix.pose.position,
+        "accepted": accepted,
+        "reason": "" if accepted else fix.reason,
+        "failed_check": "" if accepted else fix.failed,
+        "matched_by": localization.match.strategy if len(localization.match) else "",
+    }
+
+
+def _late_fix(records: list[FrameRecord], index: dict[float, int], late: Localization | None) -> None:
+    """A background search's outcome, into the record of the frame it searched."""
+    if late is not None:
+        k = index[late.fix.stamp]
+        records[k] = dataclasses.replace(records[k], **_fix_fields(late))
 
 
 def _bag_frames(bag: Path) -> list:
@@ -459,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
                 "fix_height_sigma": options.fix_height_sigma,
                 "whole_map_interval_s": options.whole_map_interval,
                 "whole_map_budget_s": options.whole_map_budget,
+                "background_search": options.background_search,
                 "K": np.round(frames[0][2], 3).tolist(),
             }
             records = run_navigation(frames, geomap, options, progress)
@@ -485,6 +520,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 records = run_direct(bag, map_path, options, progress)
                 meta["fallback matcher"] = options.fallback_matcher
+                meta["background_search"] = options.background_search
             nav_map = options.flight / "nav_map.json"
             if nav_map.is_file():  # fm-simulate --nav-map: the map differs from the rendered world
                 meta["nav_map"] = json.loads(nav_map.read_text())

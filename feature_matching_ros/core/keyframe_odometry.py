@@ -1,6 +1,8 @@
 """Keyframe visual odometry over flat ground, metric from the height above ground.
 
-Each frame is registered to the current keyframe by a robust homography. The keyframe's inliers
+Each frame is registered to the current keyframe by a robust homography: from the optical flow
+of the keyframe's corners when frames come a video camera's fraction of a second apart, else (or
+when the flow loses them) from matched keypoints. The keyframe's inliers
 are put on the ground plane from the keyframe's pose (its height above ground is a measurement),
 and the frame's pose is solved against those ground points by planar PnP (``ground_pose``), so the
 chained trajectory is metric and each step has a covariance from its own geometry. The ``odom``
@@ -16,15 +18,17 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .frames import body_rotation, camera_rotation, tilt
-from .geometry import GeometryResult
+from .geometry import GeometryResult, estimate_homography
 from .ground_pose import ground_points, solve_ground_pose
 from .image import equalized
 from .keyframe import KeyframePolicy, overlap_fraction
+from .optical_flow import FlowConfig, FlowTracks
 from .pipeline import MatchResult, Pipeline
 from .types import Features
 
@@ -35,7 +39,8 @@ CACHE = 64  # keyframe poses remembered by stamp
 class OdometryConfig:
     """Registration checks: min_inliers, min_inlier_ratio, min_overlap (of the frame covered by the
     keyframe); plausible motion between keyframe and frame: max_tilt_change_deg, max_height_change
-    (relative)."""
+    (relative); flow: optical flow of a keyframe's corners registers frames at most
+    flow_max_interval_s apart (a video camera's; None: descriptors register every frame)."""
 
     min_inliers: int = 20
     min_inlier_ratio: float = 0.3
@@ -45,6 +50,8 @@ class OdometryConfig:
     keyframes: KeyframePolicy = field(
         default_factory=lambda: KeyframePolicy(min_inliers=150, min_overlap=0.6)
     )
+    flow: FlowConfig | None = field(default_factory=FlowConfig)
+    flow_max_interval_s: float = 0.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -193,10 +200,36 @@ class OdometryTracker:
             self._anchors.popitem(last=False)
 
 
+class OdometryFrame:
+    """One frame as odometry sees it: its contrast-equalised image, and the pipeline's features of
+    it, extracted on first use (optical flow needs none)."""
+
+    def __init__(self, image: np.ndarray, extract: Callable[[np.ndarray], Features]) -> None:
+        self.image = image
+        self.size = (int(image.shape[1]), int(image.shape[0]))
+        self._extract = extract
+        self._features: Features | None = None
+
+    @property
+    def features(self) -> Features:
+        if self._features is None:
+            self._features = self._extract(self.image)
+        return self._features
+
+
+@dataclass
+class _Key:
+    stamp: float
+    frame: OdometryFrame
+    matched: int = 0  # frames registered to it so far
+
+
 class KeyframeOdometry:
-    """Frames in, odometry out: matches each frame to the current keyframe with ``pipeline`` (and,
-    failing that, to the last registered frame), renews the keyframe by ``config.keyframes``, and
-    starts a new track when registration fails."""
+    """Frames in, odometry out. A frame that follows the last one closely enough in time
+    (``config.flow_max_interval_s``) is registered by the optical flow of the flow keyframe's
+    corners; otherwise, or when that fails, by matching ``pipeline``'s features to the current
+    keyframe (and, failing that, to the last registered frame). Keyframes are renewed by
+    ``config.keyframes``; a new track starts when registration fails."""
 
     def __init__(
         self, pipeline: Pipeline, config: OdometryConfig | None = None, equalize: bool = True
@@ -204,8 +237,15 @@ class KeyframeOdometry:
         self.pipeline = pipeline
         self.tracker = OdometryTracker(config)
         self.equalize = equalize
-        self._keyframe: tuple[float, Features, tuple[int, int], int] | None = None
-        self._previous: tuple[float, Features, tuple[int, int]] | None = None
+        self._keyframe: _Key | None = None
+        self._previous: _Key | None = None
+        self._flow: tuple[_Key, FlowTracks] | None = None
+        self._last_stamp: float | None = None
+
+    def frame(self, image: np.ndarray) -> OdometryFrame:
+        """The frame ``image`` prepared for ``step`` (and its features for other uses)."""
+        prepared = equalized(image, clip_limit=4.0) if self.equalize else image
+        return OdometryFrame(prepared, self.pipeline.extract)
 
     def step(
         self,
@@ -214,66 +254,89 @@ class KeyframeOdometry:
         K: np.ndarray,
         height: float,
         R_map_body: np.ndarray | None = None,
-        features: Features | None = None,
+        frame: OdometryFrame | None = None,
     ) -> OdometryStep:
         """The odometry of the frame ``image`` taken at ``stamp`` (s), ``height`` m above ground;
-        ``features``: the frame's, if already extracted by ``extract``."""
-        features = self.extract(image) if features is None else features
-        size = (int(image.shape[1]), int(image.shape[0]))
+        ``frame``: the frame, if already prepared by ``frame``."""
+        frame = self.frame(image) if frame is None else frame
+        interval = math.inf if self._last_stamp is None else stamp - self._last_stamp
+        self._last_stamp = stamp
         if self._keyframe is None:
-            return self._new_track(stamp, features, size, height, R_map_body, "first frame: a new track")
-        key_stamp, key_features, key_size, matched = self._keyframe
-        result, step = self._register(stamp, (key_stamp, key_features, key_size), features, size, K, height)
+            return self._new_track(stamp, frame, height, R_map_body, "first frame: a new track")
+        if self._flow is not None and interval <= self.tracker.config.flow_max_interval_s:
+            step = self._follow(stamp, frame, K, height)
+            if step.registered:
+                return step
+        key = self._keyframe
+        result, step = self._register(stamp, key, frame, K, height)
         previous = self._previous
-        if not step.registered and previous is not None and previous[0] != key_stamp:
+        if not step.registered and previous is not None and previous.stamp != key.stamp:
             # the aircraft moved on faster than the keyframe policy expected: try the last registered frame
-            result, step = self._register(stamp, previous, features, size, K, height)
-            key_stamp, key_features, key_size, matched = (*previous, 0)
+            key = _Key(previous.stamp, previous.frame)
+            result, step = self._register(stamp, key, frame, K, height)
         if not step.registered:
-            lost = self._new_track(stamp, features, size, height, R_map_body, "")
+            lost = self._new_track(stamp, frame, height, R_map_body, "")
             reason = f"track lost: {step.reason}"
             return OdometryStep(
                 stamp, False, reason, lost.track, num_inliers=step.num_inliers, origin=lost.origin
             )
-        self._previous = (stamp, features, size)
-        decision = self.tracker.config.keyframes.decide(result.geometry, key_size, size, matched + 1)
-        if decision.replace:
-            self._keyframe = (stamp, features, size, 0)
-        else:
-            self._keyframe = (key_stamp, key_features, key_size, matched + 1)
+        self._previous = _Key(stamp, frame)
+        decision = self.tracker.config.keyframes.decide(
+            result.geometry, key.frame.size, frame.size, key.matched + 1
+        )
+        self._keyframe = _Key(stamp, frame) if decision.replace else replace(key, matched=key.matched + 1)
+        self._start_flow(stamp, frame)
         return step
 
-    def extract(self, image: np.ndarray) -> Features:
-        """The features odometry uses of a frame."""
-        return self.pipeline.extract(equalized(image, clip_limit=4.0) if self.equalize else image)
+    def _follow(self, stamp: float, frame: OdometryFrame, K: np.ndarray, height: float) -> OdometryStep:
+        """The frame registered to the flow keyframe by the optical flow of its corners."""
+        key, tracks = self._flow
+        key_points, points = tracks.follow(frame.image)
+        robust, needed = self.pipeline.robust, tracks.config.min_inliers
+        geometry = estimate_homography(key_points, points, robust) if len(points) >= needed else None
+        if geometry is None or (geometry.success and geometry.num_inliers < needed):
+            kept = len(points) if geometry is None else geometry.num_inliers
+            reason = f"the optical flow kept {kept} of the keyframe's corners (< {needed})"
+            geometry = GeometryResult.failure("Homography", robust.method, reason, len(points))
+        step = self.tracker.register(
+            stamp, key.stamp, geometry, key_points, points, K, (key.frame.size, frame.size), height
+        )
+        if not step.registered:
+            self._flow = None  # the descriptors take over; the flow restarts where they register
+            return step
+        self._previous = _Key(stamp, frame)
+        decision = self.tracker.config.keyframes.decide(geometry, key.frame.size, frame.size, key.matched + 1)
+        if decision.replace:
+            self._keyframe = _Key(stamp, frame)
+            self._start_flow(stamp, frame)
+        else:
+            key.matched += 1
+        return step
+
+    def _start_flow(self, stamp: float, frame: OdometryFrame) -> None:
+        flow = self.tracker.config.flow
+        self._flow = None if flow is None else (_Key(stamp, frame), FlowTracks(frame.image, flow))
 
     def _register(
-        self,
-        stamp: float,
-        keyframe: tuple[float, Features, tuple[int, int]],
-        features: Features,
-        size: tuple[int, int],
-        K: np.ndarray,
-        height: float,
+        self, stamp: float, key: _Key, frame: OdometryFrame, K: np.ndarray, height: float
     ) -> tuple[MatchResult, OdometryStep]:
-        key_stamp, key_features, key_size = keyframe
-        result = self.pipeline.match(key_features, features, geometry="Homography")
+        result = self.pipeline.match(key.frame.features, frame.features, geometry="Homography")
         m = result.matches
         step = self.tracker.register(
-            stamp, key_stamp, result.geometry, m.points0, m.points1, K, (key_size, size), height
+            stamp, key.stamp, result.geometry, m.points0, m.points1, K, (key.frame.size, frame.size), height
         )
         return result, step
 
     def _new_track(
         self,
         stamp: float,
-        features: Features,
-        size: tuple[int, int],
+        frame: OdometryFrame,
         height: float,
         R_map_body: np.ndarray | None,
         reason: str,
     ) -> OdometryStep:
         self.tracker.anchor(stamp, height, R_map_body)
-        self._keyframe = (stamp, features, size, 0)
-        self._previous = (stamp, features, size)
+        self._keyframe = _Key(stamp, frame)
+        self._previous = _Key(stamp, frame)
+        self._start_flow(stamp, frame)
         return OdometryStep(stamp, False, reason, self.tracker.track, origin=self.tracker.origin(stamp))

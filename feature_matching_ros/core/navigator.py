@@ -25,21 +25,23 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .frames import camera_rotation, euler_from_rotation, rotation_from_euler
-from .geometry import RobustParams
+from .geometry import GeometryResult, RobustParams
 from .georef import GeoMap
 from .ground_pose import GroundPose, horizontal_sigma
-from .keyframe_odometry import KeyframeOdometry, OdometryConfig, OdometryStep
+from .keyframe_odometry import KeyframeOdometry, OdometryConfig, OdometryFrame, OdometryStep
 from .map_fix import FixGate, MapFix, Prediction
 from .map_localizer import Localization, MapLocalizer
-from .map_search import Prior, SearchConfig
+from .map_search import MapMatch, Prior, SearchConfig
 from .pipeline import Pipeline
 from .revisit import FrameMemory, Revisit, RevisitConfig
-from .types import Features
+
+NOT_SEARCHED = ("pending", "busy")  # MapFix.failed of a frame whose search runs in the background, or none
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,9 @@ class NavigatorConfig:
     between frames leave time for it, a video camera's frames do not (inf: never);
     whole_map_budget_s: once the frame's step has taken this long, that search tries no further
     heading or height (0: the time since the frame before, so that the step ends about when the
-    next frame is due)."""
+    next frame is due); background_search: search the map on a thread of its own, so that a step
+    takes only the odometry's time: a frame is searched when no search is running, and its fix is
+    fused at its own stamp by a later step, which carries it to its frame by odometry."""
 
     odometry: bool = True
     odometry_scale_sigma: float = 0.1
@@ -87,6 +91,7 @@ class NavigatorConfig:
     fix_height_sigma: float = 0.05
     whole_map_interval_s: float = 3.0
     whole_map_budget_s: float = 0.0
+    background_search: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,8 +101,11 @@ class NavigationState:
     position: map-frame (x, y, z) metres, z = height above ground, or None (no solution yet, or
     lost); covariance: its 3x3 covariance; source: "fix", "revisit" (registered to an earlier
     map-fixed frame), "odometry", "coast" or "none"; fix: this frame's map fix attempt (accepted
-    or not); odometry: its odometry step, if run; revisit: its re-localisation attempt, if made;
-    R_map_body: the attitude estimate (heading from the last fix carried by odometry; level).
+    or not; with ``background_search``, only that its search began or was skipped); odometry: its
+    odometry step, if run; revisit: its re-localisation attempt, if made; R_map_body: the attitude
+    estimate (heading from the last fix carried by odometry; level); late: a background search of an
+    earlier frame (``late.fix.stamp``) that ended before this step (an accepted fix is fused at
+    that frame and carried here: ``source`` is then "fix").
     """
 
     stamp: float
@@ -109,6 +117,7 @@ class NavigationState:
     localization: Localization
     R_map_body: np.ndarray | None = None
     revisit: Revisit | None = None
+    late: Localization | None = None
 
     @property
     def horizontal_sigma(self) -> float | None:
@@ -141,6 +150,22 @@ class _Reference:
     heading_known: bool = True
     attitude: _Attitude | None = None  # the frame's attitude from its fix
     R_odom_body: np.ndarray | None = None  # and in odom
+
+
+@dataclass(frozen=True, eq=False)
+class _Search:
+    """A frame's map search: its inputs (``aids``: the keyword inputs of ``MapLocalizer.localize``;
+    ``whole_map``: the deadline of a search of the whole map, if one is due) and what its fix is
+    fused with (the frame's prediction, odometry and odometry frame)."""
+
+    image: np.ndarray
+    K: np.ndarray
+    stamp: float
+    whole_map: float | None
+    aids: dict
+    prediction: _Solution | None
+    odometry: OdometryStep | None
+    frame: OdometryFrame | None
 
 
 @dataclass
@@ -190,6 +215,11 @@ class Navigator:
         self._solution: _Solution | None = None
         self._disagreements = 0
         self._last_stamp: float | None = None
+        self._background = None
+        if self.config.background_search:
+            self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="map_search")
+        self._pending: tuple[_Search, Future] | None = None
+        self._discard = False
 
     @property
     def geomap(self) -> GeoMap:
@@ -208,34 +238,22 @@ class Navigator:
         """Navigate one frame taken at ``stamp`` (s); ``height`` (m above ground) and ``R_map_body``
         are optional aids: without them the fix measures both."""
         started = time.perf_counter()
-        solution = self._solution
+        late = self._collect()
         interval = math.inf if self._last_stamp is None else stamp - self._last_stamp
         self._last_stamp = stamp
-        # the odometry's features of this frame, also for re-localisation and to remember a fixed frame
-        features = self.odometry.extract(image) if self.odometry is not None else None
-        odometry = self._odometry(image, features, K, stamp, height, R_map_body)
+        # the frame as odometry sees it: its features also serve re-localisation and the frame memory
+        frame = self.odometry.frame(image) if self.odometry is not None else None
+        odometry = self._odometry(image, frame, K, stamp, height, R_map_body)
         prediction = None
-        if solution is not None:
+        if self._solution is not None:
             prediction = self._predict(stamp, odometry, R_map_body is not None, height is not None)
         if prediction is not None and horizontal_sigma(prediction.covariance) > self.config.max_sigma_m:
             prediction = self._drop()
         revisit = None
         if prediction is not None:
-            revisit = self._revisit(features, stamp, prediction, K, dist, height, R_map_body)
+            revisit = self._revisit(frame, stamp, prediction, K, dist, height, R_map_body)
             if revisit is not None and revisit.accepted:
                 prediction = self._fused(stamp, prediction, revisit.fix.pose, odometry)
-        if prediction is not None:  # in map coordinates: the map's error here may differ from the last fix's
-            sigma = math.hypot(horizontal_sigma(prediction.covariance), self.config.map_sigma_m)
-            # after a turn without odometry the heading is unknown: the search then tries them all
-            reference = prediction.reference
-            heading_known = prediction.coast is None and (reference is None or reference.heading_known)
-            # the tilt, where odometry carried it from a fix, sharpens a placement by correlation
-            attitude = rotation_from_euler(0.0, 0.0, prediction.yaw)
-            if prediction.attitude is not None and heading_known:
-                attitude = prediction.attitude.R_map_body
-            self.localizer.set_prior(
-                Prior(stamp, prediction.position[:2], sigma, attitude, prediction.position[2], heading_known)
-            )
         expected = None
         if prediction is not None:  # the map's error may differ between here and the last fix
             map_error = self.config.map_sigma_m**2 * np.eye(2)
@@ -245,36 +263,31 @@ class Navigator:
         whole_map = None  # the deadline of a search of the whole map, if one is due
         if expected is not None and interval >= self.config.whole_map_interval_s:
             whole_map = started + (self.config.whole_map_budget_s or interval)
-        result = self._localize(
-            image,
-            K,
-            stamp,
-            whole_map,
-            dist=dist,
-            R_map_body=R_map_body,
-            height=height,
-            prediction=expected,
-        )
-        fix = result.fix
-        if fix.failed == "innovation":
-            self._disagreements += 1
-            if self._disagreements >= self.config.reset_after:
-                prediction = self._drop()  # the prediction, not the map, is wrong
-        elif fix.accepted:
-            self._disagreements = 0
+        aids = dict(dist=dist, R_map_body=R_map_body, height=height, prediction=expected)
+        search = _Search(image, K, stamp, whole_map, aids, prediction, odometry, frame)
+        if self._background is None:
+            self._set_prior(prediction)
+            result = self._localize(search)
+            fix = result.fix
+            if self._judge(fix):
+                prediction = None
+        else:
+            result = self._submit(search)
+            fix = result.fix
         if fix.accepted and fix.pose is not None:
-            self._solution = self._fused(stamp, prediction, fix.pose, odometry)
+            self._fuse_fix(search, fix)
             source = "fix"
-            self._remember(features, stamp, K, fix.pose)
         elif prediction is not None:
             self._solution = prediction
             if revisit is not None and revisit.accepted:
                 source = "revisit"
-                self._remember(features, stamp, K, revisit.fix.pose)
+                self._remember(frame, stamp, K, revisit.fix.pose)
+            elif late is not None and late.fix.accepted:
+                source = "fix"  # of an earlier frame, carried here by odometry
             else:
                 source = "odometry" if prediction.coast is None else "coast"
                 if source == "odometry":
-                    self._remember_carried(features, stamp, K)
+                    self._remember_carried(frame, stamp, K)
         else:
             source = "none"
         current = self._solution if source != "none" else None
@@ -292,14 +305,94 @@ class Navigator:
             result,
             None if current is None else rotation_from_euler(0.0, 0.0, current.yaw),
             revisit,
+            late,
         )
 
-    def _localize(
-        self, image: np.ndarray, K: np.ndarray, stamp: float, whole_map: float | None, **aids
-    ) -> Localization:
+    def finish(self) -> Localization | None:
+        """Wait for a search still running in the background and fuse its fix: the last frames'
+        outcome (None without one)."""
+        if self._background is None or self._pending is None:
+            return None
+        wait([self._pending[1]])
+        return self._collect()
+
+    def close(self) -> None:
+        """Stop the background search (after the one running, if any)."""
+        if self._background is not None:
+            self._background.shutdown(wait=True, cancel_futures=True)
+
+    def _set_prior(self, prediction: _Solution | None) -> None:
+        """Centre the search on the prediction (in map coordinates: the map's error here may differ
+        from the last fix's)."""
+        if prediction is None:
+            return
+        sigma = math.hypot(horizontal_sigma(prediction.covariance), self.config.map_sigma_m)
+        # after a turn without odometry the heading is unknown: the search then tries them all
+        reference = prediction.reference
+        heading_known = prediction.coast is None and (reference is None or reference.heading_known)
+        # the tilt, where odometry carried it from a fix, sharpens a placement by correlation
+        attitude = rotation_from_euler(0.0, 0.0, prediction.yaw)
+        if prediction.attitude is not None and heading_known:
+            attitude = prediction.attitude.R_map_body
+        self.localizer.set_prior(
+            Prior(
+                prediction.stamp,
+                prediction.position[:2],
+                sigma,
+                attitude,
+                prediction.position[2],
+                heading_known,
+            )
+        )
+
+    def _submit(self, search: _Search) -> Localization:
+        """Start the frame's map search in the background if none is running; its outcome is
+        fused when a later step collects it."""
+        if self._pending is not None:
+            reason = "not searched: the map search is busy with an earlier frame"
+            return _not_searched(search.stamp, NOT_SEARCHED[1], reason)
+        self._set_prior(search.prediction)
+        self._pending = (search, self._background.submit(self._localize, search))
+        return _not_searched(search.stamp, NOT_SEARCHED[0], "searching the map in the background")
+
+    def _collect(self) -> Localization | None:
+        """A background search that has ended: its fix is judged against the prediction of its
+        own frame and, if accepted, fused at that frame's stamp; the steps since then are redone by
+        the odometry from there (``_predict``)."""
+        if self._pending is None or not self._pending[1].done():
+            return None
+        (search, future), self._pending = self._pending, None
+        result = future.result()
+        if self._discard:  # the solution was dropped meanwhile: the search's prior no longer holds
+            self._discard = False
+            self._forget()
+            return result
+        fix = result.fix
+        if not self._judge(fix) and fix.accepted and fix.pose is not None:
+            self._fuse_fix(search, fix)
+        return result
+
+    def _judge(self, fix: MapFix) -> bool:
+        """Count a fix that disagrees with the prediction: after ``reset_after`` in a row the
+        prediction, not the map, is wrong, and the solution is dropped (True)."""
+        if fix.failed == "innovation":
+            self._disagreements += 1
+            if self._disagreements >= self.config.reset_after:
+                self._drop()
+                return True
+        elif fix.accepted:
+            self._disagreements = 0
+        return False
+
+    def _fuse_fix(self, search: _Search, fix: MapFix) -> None:
+        self._solution = self._fused(search.stamp, search.prediction, fix.pose, search.odometry)
+        self._remember(search.frame, search.stamp, search.K, fix.pose)
+
+    def _localize(self, search: _Search) -> Localization:
         """The map fix of a frame; where the matcher finds none (a fix that disagrees with the
         prediction aside), the fallback matcher searches the same frame around the same prior;
         then, with a ``whole_map`` deadline (``time.perf_counter()``), each searches the whole map."""
+        image, K, stamp, whole_map, aids = search.image, search.K, search.stamp, search.whole_map, search.aids
         result = self.localizer.localize(image, K, stamp, **aids)
         if result.fix.accepted or result.fix.failed == "innovation":
             return result
@@ -324,7 +417,7 @@ class Navigator:
 
     def _revisit(
         self,
-        features: Features | None,
+        frame: OdometryFrame | None,
         stamp: float,
         prediction: _Solution,
         K: np.ndarray,
@@ -334,14 +427,14 @@ class Navigator:
     ) -> Revisit | None:
         """Re-localisation against remembered map-fixed frames, for an uncertain prediction."""
         memory = self.memory
-        if memory is None or not len(memory) or features is None:
+        if memory is None or not len(memory) or frame is None:
             return None
         if horizontal_sigma(prediction.covariance) <= memory.config.min_sigma_m:
             return None
         expected = Prediction(prediction.position[:2], prediction.covariance[:2, :2])
         return memory.relocalize(
             self.odometry.pipeline,
-            features,
+            frame.features,
             K,
             stamp,
             expected,
@@ -352,22 +445,22 @@ class Navigator:
             measured_R_map_body=R_map_body,
         )
 
-    def _remember(self, features: Features | None, stamp: float, K: np.ndarray, pose: GroundPose) -> None:
+    def _remember(self, frame: OdometryFrame | None, stamp: float, K: np.ndarray, pose: GroundPose) -> None:
         """Keep a fixed frame with the fused solution's position and the fix's attitude, for later
         re-localisation."""
-        if self.memory is None or features is None:
+        if self.memory is None or frame is None:
             return
         solution = self._solution
         covariance = pose.covariance.copy()
         covariance[:3, :3] = solution.covariance
-        self.memory.remember(stamp, features, K, solution.position, pose.R_map_camera, covariance)
+        self.memory.remember(stamp, frame, K, solution.position, pose.R_map_camera, covariance)
 
-    def _remember_carried(self, features: Features | None, stamp: float, K: np.ndarray) -> None:
+    def _remember_carried(self, frame: OdometryFrame | None, stamp: float, K: np.ndarray) -> None:
         """Keep a frame odometry carried from a fix, with its attitude, while it is placed certainly
         enough for a re-localisation against it to pass the fix checks: the frames just before a
         turn may be the only ones the next line overlaps."""
         solution = self._solution
-        if self.memory is None or features is None or solution.attitude is None:
+        if self.memory is None or frame is None or solution.attitude is None:
             return
         if horizontal_sigma(solution.covariance) >= self.localizer.gate.max_sigma_m:
             return
@@ -375,21 +468,27 @@ class Navigator:
         covariance[:3, :3] = solution.covariance
         covariance[3:, 3:] = solution.attitude.covariance
         R_map_camera = camera_rotation(solution.attitude.R_map_body)
-        self.memory.remember(stamp, features, K, solution.position, R_map_camera, covariance)
+        self.memory.remember(stamp, frame, K, solution.position, R_map_camera, covariance)
 
     def _drop(self) -> None:
         """Forget the solution: the next fix starts a new one, found by a search of the whole map."""
         self._solution = None
         self._disagreements = 0
+        if self._pending is not None:  # the search's state is the worker's until it ends
+            self._discard = True
+        else:
+            self._forget()
+        return None
+
+    def _forget(self) -> None:
         self.localizer.forget()
         if self.fallback is not None:
             self.fallback.forget()
-        return None
 
     def _odometry(
         self,
         image: np.ndarray,
-        features: Features | None,
+        frame: OdometryFrame | None,
         K: np.ndarray,
         stamp: float,
         height: float | None,
@@ -404,7 +503,7 @@ class Navigator:
         attitude = R_map_body
         if attitude is None and solution is not None:
             attitude = rotation_from_euler(0.0, 0.0, solution.yaw)
-        return self.odometry.step(image, stamp, K, float(h), attitude, features=features)
+        return self.odometry.step(image, stamp, K, float(h), attitude, frame=frame)
 
     def _predict(
         self, stamp: float, odometry: OdometryStep | None, attitude_input: bool, height_input: bool
@@ -547,6 +646,13 @@ class Navigator:
             attitude,
             R_odom_body.copy(),
         )
+
+
+def _not_searched(stamp: float, failed: str, reason: str) -> Localization:
+    geometry = GeometryResult.failure("Homography", "", reason, 0)
+    nothing = np.zeros((0, 2))
+    match = MapMatch(nothing, nothing, np.zeros(0), None, reason)
+    return Localization(match, MapFix(stamp, False, reason, geometry, None, failed), 0.0)
 
 
 def _rot2(angle: float) -> np.ndarray:

@@ -19,6 +19,7 @@ uncertainty, and the next map fix ends it.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ import torch
 
 from .geometry import GeometryResult
 from .ground_pose import GroundPose, ground_points, horizontal_sigma, solve_ground_pose
+from .keyframe_odometry import OdometryFrame
 from .map_fix import FixGate, MapFix, Prediction, check
 from .pipeline import Pipeline
 from .types import Features
@@ -55,19 +57,27 @@ class RevisitConfig:
 
 @dataclass(frozen=True, eq=False)
 class Remembered:
-    """A fixed frame: its features, camera matrix, pose (camera centre in map metres, z =
-    height above ground; orientation) and the 6x6 covariance of that pose (x y z, rotations)."""
+    """A fixed frame: its features (the strongest ``keypoints``, extracted from ``frame`` on first
+    use: most remembered frames are replaced by the next before any re-localisation needs them),
+    camera matrix, pose (camera centre in map metres, z = height above ground; orientation) and
+    the 6x6 covariance of that pose (x y z, rotations)."""
 
     stamp: float
-    features: Features
+    frame: Features | OdometryFrame
     K: np.ndarray
     position: np.ndarray
     R_map_camera: np.ndarray
     covariance: np.ndarray
+    keypoints: int
+
+    @functools.cached_property
+    def features(self) -> Features:
+        features = self.frame if isinstance(self.frame, Features) else self.frame.features
+        return _strongest(features, self.keypoints)
 
     def reach(self) -> float:
         """Ground distance from the nadir to the farthest corner of the footprint, metres."""
-        w, h = self.features.image_size
+        w, h = self.frame.image_size if isinstance(self.frame, Features) else self.frame.size
         fx, fy, cx, cy = self.K[0, 0], self.K[1, 1], self.K[0, 2], self.K[1, 2]
         half = math.hypot(max(cx, w - cx) / fx, max(cy, h - cy) / fy)
         return float(self.position[2]) * half
@@ -101,7 +111,7 @@ class FrameMemory:
     def remember(
         self,
         stamp: float,
-        features: Features,
+        features: Features | OdometryFrame,
         K: np.ndarray,
         position: np.ndarray,
         R_map_camera: np.ndarray,
@@ -109,11 +119,12 @@ class FrameMemory:
     ) -> None:
         frame = Remembered(
             stamp,
-            _strongest(features, self.config.keypoints),
+            features,
             np.asarray(K, np.float64).copy(),
             np.asarray(position, np.float64).copy(),
             np.asarray(R_map_camera, np.float64).copy(),
             np.asarray(covariance, np.float64).copy(),
+            self.config.keypoints,
         )
         spacing = self.config.spacing * frame.reach()
         close = [f for f in self._frames if np.linalg.norm(f.position[:2] - frame.position[:2]) < spacing]

@@ -40,7 +40,7 @@ from feature_matching_ros.core.errors import FeatureMatchingError
 from feature_matching_ros.core.georef import GeoReference, load_map
 from feature_matching_ros.core.map_fix import FixGate
 from feature_matching_ros.core.map_search import SearchConfig
-from feature_matching_ros.core.navigator import NavigationState, Navigator, NavigatorConfig
+from feature_matching_ros.core.navigator import NOT_SEARCHED, NavigationState, Navigator, NavigatorConfig
 from feature_matching_ros.core.revisit import RevisitConfig
 from feature_matching_ros.core.solution_velocity import SolutionVelocity, VelocityConfig
 from feature_matching_ros.core.synthetic import procedural_texture
@@ -281,6 +281,12 @@ class NavigatorNode(Node):
         """Publish the frame's solution, if any; (published, status)."""
         fix = state.fix
         verdict = "fix accepted" if fix.accepted else f"fix rejected: {fix.reason}"
+        if fix.failed in NOT_SEARCHED:
+            verdict = fix.reason
+        if state.late is not None:  # a search in the background of an earlier frame ended
+            late = state.late.fix
+            outcome = "accepted" if late.accepted else f"rejected: {late.reason}"
+            verdict += f"; fix of the frame at {late.stamp:.3f} s {outcome}"
         georef = self._georef
         map_header = Header(stamp=header.stamp, frame_id=self.get_parameter("map_frame").value)
         if state.position is None or state.covariance is None:
@@ -341,6 +347,8 @@ class NavigatorNode(Node):
 
     def _build(self) -> None:
         """A new navigator from the parameters (matcher, map, search, gate); the solution starts over."""
+        if self._navigator is not None:
+            self._navigator.close()
         self._navigator = None
         self._georef = None
         self._last = None
@@ -421,6 +429,7 @@ class NavigatorNode(Node):
             fix_height_sigma=value("fix_height_sigma").value,
             whole_map_interval_s=value("whole_map_interval_s").value,
             whole_map_budget_s=value("whole_map_budget_s").value,
+            background_search=value("background_search").value,
             max_sigma_m=value("max_sigma_m").value,
             odometry_min_inliers=value("odometry_min_inliers").value,
             revisit=revisit if value("revisit").value else None,
@@ -479,6 +488,8 @@ class NavigatorNode(Node):
 
     def destroy_node(self) -> None:
         self.worker.stop()
+        if self._navigator is not None:
+            self._navigator.close()
         super().destroy_node()
 
 

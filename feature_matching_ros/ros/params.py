@@ -436,6 +436,12 @@ NAVIGATOR_NODE = (
         range=(0.0, 1.0e9),
     ),
     ParamSpec(
+        "background_search",
+        False,
+        "search the map on a thread of its own: every frame is published after its odometry, and a "
+        "fix is fused at its frame's stamp when its search ends (video cameras)",
+    ),
+    ParamSpec(
         "max_sigma_m",
         300.0,
         "drop the solution (search the whole map again) beyond this horizontal sigma, m",

@@ -56,6 +56,22 @@ def test_eval_direct_scores_the_flight_and_writes_the_report(flight, tmp_path, c
     assert len(rows) == 7
 
 
+def test_eval_with_the_search_in_the_background_replays_the_frames_at_the_camera_rate(flight, tmp_path):
+    """Six frames 0.2 s apart: the replay takes at least a second; each searched frame's fix is scored
+    on its own row when it comes in, the others say why they were not searched."""
+    out = tmp_path / "eval"
+    assert evaluate.main([str(flight), "--via", "direct", "--background-search", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["metadata"]["background_search"] is True and report["metadata"]["wall_s"] > 1.0
+    rows = list(csv.DictReader((out / "frames.csv").open()))
+    assert len(rows) == 6
+    searched = [r for r in rows if not r["reason"].startswith("not searched")]
+    assert rows[0] in searched and report["map"]["accepted"] >= 1
+    assert all(r["accepted"] == "1" or r["reason"] for r in rows)
+    assert "searching the map in the background" not in {r["reason"] for r in rows}  # every search ended
+    assert report["map"]["wrong_fixes"] == 0 and report["map"]["errors"]["median"] < 0.5
+
+
 def test_aukerman_with_a_stated_gsd(shared_data, tmp_path):
     auk = require_file(shared_data / "maps" / "aukerman.png")
     out = tmp_path / "auk"

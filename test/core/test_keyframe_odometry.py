@@ -70,3 +70,55 @@ def test_an_unrelated_image_gets_no_pose(seneca, shared_data):
     graf = load_image(require_file(shared_data / "pairs" / "graf1.png"))
     step = odometry.step(graf[:600, :800], 6.0, K, 60.0)
     assert not step.registered and step.position is None
+
+
+# --- a video camera: frames a tenth of a second apart (``video_flight``) -----------------------------
+
+
+def _counting(pipeline):
+    """The pipeline, with a list that grows by one per image it extracts features of."""
+    calls, extract = [], pipeline.extract
+    pipeline.extract = lambda image: calls.append(1) or extract(image)
+    return pipeline, calls
+
+
+def _odometry_errors(odometry, camera, frames, stamps):
+    """Each frame's odometry position error (m) against the truth, the track anchored on the first."""
+    first = frames[0][0]
+    errors = []
+    for (state, image), stamp in zip(frames, stamps, strict=True):
+        attitude = first.R_map_body if state is first else None
+        step = odometry.step(image, stamp, camera.K, float(state.position[2]), attitude)
+        if state is not first:
+            assert step.registered, step.reason
+        position = step.position if step.registered else step.origin
+        errors.append(float(np.linalg.norm(position[:2] - (state.position[:2] - first.position[:2]))))
+    return errors
+
+
+def test_video_rate_frames_register_by_optical_flow_without_any_keypoints(video_flight):
+    camera, _, frames = video_flight
+    sift, calls = _counting(build("sift", {}))
+    errors = _odometry_errors(KeyframeOdometry(sift), camera, frames, [s.t for s, _ in frames])
+    assert not calls  # 78 m flown, two keyframes renewed, and no features extracted
+    assert max(errors) < 0.5, errors  # 0.15 m measured
+
+
+def test_frames_a_second_apart_are_registered_by_keypoints(video_flight):
+    camera, _, frames = video_flight
+    sift, calls = _counting(build("sift", {}))
+    errors = _odometry_errors(KeyframeOdometry(sift), camera, frames[:6], [10.0 * s.t for s, _ in frames[:6]])
+    assert len(calls) == 6
+    assert max(errors) < 0.5, errors
+
+
+def test_where_the_flow_loses_its_corners_keypoints_register_the_frame(video_flight):
+    """Frames 3 and 13 are 0.1 s apart but 20 m: the flow keeps too few corners (20 inliers, 0.66 m
+    off, where it was trusted); keypoints of the keyframe and of the frame (two extractions) register
+    it, and the flow goes on from there."""
+    camera, _, frames = video_flight
+    sift, calls = _counting(build("sift", {}))
+    chosen = [frames[i] for i in (0, 1, 2, 3, 13, 14, 15)]
+    errors = _odometry_errors(KeyframeOdometry(sift), camera, chosen, [0.1 * k for k in range(7)])
+    assert len(calls) == 2
+    assert max(errors) < 0.5, errors

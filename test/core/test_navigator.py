@@ -309,3 +309,77 @@ def test_a_weakly_supported_registration_is_trusted_only_to_its_own_length(simul
             d = states[-1].position[:2] - state.position[:2]
             assert float(d @ np.linalg.solve(states[-1].covariance[:2, :2], d)) < CHI2_2DOF_9999
     assert [s.source for s in states[:3]] == ["fix"] * 3
+
+
+# --- the map search in the background, on a video camera's frames (``video_flight``) ---------------
+
+
+def _errors(states, frames):
+    """Each solution's horizontal error (m) and NEES against the truth."""
+    out = []
+    for state, (truth, _) in zip(states, frames, strict=True):
+        if state.position is not None:
+            d = state.position[:2] - truth.position[:2]
+            out.append((float(np.linalg.norm(d)), float(d @ np.linalg.solve(state.covariance[:2, :2], d))))
+    return out
+
+
+def test_a_fix_found_in_the_background_is_fused_at_its_frame_and_carried_to_the_current_one(
+    video_flight, sift
+):
+    """The search of frame 0 is held until frame 5 has been stepped: frames 1-5 find it busy and
+    have no solution; once it ends, its fix is fused at frame 0's stamp, and the odometry carries
+    it 0.6 s (12 m) on to frame 6."""
+    import threading
+
+    camera, world, frames = video_flight
+    navigator = Navigator(sift, world, NavigatorConfig(background_search=True))
+    release = threading.Event()
+    localize = navigator.localizer.localize
+
+    def held(*args, **kwargs):
+        release.wait(60.0)
+        return localize(*args, **kwargs)
+
+    navigator.localizer.localize = held
+    states = [navigator.step(image, camera.K, s.t, height=float(s.position[2])) for s, image in frames[:6]]
+    assert states[0].fix.failed == "pending" and states[0].source == "none"
+    assert all(s.fix.failed == "busy" and s.source == "none" for s in states[1:]), [
+        s.fix.reason for s in states
+    ]
+    release.set()
+    late = navigator.finish()
+    assert late.fix.accepted and late.fix.stamp == frames[0][0].t, late.fix.reason
+    state = navigator.step(frames[6][1], camera.K, frames[6][0].t, height=float(frames[6][0].position[2]))
+    navigator.close()
+    assert state.source == "odometry" and state.fix.failed == "pending"
+    [(error, nees)] = _errors([state], frames[6:7])
+    assert error < 3.0 and nees < CHI2_2DOF_9999, (error, nees)
+
+
+def test_with_the_search_in_the_background_every_frame_gets_a_solution_as_the_camera_takes_it(
+    video_flight, sift
+):
+    """Frames stepped at the camera's 10 Hz: each step returns after the odometry, the searches
+    run on their own thread on whichever frame is newest when the last ends, and their fixes come
+    in later steps."""
+    import time
+
+    camera, world, frames = video_flight
+    navigator = Navigator(sift, world, NavigatorConfig(background_search=True))
+    states, start = [], time.perf_counter() - frames[0][0].t
+    for s, image in frames:
+        time.sleep(max(0.0, start + s.t - time.perf_counter()))
+        states.append(navigator.step(image, camera.K, s.t, height=float(s.position[2])))
+    last = navigator.finish()
+    navigator.close()
+    assert {s.fix.failed for s in states} <= {"pending", "busy"}
+    late = [(s.stamp, s.late) for s in states if s.late is not None]
+    assert all(found.fix.stamp < stamp for stamp, found in late)  # a fix comes in after its frame
+    fused = [found for _, found in late if found.fix.accepted] + ([last] if last.fix.accepted else [])
+    assert len(fused) >= 2, [found.fix.reason for _, found in late]
+    first = next(k for k, s in enumerate(states) if s.position is not None)
+    assert all(s.position is not None for s in states[first:])
+    assert states[first].source == "fix" and states[first].late.fix.accepted
+    errors = _errors(states[first:], frames[first:])
+    assert max(e for e, _ in errors) < 5.0 and max(n for _, n in errors) < CHI2_2DOF_9999, errors

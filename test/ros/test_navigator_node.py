@@ -4,6 +4,7 @@ attitude, altitude), and the continuous solution it publishes on pose, odometry 
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 import pytest
@@ -121,15 +122,17 @@ def camera_info_of(frame, header_stamp, K=None):
     return info
 
 
-def running_navigator(ros_context, map_image, frames):
-    """The body of a fixture: the navigator node on ``map_image``, ready (map features extracted), with
-    a pilot whose subscriptions it sees; yields (node, pilot, executor, frames)."""
+def running_navigator(ros_context, map_image, frames, **parameters):
+    """The body of a fixture: the navigator node on ``map_image`` (and ``parameters``), ready (map
+    features extracted), with a pilot whose subscriptions it sees; yields (node, pilot, executor,
+    frames)."""
     from rclpy.parameter import Parameter
 
     from feature_matching_ros.ros.navigator_node import NavigatorNode
     from feature_matching_ros.ros.runner import make_executor
 
     overrides = {"map_image": str(map_image), "diagnostics_period": 0.2, "odometry_keypoints": 3000}
+    overrides.update(parameters)
     node = NavigatorNode(
         context=ros_context, parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()]
     )
@@ -224,6 +227,35 @@ def test_navigator_publishes_the_solution_of_a_simulated_flight(navigator, fligh
         return any("frames: fix" in {v.key for v in s.values} for s in pilot.harness.diagnostics("navigator"))
 
     spin_until(executor, counted, what="diagnostics counting the frames with a fix")
+
+
+def test_with_the_search_in_the_background_every_frame_is_answered_after_its_odometry(ros_context, flight):
+    """Frames at the camera's 5 Hz: the first frame's search runs while the next frames are answered;
+    its fix comes in with a later frame's answer, fused at its own stamp, and from then on every frame
+    has a solution within 3 m of the truth."""
+    out, frames = flight
+    running = running_navigator(ros_context, out / "map.png", frames, background_search=True)
+    node, pilot, executor, frames = next(running)
+    try:
+        assert node._navigator.config.background_search
+        statuses, errors = [], []
+        for frame in frames:
+            due = time.monotonic() + 0.2
+            pilot.publish(frame, frame.stamp)
+            status, pose, _, _ = pilot.answer(executor, frame.stamp)
+            statuses.append(status.pose_status)
+            if status.pose_published:
+                p = pose.pose.pose.position
+                errors.append(float(np.hypot(p.x - frame.truth_position[0], p.y - frame.truth_position[1])))
+            elif errors:
+                pytest.fail(f"a solution once found is kept: {status.pose_status}")
+            spin_until(executor, lambda due=due: time.monotonic() > due)
+    finally:
+        running.close()
+    assert statuses[0].startswith("no solution (none); searching the map in the background"), statuses[0]
+    fused = [s for s in statuses if "fix of the frame at" in s and "s accepted" in s]
+    assert fused and statuses.index(fused[0]) > 0, statuses
+    assert errors and max(errors) < 3.0, (errors, statuses)
 
 
 def test_navigator_reports_bad_input_and_answers_the_next_frame(navigator):
