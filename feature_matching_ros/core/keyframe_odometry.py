@@ -201,8 +201,8 @@ class OdometryTracker:
 
 
 class OdometryFrame:
-    """One frame as odometry sees it: its contrast-equalised image, and the pipeline's features of
-    it, extracted on first use (optical flow needs none)."""
+    """One frame as odometry sees it: the image, and the features ``extract`` finds in it, extracted
+    on first use (optical flow needs none)."""
 
     def __init__(self, image: np.ndarray, extract: Callable[[np.ndarray], Features]) -> None:
         self.image = image
@@ -244,8 +244,10 @@ class KeyframeOdometry:
 
     def frame(self, image: np.ndarray) -> OdometryFrame:
         """The frame ``image`` prepared for ``step`` (and its features for other uses)."""
-        prepared = equalized(image, clip_limit=4.0) if self.equalize else image
-        return OdometryFrame(prepared, self.pipeline.extract)
+        return OdometryFrame(image, self._extract)
+
+    def _extract(self, image: np.ndarray) -> Features:
+        return self.pipeline.extract(equalized(image, clip_limit=4.0) if self.equalize else image)
 
     def step(
         self,
