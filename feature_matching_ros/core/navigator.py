@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .errors import FeatureMatchingError
 from .frames import camera_rotation, euler_from_rotation, rotation_from_euler
 from .geometry import GeometryResult, RobustParams
 from .georef import GeoMap
@@ -362,7 +363,10 @@ class Navigator:
         if self._pending is None or not self._pending[1].done():
             return None
         (search, future), self._pending = self._pending, None
-        result = future.result()
+        try:
+            result = future.result()
+        except FeatureMatchingError as exc:  # the searched frame's outcome: no later step fails for it
+            result = _not_searched(search.stamp, "search", f"the map search failed: {exc}")
         if self._discard:  # the solution was dropped meanwhile: the search's prior no longer holds
             self._discard = False
             self._forget()

@@ -474,6 +474,12 @@ class NavigatorNode(Node):
         if last is not None:
             report.values["source"] = last.source
             report.values["fix"] = "accepted" if last.fix.accepted else f"rejected: {last.fix.reason}"
+            if last.fix.failed in NOT_SEARCHED:
+                report.values["fix"] = last.fix.reason
+            if last.late is not None:
+                late = last.late.fix
+                outcome = "accepted" if late.accepted else f"rejected: {late.reason}"
+                report.values["fix in the background"] = f"frame at {late.stamp:.3f} s {outcome}"
             sigma = last.horizontal_sigma
             report.values["horizontal_sigma_m"] = "nan" if sigma is None else f"{sigma:.2f}"
         report.values["velocities published"] = str(self._velocities)

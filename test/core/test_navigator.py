@@ -383,3 +383,24 @@ def test_with_the_search_in_the_background_every_frame_gets_a_solution_as_the_ca
     assert states[first].source == "fix" and states[first].late.fix.accepted
     errors = _errors(states[first:], frames[first:])
     assert max(e for e, _ in errors) < 5.0 and max(n for _, n in errors) < CHI2_2DOF_9999, errors
+
+
+def test_a_background_search_that_fails_is_reported_and_the_next_frame_is_searched(video_flight, sift):
+    from feature_matching_ros.core.errors import FeatureMatchingError
+
+    camera, world, frames = video_flight
+    navigator = Navigator(sift, world, NavigatorConfig(background_search=True))
+
+    def broken(*args, **kwargs):
+        raise FeatureMatchingError("a broken frame")
+
+    navigator.localizer.localize = broken
+    (s0, image0), (s1, image1) = frames[:2]
+    navigator.step(image0, camera.K, s0.t, height=float(s0.position[2]))
+    late = navigator.finish()
+    assert late.fix.failed == "search" and "the map search failed: a broken frame" in late.fix.reason
+    del navigator.localizer.localize  # the method again
+    state = navigator.step(image1, camera.K, s1.t, height=float(s1.position[2]))
+    assert state.fix.failed == "pending", state.fix.reason
+    assert navigator.finish().fix.failed != "search"  # searched by the map, this time
+    navigator.close()
