@@ -108,9 +108,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--background-search",
         action="store_true",
-        help="navigation: search the map on a thread of its own, fusing each fix at its frame's stamp when "
-        "it ends (the navigator node's background_search); frames are then replayed at their "
-        "timestamps, as a camera delivers them, and the latency is the step's without the search",
+        help="navigation: a frame whose map search would end after the next frame is due is searched on "
+        "a thread of its own, its fix fused at its frame's stamp when it ends (the navigator node's "
+        "background_search); frames are then replayed at their timestamps, as a camera delivers them",
     )
     p.add_argument(
         "--no-odometry", action="store_true", help="navigation: no keyframe odometry between fixes"

@@ -73,9 +73,13 @@ class NavigatorConfig:
     between frames leave time for it, a video camera's frames do not (inf: never);
     whole_map_budget_s: once the frame's step has taken this long, that search tries no further
     heading or height (0: the time since the frame before, so that the step ends about when the
-    next frame is due); background_search: search the map on a thread of its own, so that a step
-    takes only the odometry's time: a frame is searched when no search is running, and its fix is
-    fused at its own stamp by a later step, which carries it to its frame by odometry."""
+    next frame is due); background_search: never fall behind the camera: a frame whose search would
+    end after the next frame is due (the last search around a prior took longer than the time left
+    until then; a search of the whole map, without a prediction, is taken to) is searched on a
+    thread of its own, and the step returns after the odometry; while that search runs, frames are
+    not searched. Its fix is judged against its own frame's prediction and fused at that frame's
+    stamp by a later step, which carries it to its own frame by odometry. Frames whose search fits
+    between them are searched in the step, as without it."""
 
     odometry: bool = True
     odometry_scale_sigma: float = 0.1
@@ -221,6 +225,7 @@ class Navigator:
             self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="map_search")
         self._pending: tuple[_Search, Future] | None = None
         self._discard = False
+        self._search_s: float | None = None  # how long the last search around a prior took
 
     @property
     def geomap(self) -> GeoMap:
@@ -266,15 +271,16 @@ class Navigator:
             whole_map = started + (self.config.whole_map_budget_s or interval)
         aids = dict(dist=dist, R_map_body=R_map_body, height=height, prediction=expected)
         search = _Search(image, K, stamp, whole_map, aids, prediction, odometry, frame)
-        if self._background is None:
+        behind = prediction is None or self._behind(started, interval)  # a search of the whole map is slow
+        if self._background is not None and (self._pending is not None or behind):
+            result = self._submit(search)
+            fix = result.fix
+        else:
             self._set_prior(prediction)
             result = self._localize(search)
             fix = result.fix
             if self._judge(fix):
                 prediction = None
-        else:
-            result = self._submit(search)
-            fix = result.fix
         if fix.accepted and fix.pose is not None:
             self._fuse_fix(search, fix)
             source = "fix"
@@ -346,6 +352,12 @@ class Navigator:
             )
         )
 
+    def _behind(self, started: float, interval: float) -> bool:
+        """Whether a search of the frame whose step began at ``started`` would end after the next
+        frame is due, if it takes as long as the last search around a prior did."""
+        last = self._search_s
+        return last is None or time.perf_counter() - started + last > interval
+
     def _submit(self, search: _Search) -> Localization:
         """Start the frame's map search in the background if none is running; its outcome is
         fused when a later step collects it."""
@@ -396,7 +408,25 @@ class Navigator:
         """The map fix of a frame; where the matcher finds none (a fix that disagrees with the
         prediction aside), the fallback matcher searches the same frame around the same prior;
         then, with a ``whole_map`` deadline (``time.perf_counter()``), each searches the whole map."""
+        started = time.perf_counter()
+        result = self._around(search)
+        self._search_s = time.perf_counter() - started  # what decides whether the next one runs in a step
+        if result.fix.accepted or result.fix.failed == "innovation" or search.whole_map is None:
+            return result
         image, K, stamp, whole_map, aids = search.image, search.K, search.stamp, search.whole_map, search.aids
+        for localizer in (self.localizer, self.fallback):
+            if localizer is None or time.perf_counter() > whole_map:
+                continue
+            wide = localizer.localize_whole_map(image, K, stamp, deadline=whole_map, **aids)
+            if wide.fix.accepted:
+                if localizer is not self.localizer:
+                    self.localizer.accept(wide.fix)
+                return wide
+        return result
+
+    def _around(self, search: _Search) -> Localization:
+        """The search around the prior, by the matcher and then by the fallback matcher."""
+        image, K, stamp, aids = search.image, search.K, search.stamp, search.aids
         result = self.localizer.localize(image, K, stamp, **aids)
         if result.fix.accepted or result.fix.failed == "innovation":
             return result
@@ -407,16 +437,6 @@ class Navigator:
             if second.fix.accepted:
                 self.localizer.accept(second.fix)
                 return second
-        if whole_map is None:
-            return result
-        for localizer in (self.localizer, fallback):
-            if localizer is None or time.perf_counter() > whole_map:
-                continue
-            wide = localizer.localize_whole_map(image, K, stamp, deadline=whole_map, **aids)
-            if wide.fix.accepted:
-                if localizer is not self.localizer:
-                    self.localizer.accept(wide.fix)
-                return wide
         return result
 
     def _revisit(

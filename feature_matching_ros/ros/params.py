@@ -437,9 +437,10 @@ NAVIGATOR_NODE = (
     ),
     ParamSpec(
         "background_search",
-        False,
-        "search the map on a thread of its own: every frame is published after its odometry, and a "
-        "fix is fused at its frame's stamp when its search ends (video cameras)",
+        True,
+        "never fall behind the camera: a frame whose map search would end after the next frame is due "
+        "is searched on a thread of its own and published after its odometry; its fix is fused at its "
+        "frame's stamp when the search ends (false: every frame's search in its step)",
     ),
     ParamSpec(
         "max_sigma_m",

@@ -132,6 +132,9 @@ def running_navigator(ros_context, map_image, frames, **parameters):
     from feature_matching_ros.ros.runner import make_executor
 
     overrides = {"map_image": str(map_image), "diagnostics_period": 0.2, "odometry_keypoints": 3000}
+    # the tests send a frame as soon as the last is answered, faster than their stamps: in the
+    # background (the default) most frames would go unsearched; it has a test of its own
+    overrides["background_search"] = False
     overrides.update(parameters)
     node = NavigatorNode(
         context=ros_context, parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()]

@@ -77,6 +77,7 @@ def test_the_navigator_node_navigates_over_the_dem_and_its_fix_altitude_is_the_t
     from .test_navigator_node import Pilot
 
     overrides = {"map_image": str(hilly_flight / "map.png"), "map_dem": str(hilly_flight / "dem.tif")}
+    overrides["background_search"] = False  # every frame searched in its step, however fast they come
     node = NavigatorNode(
         context=ros_context, parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()]
     )
