@@ -19,7 +19,6 @@ uncertainty, and the next map fix ends it.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -55,29 +54,37 @@ class RevisitConfig:
     search_sigmas: float = 3.0
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class Remembered:
-    """A fixed frame: its features (the strongest ``keypoints``, extracted from ``frame`` on first
-    use: most remembered frames are replaced by the next before any re-localisation needs them),
-    camera matrix, pose (camera centre in map metres, z = height above ground; orientation) and
-    the 6x6 covariance of that pose (x y z, rotations)."""
+    """A fixed frame: its features (the strongest ``keypoints``, taken from ``source`` on first use:
+    most remembered frames are replaced by the next before any re-localisation needs them; the
+    source, an image or the full feature set, is let go then), its image size, camera matrix, pose
+    (camera centre in map metres, z = height above ground; orientation) and the 6x6 covariance of
+    that pose (x y z, rotations)."""
 
     stamp: float
-    frame: Features | OdometryFrame
+    source: Features | OdometryFrame | None
+    image_size: tuple[int, int]
     K: np.ndarray
     position: np.ndarray
     R_map_camera: np.ndarray
     covariance: np.ndarray
     keypoints: int
+    _features: Features | None = None
 
-    @functools.cached_property
+    @property
     def features(self) -> Features:
-        features = self.frame if isinstance(self.frame, Features) else self.frame.features
-        return _strongest(features, self.keypoints)
+        if self._features is None:
+            source = self.source
+            self._features = _strongest(
+                source if isinstance(source, Features) else source.features, self.keypoints
+            )
+            self.source = None
+        return self._features
 
     def reach(self) -> float:
         """Ground distance from the nadir to the farthest corner of the footprint, metres."""
-        w, h = self.frame.image_size if isinstance(self.frame, Features) else self.frame.size
+        w, h = self.image_size
         fx, fy, cx, cy = self.K[0, 0], self.K[1, 1], self.K[0, 2], self.K[1, 2]
         half = math.hypot(max(cx, w - cx) / fx, max(cy, h - cy) / fy)
         return float(self.position[2]) * half
@@ -120,6 +127,7 @@ class FrameMemory:
         frame = Remembered(
             stamp,
             features,
+            features.image_size if isinstance(features, Features) else features.size,
             np.asarray(K, np.float64).copy(),
             np.asarray(position, np.float64).copy(),
             np.asarray(R_map_camera, np.float64).copy(),
