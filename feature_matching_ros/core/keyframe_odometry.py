@@ -216,6 +216,10 @@ class OdometryFrame:
             self._features = self._extract(self.image)
         return self._features
 
+    @property
+    def extracted(self) -> bool:
+        return self._features is not None
+
 
 @dataclass
 class _Key:

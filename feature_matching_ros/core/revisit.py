@@ -56,14 +56,14 @@ class RevisitConfig:
 
 @dataclass(eq=False)
 class Remembered:
-    """A fixed frame: its features (the strongest ``keypoints``, taken from ``source`` on first use:
-    most remembered frames are replaced by the next before any re-localisation needs them; the
-    source, an image or the full feature set, is let go then), its image size, camera matrix, pose
-    (camera centre in map metres, z = height above ground; orientation) and the 6x6 covariance of
-    that pose (x y z, rotations)."""
+    """A fixed frame: its features (the strongest ``keypoints``; of a frame registered by optical
+    flow, extracted from ``source`` on first use: most remembered frames are replaced by the next
+    before a re-localisation needs them; the source is let go then), its image size, camera
+    matrix, pose (camera centre in map metres, z = height above ground; orientation) and the 6x6
+    covariance of that pose (x y z, rotations)."""
 
     stamp: float
-    source: Features | OdometryFrame | None
+    source: OdometryFrame | None
     image_size: tuple[int, int]
     K: np.ndarray
     position: np.ndarray
@@ -75,10 +75,7 @@ class Remembered:
     @property
     def features(self) -> Features:
         if self._features is None:
-            source = self.source
-            self._features = _strongest(
-                source if isinstance(source, Features) else source.features, self.keypoints
-            )
+            self._features = _strongest(self.source.features, self.keypoints)
             self.source = None
         return self._features
 
@@ -124,15 +121,19 @@ class FrameMemory:
         R_map_camera: np.ndarray,
         covariance: np.ndarray,
     ) -> None:
+        if isinstance(features, OdometryFrame) and features.extracted:
+            features = features.features  # its strongest are kept now, not its image and all of them
+        strongest = _strongest(features, self.config.keypoints) if isinstance(features, Features) else None
         frame = Remembered(
             stamp,
-            features,
+            None if strongest is not None else features,
             features.image_size if isinstance(features, Features) else features.size,
             np.asarray(K, np.float64).copy(),
             np.asarray(position, np.float64).copy(),
             np.asarray(R_map_camera, np.float64).copy(),
             np.asarray(covariance, np.float64).copy(),
             self.config.keypoints,
+            strongest,
         )
         spacing = self.config.spacing * frame.reach()
         close = [f for f in self._frames if np.linalg.norm(f.position[:2] - frame.position[:2]) < spacing]

@@ -375,12 +375,13 @@ def test_with_the_search_in_the_background_every_frame_gets_a_solution_as_the_ca
     navigator.close()
     assert "pending" in {s.fix.failed for s in states}  # a search takes longer than the 0.1 s between frames
     late = [(s.stamp, s.late) for s in states if s.late is not None]
-    assert all(found.fix.stamp < stamp for stamp, found in late)  # a fix comes in after its frame
-    fused = [found for _, found in late if found.fix.accepted] + ([last] if last.fix.accepted else [])
-    assert len(fused) >= 2, [found.fix.reason for _, found in late]
+    assert late and all(found.fix.stamp < stamp for stamp, found in late)  # a fix comes in after its frame
+    fixed = sum(found.fix.accepted for _, found in late) + sum(s.fix.accepted for s in states)
+    fixed += last is not None and last.fix.accepted
+    assert fixed >= 10, [s.fix.reason for s in states]
     first = next(k for k, s in enumerate(states) if s.position is not None)
     assert all(s.position is not None for s in states[first:])
-    assert states[first].source == "fix" and states[first].late.fix.accepted
+    assert states[first].source == "fix"
     errors = _errors(states[first:], frames[first:])
     assert max(e for e, _ in errors) < 5.0 and max(n for _, n in errors) < CHI2_2DOF_9999, errors
 
