@@ -79,7 +79,9 @@ class NavigatorConfig:
     thread of its own, and the step returns after the odometry; while that search runs, frames are
     not searched. Its fix is judged against its own frame's prediction and fused at that frame's
     stamp by a later step, which carries it to its own frame by odometry. Frames whose search fits
-    between them are searched in the step, as without it."""
+    between them are searched in the step, as without it. The odometry's pipeline then runs on the
+    stepping thread while the search's runs on its own: give the odometry one of its own
+    (``odometry_pipeline``)."""
 
     odometry: bool = True
     odometry_scale_sigma: float = 0.1

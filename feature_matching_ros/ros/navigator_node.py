@@ -390,9 +390,11 @@ class NavigatorNode(Node):
             warm_up = procedural_texture(320, 240)
             pipeline.match(warm_up, warm_up, geometry=None)  # first torch calls are several times slower
             odometry_pipeline = None
-            if value("odometry") and value("odometry_keypoints"):
+            if value("odometry") and (value("odometry_keypoints") or value("background_search")):
+                # with the search on a thread of its own, the odometry gets a pipeline of its own
+                keypoints = value("odometry_keypoints")
                 odometry_pipeline = registry.build(
-                    name, {"max_keypoints": value("odometry_keypoints")}, **options
+                    name, {"max_keypoints": keypoints} if keypoints else {}, **options
                 )
             fallback = registry.build(fallback_name, {}, **options) if fallback_name else None
             navigator = Navigator(

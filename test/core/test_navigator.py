@@ -313,6 +313,8 @@ def test_a_weakly_supported_registration_is_trusted_only_to_its_own_length(simul
 
 # --- the map search in the background, on a video camera's frames (``video_flight``) ---------------
 
+BACKGROUND = NavigatorConfig(background_search=True)  # with a pipeline for the odometry of its own
+
 
 def _errors(states, frames):
     """Each solution's horizontal error (m) and NEES against the truth."""
@@ -333,7 +335,7 @@ def test_a_fix_found_in_the_background_is_fused_at_its_frame_and_carried_to_the_
     import threading
 
     camera, world, frames = video_flight
-    navigator = Navigator(sift, world, NavigatorConfig(background_search=True))
+    navigator = Navigator(sift, world, BACKGROUND, odometry_pipeline=build("sift", {}))
     release = threading.Event()
     localize = navigator.localizer.localize
 
@@ -366,7 +368,7 @@ def test_with_the_search_in_the_background_every_frame_gets_a_solution_as_the_ca
     import time
 
     camera, world, frames = video_flight
-    navigator = Navigator(sift, world, NavigatorConfig(background_search=True))
+    navigator = Navigator(sift, world, BACKGROUND, odometry_pipeline=build("sift", {}))
     states, start = [], time.perf_counter() - frames[0][0].t
     for s, image in frames:
         time.sleep(max(0.0, start + s.t - time.perf_counter()))
@@ -390,7 +392,7 @@ def test_a_background_search_that_fails_is_reported_and_the_next_frame_is_search
     from feature_matching_ros.core.errors import FeatureMatchingError
 
     camera, world, frames = video_flight
-    navigator = Navigator(sift, world, NavigatorConfig(background_search=True))
+    navigator = Navigator(sift, world, BACKGROUND, odometry_pipeline=build("sift", {}))
 
     def broken(*args, **kwargs):
         raise FeatureMatchingError("a broken frame")
@@ -413,7 +415,7 @@ def test_with_the_search_in_the_background_frames_whose_search_fits_are_searched
     """Frames 10 s apart: only the first, without a prediction (a search of the whole map), is
     searched in the background; the searches around the prediction end long before the next frame."""
     camera, world, frames = video_flight
-    navigator = Navigator(sift, world, NavigatorConfig(background_search=True))
+    navigator = Navigator(sift, world, BACKGROUND, odometry_pipeline=build("sift", {}))
     (s0, image0), *rest = frames[:4]
     assert navigator.step(image0, camera.K, 0.0, height=float(s0.position[2])).fix.failed == "pending"
     assert navigator.finish().fix.accepted
