@@ -4,9 +4,10 @@
                                    [--work out/large_map] [--out out/large_map/bench.json]
 
 1. Writes a synthetic GeoTIFF of ``--size-m`` x ``--size-m`` metres at ``--gsd`` m/px (5000 m at
-   0.3 m/px: 16667 x 16667 px) in UTM 33N: procedural farmland (``core/aerial_texture``) generated in
-   blocks of about 2100 px with seeds of their own, JPEG-compressed 512 px tiles, internal overviews
-   (a COG layout). Kept in ``--work`` and reused while its parameters are the same.
+   0.3 m/px: 16667 x 16667 px) in UTM 33N: procedural farmland
+   (``core/simulation/aerial_texture``) generated in blocks of about 2100 px with seeds of their
+   own, JPEG-compressed 512 px tiles, internal overviews (a COG layout). Kept in ``--work`` and
+   reused while its parameters are the same.
 2. First start, in a fresh process with an empty feature cache: ``open_map`` (headers only), the map
    localiser (``MapLocalizer``: every tile's features extracted and written to the cache), then
    ``--frames`` frames rendered from the map at random places (120 m above ground, 640 x 480, 60 deg)
@@ -49,7 +50,7 @@ def write_map(path: Path, size_m: float, gsd: float, seed: int) -> dict:
     from rasterio.transform import from_origin
     from rasterio.windows import Window
 
-    from feature_matching_ros.core.aerial_texture import aerial_texture
+    from feature_matching_ros.core.simulation.aerial_texture import aerial_texture
 
     side = int(round(size_m / gsd))
     spec = {"size_px": side, "gsd": gsd, "seed": seed, "crs": "EPSG:32633", "block": BLOCK}
@@ -93,13 +94,13 @@ def run_phase(args: argparse.Namespace) -> dict:
     t_process = float(os.environ["FM_BENCH_LAUNCHED"])
     import torch
 
-    from feature_matching_ros.core.flight_sim import Appearance, CameraSpec, FlightState, render
     from feature_matching_ros.core.frames import rotation_from_euler
     from feature_matching_ros.core.georef import GeoMap, GeoReference
     from feature_matching_ros.core.map_localizer import MapLocalizer
     from feature_matching_ros.core.map_raster import open_map
     from feature_matching_ros.core.map_search import Prior
     from feature_matching_ros.core.registry import build
+    from feature_matching_ros.core.simulation.flight_sim import Appearance, CameraSpec, FlightState, render
 
     torch.set_num_threads(2)
     t_imports = time.time() - t_process

@@ -25,8 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from feature_matching_ros.core.aerial_texture import procedural_map
-from feature_matching_ros.core.flight_sim import (
+from feature_matching_ros.core.georef import GeoMap, GeoReference, with_terrain
+from feature_matching_ros.core.map_localizer import MapLocalizer
+from feature_matching_ros.core.map_search import Prior
+from feature_matching_ros.core.registry import build
+from feature_matching_ros.core.simulation.aerial_texture import procedural_map
+from feature_matching_ros.core.simulation.flight_sim import (
     APPEARANCES,
     CameraSpec,
     FlightPlan,
@@ -35,10 +39,6 @@ from feature_matching_ros.core.flight_sim import (
     random_waypoints,
     render,
 )
-from feature_matching_ros.core.georef import GeoMap, GeoReference, with_terrain
-from feature_matching_ros.core.map_localizer import MapLocalizer
-from feature_matching_ros.core.map_search import Prior
-from feature_matching_ros.core.registry import build
 from feature_matching_ros.core.terrain import synthetic_relief, write_dem
 
 

@@ -9,8 +9,8 @@ import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from feature_matching_ros.core.flight_sim import FlightState
 from feature_matching_ros.core.pose import quaternion_from_matrix
+from feature_matching_ros.core.simulation.flight_sim import FlightState
 from feature_matching_ros.ros import topics
 
 TOPICS = {

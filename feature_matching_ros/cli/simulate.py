@@ -12,7 +12,7 @@ terrain's median level), so its height above ground (the altitude input and grou
 
 By default the frames are rendered from the very map they are navigated against. --nav-map
 realistic|harsh (and the --nav-* flags, which override the preset) makes map.png a degraded copy
-(core.map_degrade: coarser, another season, blur, JPEG, unknown georeference errors, changed
+(core.simulation.map_degrade: coarser, another season, blur, JPEG, unknown georeference errors, changed
 patches) with its nominal georeference; the map the frames were rendered from is kept as
 render_map.png + render_map.yaml and the degradation's settings and measured figures go into
 nav_map.json and simulation.yaml. Ground truth stays in the true map frame.
@@ -30,9 +30,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from feature_matching_ros.core.aerial_texture import procedural_map, save_map
 from feature_matching_ros.core.errors import FeatureMatchingError
-from feature_matching_ros.core.flight_sim import (
+from feature_matching_ros.core.frames import euler_from_rotation, rotation_from_euler
+from feature_matching_ros.core.georef import GeoMap, GeoReference, load_map, with_terrain
+from feature_matching_ros.core.simulation.aerial_texture import procedural_map, save_map
+from feature_matching_ros.core.simulation.flight_sim import (
     APPEARANCES,
     CameraSpec,
     FlightPlan,
@@ -41,9 +43,7 @@ from feature_matching_ros.core.flight_sim import (
     random_waypoints,
     render,
 )
-from feature_matching_ros.core.frames import euler_from_rotation, rotation_from_euler
-from feature_matching_ros.core.georef import GeoMap, GeoReference, load_map, with_terrain
-from feature_matching_ros.core.map_degrade import PRESETS, MapDegradation, degrade
+from feature_matching_ros.core.simulation.map_degrade import PRESETS, MapDegradation, degrade
 from feature_matching_ros.core.terrain import synthetic_relief, write_dem
 
 EPOCH_NS = 1_700_000_000 * 10**9

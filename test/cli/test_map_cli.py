@@ -16,7 +16,7 @@ require_module("pyproj")
 from rasterio.transform import Affine  # noqa: E402
 
 from feature_matching_ros.cli import map_tool  # noqa: E402
-from feature_matching_ros.core.aerial_texture import aerial_texture  # noqa: E402
+from feature_matching_ros.core.simulation.aerial_texture import aerial_texture  # noqa: E402
 
 GSD = 0.4
 

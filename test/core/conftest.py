@@ -11,8 +11,14 @@ def video_flight(shared_data):
     """A video camera's flight over the real aukerman orthophoto (0.5 m/px, taken as the map frame):
     40 frames of 640x480 at 10 Hz, 20 m/s, 120 m above ground, up to 5° of tilt, with ground truth.
     Returns (camera, world map, [(FlightState, image)])."""
-    from feature_matching_ros.core.flight_sim import APPEARANCES, CameraSpec, FlightPlan, fly, render
     from feature_matching_ros.core.georef import GeoReference, load_map
+    from feature_matching_ros.core.simulation.flight_sim import (
+        APPEARANCES,
+        CameraSpec,
+        FlightPlan,
+        fly,
+        render,
+    )
 
     world = load_map(
         require_file(shared_data / "maps" / "aukerman.png"), GeoReference.north_up((0.0, 0.0), 0.5)

@@ -108,7 +108,7 @@ def test_the_flow_follows_the_corners_through_changes_of_exposure(video_flight):
     """The same flight rendered with the simulator's strong appearance changes (gain, gamma, colour,
     blur, noise from frame to frame): equalised locally (CLAHE) instead of globally, the flow lost
     its corners twice on this flight."""
-    from feature_matching_ros.core.flight_sim import APPEARANCES, render
+    from feature_matching_ros.core.simulation.flight_sim import APPEARANCES, render
 
     camera, world, frames = video_flight
     rng = np.random.default_rng(0)

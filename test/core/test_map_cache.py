@@ -19,8 +19,6 @@ require_module("pyproj")
 from rasterio.transform import Affine  # noqa: E402
 
 from feature_matching_ros.core import map_cache  # noqa: E402
-from feature_matching_ros.core.aerial_texture import aerial_texture  # noqa: E402
-from feature_matching_ros.core.flight_sim import Appearance, CameraSpec, FlightState, render  # noqa: E402
 from feature_matching_ros.core.frames import rotation_from_euler  # noqa: E402
 from feature_matching_ros.core.georef import load_map  # noqa: E402
 from feature_matching_ros.core.map_cache import FeatureCache, default_cache_dir  # noqa: E402
@@ -29,6 +27,8 @@ from feature_matching_ros.core.map_localizer import MapLocalizer  # noqa: E402
 from feature_matching_ros.core.map_raster import open_map  # noqa: E402
 from feature_matching_ros.core.map_search import MapSearch, Prior  # noqa: E402
 from feature_matching_ros.core.registry import build  # noqa: E402
+from feature_matching_ros.core.simulation.aerial_texture import aerial_texture  # noqa: E402
+from feature_matching_ros.core.simulation.flight_sim import Appearance, CameraSpec, FlightState, render  # noqa: E402
 
 GSD = 0.5
 

@@ -225,9 +225,15 @@ def test_a_flight_over_a_degraded_real_map_is_acquired_from_its_first_frames(sha
     correlation over the whole map places the first frame and the second confirms it."""
     import dataclasses
 
-    from feature_matching_ros.core.flight_sim import APPEARANCES, CameraSpec, FlightPlan, fly, render
     from feature_matching_ros.core.georef import GeoReference
-    from feature_matching_ros.core.map_degrade import PRESETS, degrade
+    from feature_matching_ros.core.simulation.flight_sim import (
+        APPEARANCES,
+        CameraSpec,
+        FlightPlan,
+        fly,
+        render,
+    )
+    from feature_matching_ros.core.simulation.map_degrade import PRESETS, degrade
 
     world = load_map(
         require_file(shared_data / "maps" / "aukerman.png"), GeoReference.north_up((0.0, 0.0), 0.5)

@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from feature_matching_ros.core.aerial_texture import procedural_map
 from feature_matching_ros.core.map_features import MapFeatures, Window
 from feature_matching_ros.core.map_search import Prior
 from feature_matching_ros.core.registry import build
+from feature_matching_ros.core.simulation.aerial_texture import procedural_map
 
 
 @pytest.fixture(scope="module")

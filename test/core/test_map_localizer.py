@@ -4,9 +4,15 @@ first frame of the real Seneca flight searched over the whole mosaic."""
 import numpy as np
 import pytest
 
-from feature_matching_ros.core.aerial_texture import procedural_map
 from feature_matching_ros.core.flight_log import read_gps_csv
-from feature_matching_ros.core.flight_sim import (
+from feature_matching_ros.core.georef import load_map
+from feature_matching_ros.core.image import load_image
+from feature_matching_ros.core.map_fix import FixGate, Prediction
+from feature_matching_ros.core.map_localizer import MapLocalizer
+from feature_matching_ros.core.map_search import Prior
+from feature_matching_ros.core.registry import build
+from feature_matching_ros.core.simulation.aerial_texture import procedural_map
+from feature_matching_ros.core.simulation.flight_sim import (
     APPEARANCES,
     CameraSpec,
     FlightPlan,
@@ -14,12 +20,6 @@ from feature_matching_ros.core.flight_sim import (
     random_waypoints,
     render,
 )
-from feature_matching_ros.core.georef import load_map
-from feature_matching_ros.core.image import load_image
-from feature_matching_ros.core.map_fix import FixGate, Prediction
-from feature_matching_ros.core.map_localizer import MapLocalizer
-from feature_matching_ros.core.map_search import Prior
-from feature_matching_ros.core.registry import build
 
 from ..conftest import require_file
 

@@ -15,7 +15,6 @@ from rasterio.enums import ColorInterp  # noqa: E402
 from rasterio.transform import Affine  # noqa: E402
 
 from feature_matching_ros.core import map_raster  # noqa: E402
-from feature_matching_ros.core.aerial_texture import aerial_texture  # noqa: E402
 from feature_matching_ros.core.errors import ConfigError, ImageError  # noqa: E402
 from feature_matching_ros.core.georef import GeoMap, load_map  # noqa: E402
 from feature_matching_ros.core.map_correlate import place_anywhere  # noqa: E402
@@ -23,6 +22,7 @@ from feature_matching_ros.core.map_features import MapFeatures, Window  # noqa: 
 from feature_matching_ros.core.map_raster import RasterMap, open_map  # noqa: E402
 from feature_matching_ros.core.map_search import MapSearch  # noqa: E402
 from feature_matching_ros.core.registry import build  # noqa: E402
+from feature_matching_ros.core.simulation.aerial_texture import aerial_texture  # noqa: E402
 
 UTM33N = "EPSG:32633"
 GSD = 0.5

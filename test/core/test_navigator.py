@@ -225,8 +225,8 @@ def test_a_frame_from_elsewhere_gets_no_fix_and_no_solution(seneca, sift, shared
 
 @pytest.fixture(scope="module")
 def simulated():
-    from feature_matching_ros.core.aerial_texture import procedural_map
-    from feature_matching_ros.core.flight_sim import (
+    from feature_matching_ros.core.simulation.aerial_texture import procedural_map
+    from feature_matching_ros.core.simulation.flight_sim import (
         APPEARANCES,
         CameraSpec,
         FlightPlan,

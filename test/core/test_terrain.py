@@ -11,9 +11,7 @@ import rasterio
 from pyproj import Transformer
 from rasterio.transform import from_origin
 
-from feature_matching_ros.core.aerial_texture import procedural_map
 from feature_matching_ros.core.errors import ConfigError, TerrainError
-from feature_matching_ros.core.flight_sim import APPEARANCES, CameraSpec, FlightState, over_terrain, render
 from feature_matching_ros.core.frames import camera_rotation, rotation_from_euler
 from feature_matching_ros.core.georef import GeoMap, GeoReference, load_map
 from feature_matching_ros.core.ground_pose import solve_pose_3d
@@ -21,6 +19,14 @@ from feature_matching_ros.core.map_fix import estimate_fix
 from feature_matching_ros.core.map_localizer import MapLocalizer
 from feature_matching_ros.core.map_search import Prior
 from feature_matching_ros.core.registry import build
+from feature_matching_ros.core.simulation.aerial_texture import procedural_map
+from feature_matching_ros.core.simulation.flight_sim import (
+    APPEARANCES,
+    CameraSpec,
+    FlightState,
+    over_terrain,
+    render,
+)
 from feature_matching_ros.core.terrain import Terrain, load_dem, synthetic_relief, write_dem
 
 ORIGIN = (47.0, 8.0, 500.0)
@@ -226,7 +232,7 @@ def test_a_flight_over_relief_fixes_with_the_dem_and_is_metres_off_without(relie
 def test_load_map_takes_a_dem(tmp_path):
     base = procedural_map(256, 256, 0.5, 1)
     georef = GeoReference(base.georef.affine, ORIGIN)
-    from feature_matching_ros.core.aerial_texture import save_map
+    from feature_matching_ros.core.simulation.aerial_texture import save_map
 
     save_map(GeoMap(base.image, base.valid, georef), tmp_path / "map.png")
     relief = synthetic_relief(georef, base.extent(), 20.0, 300.0, seed=0)

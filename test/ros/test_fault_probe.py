@@ -183,7 +183,7 @@ def test_geometry_says_why_no_pose_without_camera_info(running, graf):
 
 
 def _georeferenced_map(tmp_path):
-    from feature_matching_ros.core.aerial_texture import procedural_map, save_map
+    from feature_matching_ros.core.simulation.aerial_texture import procedural_map, save_map
 
     geomap = procedural_map(1024, 1024, 0.5, seed=5)
     return geomap, str(save_map(geomap, tmp_path / "map.png"))
@@ -193,7 +193,13 @@ def test_tiny_frames_and_implausible_heights_get_specific_errors(running, tmp_pa
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image, Range
 
-    from feature_matching_ros.core.flight_sim import Appearance, CameraSpec, FlightPlan, fly, render
+    from feature_matching_ros.core.simulation.flight_sim import (
+        Appearance,
+        CameraSpec,
+        FlightPlan,
+        fly,
+        render,
+    )
     from feature_matching_ros.ros import topics
 
     camera = CameraSpec(640, 480, 60.0)
@@ -385,7 +391,13 @@ def test_shutdown_mid_frame_is_not_an_error(ros_context, graf):
 
 
 def test_map_mode_matches_a_large_frame_downscaled_and_reports_its_own_pixels(running, tmp_path):
-    from feature_matching_ros.core.flight_sim import Appearance, CameraSpec, FlightPlan, fly, render
+    from feature_matching_ros.core.simulation.flight_sim import (
+        Appearance,
+        CameraSpec,
+        FlightPlan,
+        fly,
+        render,
+    )
 
     camera = CameraSpec(640, 480, 60.0)
     geomap, map_path = _georeferenced_map(tmp_path)

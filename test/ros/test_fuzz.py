@@ -88,8 +88,14 @@ def _encodings(frame: np.ndarray) -> dict[str, np.ndarray]:
 @pytest.fixture
 def map_scene(tmp_path):
     """A georeferenced map and a frame of it seen from 120 m (640x480, fx as the camera)."""
-    from feature_matching_ros.core.aerial_texture import procedural_map, save_map
-    from feature_matching_ros.core.flight_sim import Appearance, CameraSpec, FlightPlan, fly, render
+    from feature_matching_ros.core.simulation.aerial_texture import procedural_map, save_map
+    from feature_matching_ros.core.simulation.flight_sim import (
+        Appearance,
+        CameraSpec,
+        FlightPlan,
+        fly,
+        render,
+    )
 
     geomap = procedural_map(1024, 1024, 0.5, seed=5)
     georef = dataclasses.replace(geomap.georef, geodetic_origin=(41.27, -81.75, 250.0))

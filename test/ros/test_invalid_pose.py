@@ -9,9 +9,9 @@ false, pose_status and /diagnostics say why.
 import numpy as np
 import pytest
 
-from feature_matching_ros.core.aerial_texture import procedural_map
-from feature_matching_ros.core.flight_sim import CameraSpec, FlightPlan, fly, map_to_image
 from feature_matching_ros.core.geometry import warp_points
+from feature_matching_ros.core.simulation.aerial_texture import procedural_map
+from feature_matching_ros.core.simulation.flight_sim import CameraSpec, FlightPlan, fly, map_to_image
 
 from .conftest import spin_until
 from .harness import camera_info, stamp
@@ -125,7 +125,7 @@ def test_a_nan_or_absurd_map_fix_is_not_published(running, tmp_path, monkeypatch
     from nav_msgs.msg import Path
     from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-    from feature_matching_ros.core.aerial_texture import save_map
+    from feature_matching_ros.core.simulation.aerial_texture import save_map
     from feature_matching_ros.ros import geometry_node
     from feature_matching_ros.ros.messages import float32_array
 

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from feature_matching_ros.core.aerial_texture import procedural_map, save_map
-from feature_matching_ros.core.flight_sim import Appearance, CameraSpec, FlightPlan, fly, render
+from feature_matching_ros.core.simulation.aerial_texture import procedural_map, save_map
+from feature_matching_ros.core.simulation.flight_sim import Appearance, CameraSpec, FlightPlan, fly, render
 
 from .conftest import spin_until
 from .harness import stamp

@@ -6,11 +6,11 @@ import math
 import numpy as np
 import pytest
 
-from feature_matching_ros.core.aerial_texture import procedural_map
-from feature_matching_ros.core.flight_sim import CameraSpec, FlightPlan, fly, map_to_image
 from feature_matching_ros.core.frames import euler_from_rotation
 from feature_matching_ros.core.geometry import warp_points
 from feature_matching_ros.core.pose import matrix_from_quaternion, quaternion_from_matrix
+from feature_matching_ros.core.simulation.aerial_texture import procedural_map
+from feature_matching_ros.core.simulation.flight_sim import CameraSpec, FlightPlan, fly, map_to_image
 
 from .conftest import spin_until
 from .harness import camera_info, stamp
@@ -106,7 +106,7 @@ def test_map_mode_refuses_bad_aids_and_keeps_fixing(running, tmp_path):
     next frame's matches still give a fix."""
     from sensor_msgs.msg import Imu, Range
 
-    from feature_matching_ros.core.aerial_texture import save_map
+    from feature_matching_ros.core.simulation.aerial_texture import save_map
 
     geomap = procedural_map(1024, 1024, 0.5, seed=4)
     map_path = save_map(geomap, tmp_path / "map.png")

@@ -4,8 +4,11 @@ import cv2
 import numpy as np
 import pytest
 
-from feature_matching_ros.core.aerial_texture import procedural_map, save_map
-from feature_matching_ros.core.flight_sim import (
+from feature_matching_ros.core.frames import camera_rotation, euler_from_rotation
+from feature_matching_ros.core.geometry import corner_error, estimate, warp_points
+from feature_matching_ros.core.georef import load_map
+from feature_matching_ros.core.simulation.aerial_texture import procedural_map, save_map
+from feature_matching_ros.core.simulation.flight_sim import (
     APPEARANCES,
     CameraSpec,
     FlightPlan,
@@ -14,9 +17,6 @@ from feature_matching_ros.core.flight_sim import (
     random_waypoints,
     render,
 )
-from feature_matching_ros.core.frames import camera_rotation, euler_from_rotation
-from feature_matching_ros.core.geometry import corner_error, estimate, warp_points
-from feature_matching_ros.core.georef import load_map
 
 CAMERA = CameraSpec(640, 480, 60.0)
 

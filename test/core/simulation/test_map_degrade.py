@@ -7,9 +7,14 @@ import cv2
 import numpy as np
 import pytest
 
-from feature_matching_ros.core.aerial_texture import procedural_map
 from feature_matching_ros.core.georef import GeoMap, GeoReference
-from feature_matching_ros.core.map_degrade import PRESETS, MapDegradation, degrade, scaled_georeference
+from feature_matching_ros.core.simulation.aerial_texture import procedural_map
+from feature_matching_ros.core.simulation.map_degrade import (
+    PRESETS,
+    MapDegradation,
+    degrade,
+    scaled_georeference,
+)
 
 GSD = 0.5
 
