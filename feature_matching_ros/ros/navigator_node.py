@@ -38,7 +38,7 @@ from std_msgs.msg import Header
 from feature_matching_ros.core import inference, registry
 from feature_matching_ros.core.errors import FeatureMatchingError
 from feature_matching_ros.core.georef import GeoReference, load_map
-from feature_matching_ros.core.map_fix import FixGate
+from feature_matching_ros.core.map_fix import FixGate, MapFix
 from feature_matching_ros.core.map_search import SearchConfig
 from feature_matching_ros.core.navigator import NOT_SEARCHED, NavigationState, Navigator, NavigatorConfig
 from feature_matching_ros.core.revisit import RevisitConfig
@@ -280,13 +280,9 @@ class NavigatorNode(Node):
     ) -> tuple[bool, str]:
         """Publish the frame's solution, if any; (published, status)."""
         fix = state.fix
-        verdict = "fix accepted" if fix.accepted else f"fix rejected: {fix.reason}"
-        if fix.failed in NOT_SEARCHED:
-            verdict = fix.reason
+        verdict = _verdict(fix, "fix ")
         if state.late is not None:  # a search in the background of an earlier frame ended
-            late = state.late.fix
-            outcome = "accepted" if late.accepted else f"rejected: {late.reason}"
-            verdict += f"; fix of the frame at {late.stamp:.3f} s {outcome}"
+            verdict += f"; {_late_verdict(state.late.fix)}"
         georef = self._georef
         map_header = Header(stamp=header.stamp, frame_id=self.get_parameter("map_frame").value)
         if state.position is None or state.covariance is None:
@@ -475,13 +471,9 @@ class NavigatorNode(Node):
         last = self._last
         if last is not None:
             report.values["source"] = last.source
-            report.values["fix"] = "accepted" if last.fix.accepted else f"rejected: {last.fix.reason}"
-            if last.fix.failed in NOT_SEARCHED:
-                report.values["fix"] = last.fix.reason
+            report.values["fix"] = _verdict(last.fix)
             if last.late is not None:
-                late = last.late.fix
-                outcome = "accepted" if late.accepted else f"rejected: {late.reason}"
-                report.values["fix in the background"] = f"frame at {late.stamp:.3f} s {outcome}"
+                report.values["fix in the background"] = _late_verdict(last.late.fix)
             sigma = last.horizontal_sigma
             report.values["horizontal_sigma_m"] = "nan" if sigma is None else f"{sigma:.2f}"
         report.values["velocities published"] = str(self._velocities)
@@ -499,6 +491,18 @@ class NavigatorNode(Node):
         if self._navigator is not None:
             self._navigator.close()
         super().destroy_node()
+
+
+def _verdict(fix: MapFix, prefix: str = "") -> str:
+    """What became of a frame's map fix: accepted, rejected and why, or why it was not searched yet."""
+    if fix.failed in NOT_SEARCHED:
+        return fix.reason
+    return f"{prefix}accepted" if fix.accepted else f"{prefix}rejected: {fix.reason}"
+
+
+def _late_verdict(fix: MapFix) -> str:
+    """The same for a fix a background search found for an earlier frame."""
+    return f"fix of the frame at {fix.stamp:.3f} s {_verdict(fix)}"
 
 
 def _distortion(camera: CameraModel) -> np.ndarray | None:

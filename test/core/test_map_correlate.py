@@ -218,14 +218,13 @@ def test_a_new_prior_drops_the_waiting_placement(seneca):
     assert search.acquisition.candidate is None
 
 
-def test_a_flight_over_a_degraded_real_map_is_acquired_from_its_first_frames(shared_data):
+def test_a_flight_over_a_degraded_real_map_is_acquired_from_its_first_frames(aukerman):
     """Frames rendered from the real aukerman orthophoto (0.5 m/px) with an attitude input, searched
     on a copy twice as coarse, another season, blurred, JPEG'd and off by ~3 m (the 'realistic'
     degradation): the keypoint sweep finds 5-6 inliers in every window of the whole map, while the
     correlation over the whole map places the first frame and the second confirms it."""
     import dataclasses
 
-    from feature_matching_ros.core.georef import GeoReference
     from feature_matching_ros.core.simulation.flight_sim import (
         APPEARANCES,
         CameraSpec,
@@ -235,9 +234,7 @@ def test_a_flight_over_a_degraded_real_map_is_acquired_from_its_first_frames(sha
     )
     from feature_matching_ros.core.simulation.map_degrade import PRESETS, degrade
 
-    world = load_map(
-        require_file(shared_data / "maps" / "aukerman.png"), GeoReference.north_up((0.0, 0.0), 0.5)
-    )
+    world = aukerman
     nav_map = degrade(world, dataclasses.replace(PRESETS["realistic"], gsd_factor=2.0)).map
     camera = CameraSpec(640, 480, 60.0)
     start, heading = np.array([324.0, -230.5]), np.array([-0.973, -0.233])  # over meadow and trees
