@@ -43,12 +43,12 @@ setup(
         "matplotlib>=3.6",
         "tqdm>=4.60",
         "pyserial>=3.4",  # nmea_output to a serial port
-        "rasterio>=1.3",  # GeoTIFF maps (core/geotiff.py); wheels bundle GDAL
+        "rasterio>=1.3",  # GeoTIFF maps (core/maps/geotiff.py); wheels bundle GDAL
         "pyproj>=3.4",  # and PROJ
         "pymavlink>=2.4.40",  # mavlink_bridge: GPS_INPUT, ODOMETRY (MAVLink 2)
     ],
     extras_require={
-        # inference backends of the dense networks (core/inference.py): the dynamo ONNX export needs
+        # inference backends of the dense networks (core/matching/inference.py): the dynamo ONNX export needs
         # onnx and onnxscript; tensorrt runs through an onnxruntime-gpu built with TensorRT
         "backends": ["onnx>=1.16", "onnxscript>=0.5", "onnxruntime>=1.20", "openvino>=2024.4"],
     },
@@ -65,11 +65,11 @@ setup(
             "fm-map = feature_matching_ros.cli.map_tool:main",
             "fm-export = feature_matching_ros.cli.export:main",
             # the node executables, as `ros2 run` finds them when installed with colcon (CMakeLists.txt)
-            "feature_matcher_node = feature_matching_ros.ros.matcher_node:main",
-            "geometry_node = feature_matching_ros.ros.geometry_node:main",
-            "navigator_node = feature_matching_ros.ros.navigator_node:main",
-            "nmea_output = feature_matching_ros.ros.nmea_output_node:main",
-            "mavlink_bridge = feature_matching_ros.ros.mavlink_bridge_node:main",
+            "feature_matcher_node = feature_matching_ros.ros.nodes.matcher_node:main",
+            "geometry_node = feature_matching_ros.ros.nodes.geometry_node:main",
+            "navigator_node = feature_matching_ros.ros.nodes.navigator_node:main",
+            "nmea_output = feature_matching_ros.ros.nodes.nmea_output_node:main",
+            "mavlink_bridge = feature_matching_ros.ros.nodes.mavlink_bridge_node:main",
         ]
     },
 )

@@ -4,7 +4,7 @@
 
 Sources come from $FM_SHARED_DATA (default: <repo>/../shared/data). Each case warps one source
 (resized to 640x480) by up to 180 degrees of rotation, 0.5-2x scale and perspective, with
-photometric changes; see feature_matching_ros.core.evaluation.synthetic_cases.
+photometric changes; see feature_matching_ros.core.evaluation.homography_suite.synthetic_cases.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 from feature_matching_ros.core import availability, build, load_image, load_zoo
-from feature_matching_ros.core.evaluation import evaluate_pipeline, synthetic_cases
+from feature_matching_ros.core.evaluation.homography_suite import evaluate_pipeline, synthetic_cases
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = (

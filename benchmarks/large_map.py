@@ -94,12 +94,12 @@ def run_phase(args: argparse.Namespace) -> dict:
     t_process = float(os.environ["FM_BENCH_LAUNCHED"])
     import torch
 
-    from feature_matching_ros.core.frames import rotation_from_euler
-    from feature_matching_ros.core.georef import GeoMap, GeoReference
-    from feature_matching_ros.core.map_localizer import MapLocalizer
-    from feature_matching_ros.core.map_raster import open_map
-    from feature_matching_ros.core.map_search import Prior
-    from feature_matching_ros.core.registry import build
+    from feature_matching_ros.core.geometry.frames import rotation_from_euler
+    from feature_matching_ros.core.maps.georef import GeoMap, GeoReference
+    from feature_matching_ros.core.maps.raster import open_map
+    from feature_matching_ros.core.matching.registry import build
+    from feature_matching_ros.core.navigation.localizer import MapLocalizer
+    from feature_matching_ros.core.navigation.search import Prior
     from feature_matching_ros.core.simulation.flight_sim import Appearance, CameraSpec, FlightState, render
 
     torch.set_num_threads(2)

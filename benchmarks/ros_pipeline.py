@@ -49,8 +49,8 @@ import numpy as np
 import torch
 
 from feature_matching_ros.core import Pipeline, RobustParams, build, estimate, load_image
-from feature_matching_ros.core.pose import pose_covariance, pose_from_geometry
-from feature_matching_ros.ros import params
+from feature_matching_ros.core.geometry.pose import pose_covariance, pose_from_geometry
+from feature_matching_ros.ros.infrastructure import params
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = (640, 480)
@@ -165,9 +165,9 @@ class InProcessNodes:
         from rclpy.executors import MultiThreadedExecutor
         from rclpy.parameter import Parameter
 
-        from feature_matching_ros.ros.geometry_node import GeometryNode
-        from feature_matching_ros.ros.matcher_node import FeatureMatcherNode
-        from feature_matching_ros.ros.runner import make_executor
+        from feature_matching_ros.ros.infrastructure.spin import make_executor
+        from feature_matching_ros.ros.nodes.geometry_node import GeometryNode
+        from feature_matching_ros.ros.nodes.matcher_node import FeatureMatcherNode
 
         overrides = node_parameters(args, map_path)
         self.matcher = FeatureMatcherNode(
@@ -232,7 +232,7 @@ class NavigateProcess:
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-        from feature_matching_ros.ros import topics
+        from feature_matching_ros.ros.infrastructure import topics
 
         def on(msg: Any) -> None:
             for status in msg.status:
@@ -302,10 +302,10 @@ def run_ros(args: argparse.Namespace, map_path: str, frames: list[np.ndarray], K
     from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
     from sensor_msgs.msg import CameraInfo, Image
 
-    from feature_matching_ros.ros import topics
-    from feature_matching_ros.ros.dds import use_large_image_profile
-    from feature_matching_ros.ros.images import array_to_image
-    from feature_matching_ros.ros.runner import make_executor
+    from feature_matching_ros.ros.conversions.images import array_to_image
+    from feature_matching_ros.ros.infrastructure import topics
+    from feature_matching_ros.ros.infrastructure.dds import use_large_image_profile
+    from feature_matching_ros.ros.infrastructure.spin import make_executor
 
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # as the tests: this machine only
     os.environ.pop("ROS_STATIC_PEERS", None)

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from feature_matching_ros.core.evaluation.trajectory_metrics import ate
 from feature_matching_ros.core.image import load_image
-from feature_matching_ros.core.keyframe import KeyframePolicy
-from feature_matching_ros.core.keyframe_odometry import KeyframeOdometry, OdometryConfig
-from feature_matching_ros.core.registry import build
-from feature_matching_ros.core.trajectory_metrics import ate
+from feature_matching_ros.core.matching.registry import build
+from feature_matching_ros.core.odometry.keyframe import KeyframePolicy
+from feature_matching_ros.core.odometry.keyframe_odometry import KeyframeOdometry, OdometryConfig
 
 DATA = Path(os.environ.get("FM_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 K = np.array([[557.5, 0.0, 400.0], [0.0, 557.5, 300.0], [0.0, 0.0, 1.0]])

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from feature_matching_ros.core.georef import GeoMap, GeoReference, with_terrain
-from feature_matching_ros.core.map_localizer import MapLocalizer
-from feature_matching_ros.core.map_search import Prior
-from feature_matching_ros.core.registry import build
+from feature_matching_ros.core.maps.georef import GeoMap, GeoReference, with_terrain
+from feature_matching_ros.core.maps.terrain import synthetic_relief, write_dem
+from feature_matching_ros.core.matching.registry import build
+from feature_matching_ros.core.navigation.localizer import MapLocalizer
+from feature_matching_ros.core.navigation.search import Prior
 from feature_matching_ros.core.simulation.aerial_texture import procedural_map
 from feature_matching_ros.core.simulation.flight_sim import (
     APPEARANCES,
@@ -39,7 +40,6 @@ from feature_matching_ros.core.simulation.flight_sim import (
     random_waypoints,
     render,
 )
-from feature_matching_ros.core.terrain import synthetic_relief, write_dem
 
 
 def _localise(pipeline, render_map: GeoMap, nav_map: GeoMap, states: list, seed: int) -> dict:

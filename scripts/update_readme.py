@@ -11,8 +11,8 @@ import re
 import sys
 from pathlib import Path
 
-from feature_matching_ros.core.weights import weights_licence_table
-from feature_matching_ros.core.zoo import load_zoo
+from feature_matching_ros.core.matching.weights import weights_licence_table
+from feature_matching_ros.core.matching.zoo import load_zoo
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

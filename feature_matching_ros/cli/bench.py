@@ -8,7 +8,7 @@ the peak RSS, then loads a direct kornia/OpenCV implementation of the same work 
 written here) and times core and direct interleaved on the same frames.
 
 ``--backend torch openvino ...`` instead builds the matcher once per inference backend
-(``core/inference.py``) and runs the backends interleaved on the same frames (the order rotating
+(``core/matching/inference.py``) and runs the backends interleaved on the same frames (the order rotating
 per frame): median/p90 ms, the ratio to torch, and the agreement with torch: keypoints of the
 reference, matches, inliers and corner error on the frames and on the real graf pair with its
 ground truth.
@@ -35,23 +35,15 @@ import numpy as np
 import torch
 from kornia import feature as KF
 
-from ..core import (
-    FeatureMatchingError,
-    Features,
-    Pipeline,
-    RobustParams,
-    availability,
-    build,
-    inference,
-    load_image,
-)
-from ..core import weights as weight_files
-from ..core.evaluation import CASE_SIZE, fit_to_size
-from ..core.extractors import CHANNELS_LAST, load_into
+from ..core import FeatureMatchingError, Features, Pipeline, RobustParams, availability, build, load_image
+from ..core.evaluation.homography_suite import CASE_SIZE, fit_to_size
 from ..core.geometry import corner_error
-from ..core.matchers import LIGHTGLUE_MODELS, lightglue_state_dict
-from ..core.synthetic import Photometric, procedural_texture, random_homography, warp
-from ..core.zoo import load_zoo
+from ..core.matching import inference
+from ..core.matching import weights as weight_files
+from ..core.matching.extractors import CHANNELS_LAST, load_into
+from ..core.matching.matchers import LIGHTGLUE_MODELS, lightglue_state_dict
+from ..core.matching.zoo import load_zoo
+from ..core.simulation.synthetic import Photometric, procedural_texture, random_homography, warp
 
 DEFAULT_FRAMES = 30
 DEFAULT_WARMUP = 3
@@ -632,7 +624,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--backend",
         nargs="+",
         choices=inference.BACKENDS,
-        help="compare these inference backends with torch, interleaved (core/inference.py)",
+        help="compare these inference backends with torch, interleaved (core/matching/inference.py)",
     )
     parser.add_argument(
         "--pairs",

@@ -9,7 +9,7 @@
 --via ros (default) runs both nodes in this process over DDS, frame by frame; --via direct calls
 the core without ROS. Writes report.md, report.json, frames.csv, trajectory.png and errors.png.
 
-An image folder in map mode runs the continuous navigation (``core.navigator.Navigator``: map fixes
+An image folder in map mode runs the continuous navigation (``core.navigation.navigator.Navigator``: map fixes
 carried by keyframe odometry) over the images in log order, on the core, and scores its fixes and
 its solution (error, NEES) against the GPS. The GPS comes from --gps (a CSV; the map frame must be
 the log's east_m/north_m) or, without it, from the images' EXIF (GPS, DateTimeOriginal and focal
@@ -30,12 +30,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from feature_matching_ros.core.errors import FeatureMatchingError
-from feature_matching_ros.core.report import FrameRecord, Run, write_report
+from feature_matching_ros.core.evaluation.report import write_report
+from feature_matching_ros.core.evaluation.scoring import FrameRecord, Run
 
 if TYPE_CHECKING:
-    from feature_matching_ros.core.flight_log import GpsTrack
-    from feature_matching_ros.core.georef import GeoMap
-    from feature_matching_ros.core.map_localizer import Localization
+    from feature_matching_ros.core.evaluation.flight_log import GpsTrack
+    from feature_matching_ros.core.maps.georef import GeoMap
+    from feature_matching_ros.core.navigation.localizer import Localization
 
 WRONG_BOUND_M = 15.0
 WRONG_BOUND_NAV_M = 30.0
@@ -143,8 +144,8 @@ def run_ros(
     progress: Progress,
     terrain: dict | None = None,
 ) -> list[FrameRecord]:
-    from feature_matching_ros.ros.flight_bag import read_truth
-    from feature_matching_ros.ros.pipeline_run import run_on_bag
+    from feature_matching_ros.ros.bags.flight_bag import read_truth
+    from feature_matching_ros.ros.bags.pipeline_run import run_on_bag
 
     truth = read_truth(bag)
     parameters = {
@@ -182,8 +183,8 @@ def run_direct(
 ) -> list[FrameRecord]:
     """The core's continuous navigation (map fixes carried by odometry) over a bag's frames, with
     the bag's attitude and altitude as aids."""
-    from feature_matching_ros.core.georef import load_map
-    from feature_matching_ros.ros.flight_bag import read_flight
+    from feature_matching_ros.core.maps.georef import load_map
+    from feature_matching_ros.ros.bags.flight_bag import read_flight
 
     frames = list(read_flight(bag, options.limit))
     if not frames:
@@ -199,8 +200,8 @@ def run_direct(
 
 def run_keyframe_ros(bag: Path, matcher: str, max_keypoints: int, progress: Progress) -> list[FrameRecord]:
     """Keyframe odometry through both nodes; a track ends at every frame that did not register."""
-    from feature_matching_ros.ros.flight_bag import read_truth
-    from feature_matching_ros.ros.pipeline_run import run_on_bag
+    from feature_matching_ros.ros.bags.flight_bag import read_truth
+    from feature_matching_ros.ros.bags.pipeline_run import run_on_bag
 
     truth = read_truth(bag)
     parameters = {
@@ -247,8 +248,8 @@ def run_keyframe_direct(
     frames: list, matcher: str, max_keypoints: int, progress: Progress
 ) -> list[FrameRecord]:
     """Keyframe odometry on the core; ``frames``: (image loader, t, K, height, truth xyz) tuples."""
-    from feature_matching_ros.core.keyframe_odometry import KeyframeOdometry
-    from feature_matching_ros.core.registry import build
+    from feature_matching_ros.core.matching.registry import build
+    from feature_matching_ros.core.odometry.keyframe_odometry import KeyframeOdometry
 
     odometry = KeyframeOdometry(build(matcher, {"max_keypoints": max_keypoints}))
     progress.start(len(frames))
@@ -269,8 +270,8 @@ def run_navigation(
     """The continuous navigation over ``frames``: (image path or loader, t, K, height or None, truth xyz
     [, R_map_body or None, distortion or None]) tuples."""
     from feature_matching_ros.core.image import load_image
-    from feature_matching_ros.core.navigator import Navigator, NavigatorConfig
-    from feature_matching_ros.core.registry import build
+    from feature_matching_ros.core.matching.registry import build
+    from feature_matching_ros.core.navigation.navigator import Navigator, NavigatorConfig
 
     if not 0.0 <= options.fix_height_sigma <= 1.0:
         raise FeatureMatchingError(f"--fix-height-sigma must be in [0, 1], got {options.fix_height_sigma:g}")
@@ -349,7 +350,7 @@ def _late_fix(records: list[FrameRecord], index: dict[float, int], late: Localiz
 
 
 def _bag_frames(bag: Path) -> list:
-    from feature_matching_ros.ros.flight_bag import read_flight
+    from feature_matching_ros.ros.bags.flight_bag import read_flight
 
     return [(lambda f=f: f.image, f.stamp, f.K, f.height, f.truth_position) for f in read_flight(bag)]
 
@@ -366,7 +367,7 @@ def _is_image_folder(options: argparse.Namespace) -> bool:
 
 def _folder_log(options: argparse.Namespace, origin: tuple[float, float, float] | None = None) -> GpsTrack:
     """The folder's GpsTrack: the --gps CSV, or the images' EXIF (positions at ``origin``)."""
-    from feature_matching_ros.core.flight_log import read_exif_track, read_gps_csv
+    from feature_matching_ros.core.evaluation.flight_log import read_exif_track, read_gps_csv
 
     if options.gps is not None:
         return read_gps_csv(options.gps)
@@ -378,7 +379,7 @@ def _camera(options: argparse.Namespace, first_image: Path) -> np.ndarray:
     image centre where not given."""
     fx, cx, cy = options.fx, options.cx, options.cy
     if fx is None or cx is None or cy is None:
-        from feature_matching_ros.core.flight_log import read_exif
+        from feature_matching_ros.core.evaluation.flight_log import read_exif
         from feature_matching_ros.core.image import load_image
 
         if fx is None:
@@ -396,7 +397,7 @@ def _camera(options: argparse.Namespace, first_image: Path) -> np.ndarray:
 
 
 def _folder_frames(options: argparse.Namespace) -> list:
-    from feature_matching_ros.core.flight_log import image_folder_track
+    from feature_matching_ros.core.evaluation.flight_log import image_folder_track
     from feature_matching_ros.core.image import load_image
 
     pairs = image_folder_track(options.flight, _folder_log(options))
@@ -409,7 +410,7 @@ def _folder_frames(options: argparse.Namespace) -> list:
 
 def _navigation_frames(options: argparse.Namespace, geomap: GeoMap) -> tuple[list, str]:
     """(path, t, K, height, truth) of the frames to navigate, and how the truth is in the map frame."""
-    from feature_matching_ros.core.flight_log import image_folder_track
+    from feature_matching_ros.core.evaluation.flight_log import image_folder_track
 
     if options.first < 0:
         raise FeatureMatchingError(f"--first must be >= 0, got {options.first}")
@@ -473,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
         if options.first and not folder:
             raise FeatureMatchingError("--first needs an image folder")
         if options.mode == "map" and folder:
-            from feature_matching_ros.core.georef import load_map
+            from feature_matching_ros.core.maps.georef import load_map
 
             map_path = options.map
             if map_path is None:
@@ -532,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     if not records:
         print("fm-eval: the bag has no camera frames", file=sys.stderr)
         return 2
-    from feature_matching_ros.core.georef import load_map
+    from feature_matching_ros.core.maps.georef import load_map
 
     via = "direct" if folder else options.via
     name = f"eval-{options.mode}-{options.matcher}-{via}"

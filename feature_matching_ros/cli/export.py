@@ -4,7 +4,7 @@ The nodes and tools export on first use; this does it beforehand, on the ground,
 sizes the aircraft will see (the extractor's network, and for LightGlue entries each transformer
 layer), so the first frames in the air do not pay for it. Each export
 is compared with torch on a real image (``--image``; default a procedural aerial-like texture) and
-cached (``core/inference.py``): a second run finds the files and only loads them.
+cached (``core/matching/inference.py``): a second run finds the files and only loads them.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import FeatureMatchingError, Pipeline, build, inference, load_image
-from ..core.evaluation import fit_to_size
-from ..core.synthetic import procedural_texture
+from ..core import FeatureMatchingError, Pipeline, build, load_image
+from ..core.evaluation.homography_suite import fit_to_size
+from ..core.matching import inference
+from ..core.simulation.synthetic import procedural_texture
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -9,9 +9,9 @@ import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from feature_matching_ros.core.pose import quaternion_from_matrix
+from feature_matching_ros.core.geometry.pose import quaternion_from_matrix
 from feature_matching_ros.core.simulation.flight_sim import FlightState
-from feature_matching_ros.ros import topics
+from feature_matching_ros.ros.infrastructure import topics
 
 TOPICS = {
     "image": ("/" + topics.CAMERA_IMAGE, "sensor_msgs/msg/Image"),

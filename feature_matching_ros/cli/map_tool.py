@@ -4,8 +4,8 @@
     fm-map info tiles/*.tif                    # several GeoTIFF tiles on one grid: one map
     fm-map prepare ortho.tif --matcher sift    # the cache the nodes then find (same matcher settings)
 
-A map given as several files is one map (``core/map_raster.py``); the cache is the one the nodes and
-``MapLocalizer`` use (``core/map_cache.py``): ``$FEATURE_MATCHING_MAP_CACHE``, else the user cache.
+A map given as several files is one map (``core/maps/raster.py``); the cache is the one the nodes and
+``MapLocalizer`` use (``core/maps/feature_cache.py``): ``$FEATURE_MATCHING_MAP_CACHE``, else the user cache.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from ..core.errors import FeatureMatchingError
-from ..core.map_cache import ENV_MAP_CACHE, default_cache_dir
+from ..core.maps.feature_cache import ENV_MAP_CACHE, default_cache_dir
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -63,7 +63,7 @@ def describe(maps: list[str], georef: str | None) -> dict:
     import numpy as np
     from pyproj import CRS
 
-    from ..core.map_raster import open_map
+    from ..core.maps.raster import open_map
 
     geomap = open_map(maps, georef, cache_dir=None)
     try:
@@ -147,10 +147,10 @@ def print_info(record: dict) -> None:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    from ..core.map_cache import FeatureCache
-    from ..core.map_features import MapFeatures
-    from ..core.map_raster import WINDOWED_MIN_PIXELS, open_map
-    from ..core.registry import build
+    from ..core.maps.feature_cache import FeatureCache
+    from ..core.maps.features import MapFeatures
+    from ..core.maps.raster import WINDOWED_MIN_PIXELS, open_map
+    from ..core.matching.registry import build
 
     cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     geomap = open_map(args.maps, args.georef, cache_dir=cache_dir)

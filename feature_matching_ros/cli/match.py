@@ -12,10 +12,10 @@ import numpy as np
 
 from ..core import FeatureMatchingError, ImageError, MatchResult, ZooError, availability, build, load_image
 from ..core.geometry import ROBUST_METHODS, corner_error
-from ..core.pipeline import DEFAULT_MIN_INLIER_RATIO, DEFAULT_MIN_INLIERS, Pipeline
-from ..core.synthetic import Photometric, procedural_texture, warp
-from ..core.visualize import draw_matches
-from ..core.zoo import load_zoo
+from ..core.matching.pipeline import DEFAULT_MIN_INLIER_RATIO, DEFAULT_MIN_INLIERS, Pipeline
+from ..core.matching.visualize import draw_matches
+from ..core.matching.zoo import load_zoo
+from ..core.simulation.synthetic import Photometric, procedural_texture, warp
 
 DEFAULT_MATCHER = "xfeat(sparse)"
 # The demo's known warp: 25 degrees of rotation, 0.85 scale, mild perspective, about the centre.

@@ -11,7 +11,7 @@ import rclpy
 from rclpy.context import Context
 from rclpy.signals import SignalHandlerOptions
 
-from ..ros.bag import STORAGES, BagError, BagRecorder, RecordStats, split_ros_args
+from ..ros.bags.bag import STORAGES, BagError, BagRecorder, RecordStats, split_ros_args
 
 PROG = "fm-record"
 EPILOG = """\

@@ -11,8 +11,8 @@ import rclpy
 from rclpy.context import Context
 from rclpy.signals import SignalHandlerOptions
 
-from ..ros.bag import QOS_MODES, BagError, BagPlayer, PlaybackStats, open_bag, split_ros_args
-from ..ros.dds import use_large_image_profile
+from ..ros.bags.bag import QOS_MODES, BagError, BagPlayer, PlaybackStats, open_bag, split_ros_args
+from ..ros.infrastructure.dds import use_large_image_profile
 
 PROG = "fm-replay"
 ACK_TIMEOUT_S = 5.0  # (the help says 5 s) at the end, for reliable subscribers to receive the last messages

@@ -31,8 +31,9 @@ import numpy as np
 import yaml
 
 from feature_matching_ros.core.errors import FeatureMatchingError
-from feature_matching_ros.core.frames import euler_from_rotation, rotation_from_euler
-from feature_matching_ros.core.georef import GeoMap, GeoReference, load_map, with_terrain
+from feature_matching_ros.core.geometry.frames import euler_from_rotation, rotation_from_euler
+from feature_matching_ros.core.maps.georef import GeoMap, GeoReference, load_map, with_terrain
+from feature_matching_ros.core.maps.terrain import synthetic_relief, write_dem
 from feature_matching_ros.core.simulation.aerial_texture import procedural_map, save_map
 from feature_matching_ros.core.simulation.flight_sim import (
     APPEARANCES,
@@ -44,7 +45,6 @@ from feature_matching_ros.core.simulation.flight_sim import (
     render,
 )
 from feature_matching_ros.core.simulation.map_degrade import PRESETS, MapDegradation, degrade
-from feature_matching_ros.core.terrain import synthetic_relief, write_dem
 
 EPOCH_NS = 1_700_000_000 * 10**9
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..core.errors import WeightsError
-from ..core.weights import (
+from ..core.matching.weights import (
     ENV_ACCEPT_NON_COMMERCIAL,
     ENV_WEIGHTS_DIR,
     MANIFEST,

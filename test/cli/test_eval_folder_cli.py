@@ -8,7 +8,7 @@ import pytest
 from PIL import Image, TiffImagePlugin
 
 from feature_matching_ros.cli import evaluate
-from feature_matching_ros.core.flight_log import read_gps_csv
+from feature_matching_ros.core.evaluation.flight_log import read_gps_csv
 
 from ..conftest import require_file
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from feature_matching_ros.cli import evaluate, simulate
-from feature_matching_ros.ros.flight_bag import read_flight, read_truth
+from feature_matching_ros.ros.bags.flight_bag import read_flight, read_truth
 
 from ..conftest import require_file
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from feature_matching_ros.cli.weights import main
-from feature_matching_ros.core import weights
+from feature_matching_ros.core.matching import weights
 
 SCRIPT = Path(sys.executable).with_name("fm-weights")
 

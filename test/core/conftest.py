@@ -9,7 +9,7 @@ from ..conftest import require_file
 @pytest.fixture(scope="session")
 def aukerman(shared_data):
     """The real aukerman orthophoto at 0.5 m/px, north up, as a map (its frame: map metres)."""
-    from feature_matching_ros.core.georef import GeoReference, load_map
+    from feature_matching_ros.core.maps.georef import GeoReference, load_map
 
     path = require_file(shared_data / "maps" / "aukerman.png")
     return load_map(path, GeoReference.north_up((0.0, 0.0), 0.5))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from feature_matching_ros.ros import params
+from feature_matching_ros.ros.infrastructure import params
 
 from ..ros.conftest import DOMAIN_ID, ros_context, spin_until  # noqa: F401  (ros_context: a fixture)
 from .ros2_tools import PACKAGE, Launched, make_overlay, require_ros2_tools, tool_env
@@ -282,7 +282,7 @@ def test_outputs_and_mavros_remaps(tools, ros_context, flight, tmp_path):  # noq
 
     os.environ["MAVLINK20"] = "1"
     mavutil = require_module("pymavlink.mavutil", " (install_requires has it)")
-    from ..ros.test_mavlink_bridge import T0, fix_message, free_port, odometry_message
+    from ..ros.nodes.test_mavlink_bridge import T0, fix_message, free_port, odometry_message
 
     nmea = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     nmea.bind(("127.0.0.1", 0))

@@ -22,7 +22,7 @@ class NavigatorSide:
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import NavSatFix
 
-        from feature_matching_ros.ros import topics
+        from feature_matching_ros.ros.infrastructure import topics
 
         self.node = rclpy.create_node(name, context=context)
         reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
@@ -66,7 +66,7 @@ def output_node_starter(
     until the node subscribes to fix and odometry; everything made is destroyed afterwards."""
     from rclpy.parameter import Parameter
 
-    from feature_matching_ros.ros.runner import make_executor
+    from feature_matching_ros.ros.infrastructure.spin import make_executor
 
     made: list = []
     executor = make_executor(context)

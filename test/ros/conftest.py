@@ -69,9 +69,9 @@ def running(ros_context):
     Parameters not given default to fast diagnostics (0.2 s) for the tests."""
     from rclpy.parameter import Parameter
 
-    from feature_matching_ros.ros.geometry_node import GeometryNode
-    from feature_matching_ros.ros.matcher_node import FeatureMatcherNode
-    from feature_matching_ros.ros.runner import make_executor
+    from feature_matching_ros.ros.infrastructure.spin import make_executor
+    from feature_matching_ros.ros.nodes.geometry_node import GeometryNode
+    from feature_matching_ros.ros.nodes.matcher_node import FeatureMatcherNode
 
     made = []
     executor = make_executor(ros_context)

@@ -53,7 +53,7 @@ class Harness:
         from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
         from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-        from feature_matching_ros.ros import topics
+        from feature_matching_ros.ros.infrastructure import topics
 
         self.node = rclpy.create_node(name, context=context)
         reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
@@ -77,7 +77,7 @@ class Harness:
         self.matches_pub = self.node.create_publisher(MatchArray, topics.MATCHES, reliable)
 
     def publish_frame(self, image: np.ndarray, t: float, fx: float = 600.0) -> None:
-        from feature_matching_ros.ros.images import array_to_image
+        from feature_matching_ros.ros.conversions.images import array_to_image
 
         msg = array_to_image(np.ascontiguousarray(image), "rgb8" if image.ndim == 3 else "mono8")
         msg.header.stamp = stamp(t)

@@ -5,7 +5,7 @@ import pytest
 
 from feature_matching_ros.cli import simulate
 from feature_matching_ros.core.errors import FeatureMatchingError
-from feature_matching_ros.ros.flight_bag import read_truth
+from feature_matching_ros.ros.bags.flight_bag import read_truth
 
 pytestmark = pytest.mark.ros
 
@@ -27,7 +27,7 @@ def _parameters(flight, dem):
 
 
 def test_the_geometry_node_fixes_over_the_dem(ros_context, hilly_flight):
-    from feature_matching_ros.ros.pipeline_run import run_on_bag
+    from feature_matching_ros.ros.bags.pipeline_run import run_on_bag
 
     outcomes = run_on_bag(
         hilly_flight / "bag",
@@ -52,7 +52,7 @@ def test_a_dem_off_the_map_is_reported_not_flown_flat(ros_context, hilly_flight,
     profile = dict(driver="GTiff", width=20, height=20, count=1, dtype="float32", crs="EPSG:4326")
     with rasterio.open(far, "w", **profile, transform=from_origin(20.0, 10.0, 0.001, 0.001)) as ds:
         ds.write(np.full((20, 20), 300.0, np.float32), 1)
-    from feature_matching_ros.ros.pipeline_run import run_on_bag
+    from feature_matching_ros.ros.bags.pipeline_run import run_on_bag
 
     with pytest.raises(FeatureMatchingError, match="covers none of the map"):
         run_on_bag(
@@ -68,13 +68,13 @@ def test_the_navigator_node_navigates_over_the_dem_and_its_fix_altitude_is_the_t
 ):
     from rclpy.parameter import Parameter
 
-    from feature_matching_ros.core.georef import load_map
-    from feature_matching_ros.ros.flight_bag import read_flight
-    from feature_matching_ros.ros.navigator_node import NavigatorNode
-    from feature_matching_ros.ros.runner import make_executor
+    from feature_matching_ros.core.maps.georef import load_map
+    from feature_matching_ros.ros.bags.flight_bag import read_flight
+    from feature_matching_ros.ros.infrastructure.spin import make_executor
+    from feature_matching_ros.ros.nodes.navigator_node import NavigatorNode
 
     from .conftest import spin_until
-    from .test_navigator_node import Pilot
+    from .nodes.test_navigator_node import Pilot
 
     overrides = {"map_image": str(hilly_flight / "map.png"), "map_dem": str(hilly_flight / "dem.tif")}
     overrides["background_search"] = False  # every frame searched in its step, however fast they come

@@ -1,2 +1,3 @@
 """Simulated flights: a procedural map (``aerial_texture``), flights and their rendering
-(``flight_sim``), and a navigation map that differs from the rendered world (``map_degrade``)."""
+(``flight_sim``), a navigation map that differs from the rendered world (``map_degrade``), and
+synthetic image pairs for warm-ups and the homography suite (``synthetic``)."""

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import yaml
 
-from ..georef import GeoMap, GeoReference
+from ..maps.georef import GeoMap, GeoReference
 
 CROP_COLOURS = (
     (96, 128, 52),

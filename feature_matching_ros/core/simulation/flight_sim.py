@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..frames import camera_rotation, rotation_from_euler
-from ..georef import GeoMap, GeoReference
-from ..terrain import Terrain, bilinear
+from ..geometry.frames import camera_rotation, rotation_from_euler
+from ..maps.georef import GeoMap, GeoReference
+from ..maps.terrain import Terrain, bilinear
 
 RAY_STRIDE = 4  # px between rays traced to the terrain; ground points interpolated in between
 

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 import cv2
 import numpy as np
 
-from ..georef import GeoMap, GeoReference
+from ..maps.georef import GeoMap, GeoReference
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from feature_matching_ros.core.frames import camera_rotation, euler_from_rotation
 from feature_matching_ros.core.geometry import corner_error, estimate, warp_points
-from feature_matching_ros.core.georef import load_map
+from feature_matching_ros.core.geometry.frames import camera_rotation, euler_from_rotation
+from feature_matching_ros.core.maps.georef import load_map
 from feature_matching_ros.core.simulation.aerial_texture import procedural_map, save_map
 from feature_matching_ros.core.simulation.flight_sim import (
     APPEARANCES,

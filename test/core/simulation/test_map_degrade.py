@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from feature_matching_ros.core.georef import GeoMap, GeoReference
+from feature_matching_ros.core.maps.georef import GeoMap, GeoReference
 from feature_matching_ros.core.simulation.aerial_texture import procedural_map
 from feature_matching_ros.core.simulation.map_degrade import (
     PRESETS,

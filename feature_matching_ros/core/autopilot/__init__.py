@@ -1,0 +1,1 @@
+"""What an autopilot reads: NMEA sentences and MAVLink messages built from the navigation solution."""

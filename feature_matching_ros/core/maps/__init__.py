@@ -1,0 +1,2 @@
+"""Georeferenced maps: GeoTIFF and PNG georeference, windowed rasters, terrain, tiled map features and their
+disk cache."""

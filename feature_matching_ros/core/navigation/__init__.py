@@ -1,0 +1,2 @@
+"""Map navigation: rectification, the map search, placement, fix checks, the localizer and the continuous
+navigator."""

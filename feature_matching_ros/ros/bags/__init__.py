@@ -1,0 +1,1 @@
+"""rosbag2: recording and replay, flights read for evaluation, and lockstep playback through the nodes."""

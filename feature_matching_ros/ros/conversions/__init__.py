@@ -1,0 +1,1 @@
+"""Conversions between ROS messages and the core's types: images, cameras, aids, match and pose messages."""
