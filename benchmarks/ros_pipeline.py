@@ -50,7 +50,7 @@ import torch
 
 from feature_matching_ros.core import Pipeline, RobustParams, build, estimate, load_image
 from feature_matching_ros.core.geometry.pose import pose_covariance, pose_from_geometry
-from feature_matching_ros.ros.infrastructure import params
+from feature_matching_ros.ros import params
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = (640, 480)

@@ -271,7 +271,8 @@ def run_navigation(
     [, R_map_body or None, distortion or None]) tuples."""
     from feature_matching_ros.core.image import load_image
     from feature_matching_ros.core.matching.registry import build
-    from feature_matching_ros.core.navigation.navigator import Navigator, NavigatorConfig
+    from feature_matching_ros.core.navigation.config import NavigatorConfig
+    from feature_matching_ros.core.navigation.navigator import Navigator
 
     if not 0.0 <= options.fix_height_sigma <= 1.0:
         raise FeatureMatchingError(f"--fix-height-sigma must be in [0, 1], got {options.fix_height_sigma:g}")

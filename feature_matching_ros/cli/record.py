@@ -11,7 +11,8 @@ import rclpy
 from rclpy.context import Context
 from rclpy.signals import SignalHandlerOptions
 
-from ..ros.bags.bag import STORAGES, BagError, BagRecorder, RecordStats, split_ros_args
+from ..ros.bags.bag import BagError, split_ros_args
+from ..ros.bags.recorder import STORAGES, BagRecorder, RecordStats
 
 PROG = "fm-record"
 EPILOG = """\

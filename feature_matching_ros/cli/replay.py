@@ -11,7 +11,8 @@ import rclpy
 from rclpy.context import Context
 from rclpy.signals import SignalHandlerOptions
 
-from ..ros.bags.bag import QOS_MODES, BagError, BagPlayer, PlaybackStats, open_bag, split_ros_args
+from ..ros.bags.bag import BagError, open_bag, split_ros_args
+from ..ros.bags.player import QOS_MODES, BagPlayer, PlaybackStats
 from ..ros.infrastructure.dds import use_large_image_profile
 
 PROG = "fm-replay"

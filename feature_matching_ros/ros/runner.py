@@ -72,7 +72,7 @@ def check_params_file(path: str) -> None:
 
     import yaml
 
-    from .infrastructure.params import BUILTIN, NODES
+    from .params import BUILTIN, NODES
 
     file = Path(path)
     if not file.is_file():

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from feature_matching_ros.ros.infrastructure import params, topics
+from feature_matching_ros.ros import params
+from feature_matching_ros.ros.infrastructure import topics
 from feature_matching_ros.ros.runner import check_params_file
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from feature_matching_ros.ros.infrastructure import params
+from feature_matching_ros.ros import params
 
 from ..ros.conftest import DOMAIN_ID, ros_context, spin_until  # noqa: F401  (ros_context: a fixture)
 from .ros2_tools import PACKAGE, Launched, make_overlay, require_ros2_tools, tool_env

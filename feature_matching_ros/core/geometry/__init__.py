@@ -5,6 +5,14 @@ The estimation API is imported from here; its parts live in the modules of this 
 """
 
 from .estimation import (
+    estimate,
+    estimate_essential,
+    estimate_fundamental,
+    estimate_homography,
+    estimate_pnp,
+)
+from .result import GeometryResult, corner_error, warp_points
+from .robust import (
     DEFAULT_METHOD,
     ESSENTIAL,
     FUNDAMENTAL,
@@ -13,16 +21,8 @@ from .estimation import (
     MODEL_TYPES,
     PNP,
     ROBUST_METHODS,
-    GeometryResult,
     RobustParams,
-    corner_error,
-    estimate,
-    estimate_essential,
-    estimate_fundamental,
-    estimate_homography,
-    estimate_pnp,
     method_supports,
-    warp_points,
 )
 
 __all__ = [

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .estimation import GeometryResult
+from .result import GeometryResult
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 own networks (``models/``: SuperPoint, SEKD, ALIKE).
 
 Every extractor takes a validated uint8 image (see ``image.py``) and returns ``Features`` in
-the pixel frame of that image. Learned networks get their weights only through ``weights.py``
+the pixel frame of that image. Learned networks get their weights only through ``weights/``
 (verified local files); nothing here downloads.
 """
 

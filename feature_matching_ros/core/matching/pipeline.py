@@ -161,3 +161,10 @@ class Pipeline:
                 result = GeometryResult.failure(result.model_type, result.method, weak, result.num_matches)
             t_geometry = (time.perf_counter() - start) * 1e3
         return MatchResult(self.name, f0, f1, matches, result, StageTimes(t0 + t1, t_match, t_geometry))
+
+    def warm_up(self) -> None:
+        """Match a synthetic image to itself once: the first calls into torch are several times slower."""
+        from ..simulation.synthetic import procedural_texture
+
+        image = procedural_texture(320, 240)
+        self.match(image, image, geometry=None)

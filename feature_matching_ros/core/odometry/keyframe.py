@@ -1,14 +1,21 @@
-"""When a keyframe reference must be replaced, from how well the current frame still matches it."""
+"""Keyframes: the tracker of one track's keyframe and last registered frame, and the policy that
+renews a keyframe from how well the current frame still matches it.
+
+``KeyframeTrack`` is the one keyframe tracker: ``KeyframeOdometry`` (fm-eval, the navigator) and
+the feature_matcher node's keyframe mode both keep their keyframes in it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import cv2
 import numpy as np
 
 from ..errors import ConfigError
 from ..geometry import GeometryResult, warp_points
+
+F = TypeVar("F")
 
 
 def overlap_fraction(H: np.ndarray, reference_size: tuple[int, int], query_size: tuple[int, int]) -> float:
@@ -77,3 +84,62 @@ class KeyframePolicy:
         if self.max_frames and frames_matched >= self.max_frames:
             return KeyframeDecision(True, f"{frames_matched} frames matched against this keyframe")
         return KeyframeDecision(False, "")
+
+
+@dataclass
+class Keyframe(Generic[F]):
+    """A frame that later frames are registered against, taken at ``stamp`` (s)."""
+
+    stamp: float
+    frame: F
+    matched: int = 0  # frames registered against it so far
+
+
+Sizes = tuple[tuple[int, int], tuple[int, int]]  # (width, height) of the keyframe and of the frame
+
+
+class KeyframeTrack(Generic[F]):
+    """The current keyframe of a track and the last frame registered in it; ``policy`` decides when
+    a registered frame replaces the keyframe. What a frame is (``F``) is up to the user."""
+
+    def __init__(self, policy: KeyframePolicy) -> None:
+        self.policy = policy
+        self.keyframe: Keyframe[F] | None = None
+        self.previous: Keyframe[F] | None = None
+
+    def restart(self, stamp: float, frame: F) -> None:
+        """Start over from ``frame``: it is the keyframe and the last registered frame."""
+        self.keyframe = Keyframe(stamp, frame)
+        self.previous = Keyframe(stamp, frame)
+
+    def clear(self) -> None:
+        self.keyframe = self.previous = None
+
+    def fallback(self) -> Keyframe[F] | None:
+        """The last registered frame, to register against when the keyframe no longer will (the
+        aircraft moved on faster than the policy expected); None when that frame is the keyframe."""
+        previous, keyframe = self.previous, self.keyframe
+        if previous is None or keyframe is None or previous.stamp == keyframe.stamp:
+            return None
+        return Keyframe(previous.stamp, previous.frame)
+
+    def registered(
+        self,
+        stamp: float,
+        frame: F,
+        against: Keyframe[F],
+        geometry: GeometryResult | None,
+        sizes: Sizes,
+        adopt: bool = True,
+    ) -> KeyframeDecision:
+        """``frame`` registered against ``against`` (by ``geometry``): it becomes the last registered
+        frame, and the keyframe when the policy says so; otherwise ``against`` stays the keyframe
+        (with ``adopt``; without, the keyframe is left as it is)."""
+        self.previous = Keyframe(stamp, frame)
+        against.matched += 1
+        decision = self.policy.decide(geometry, sizes[0], sizes[1], against.matched)
+        if decision.replace:
+            self.keyframe = Keyframe(stamp, frame)
+        elif adopt:
+            self.keyframe = against
+        return decision

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from ..geometry.ground_pose import ground_points, solve_ground_pose
 from ..image import equalized
 from ..matching.pipeline import MatchResult, Pipeline
 from ..matching.types import Features
-from .keyframe import KeyframePolicy, overlap_fraction
+from .keyframe import Keyframe, KeyframePolicy, KeyframeTrack, overlap_fraction
 from .optical_flow import FlowConfig, FlowTracks
 
 CACHE = 64  # keyframe poses remembered by stamp
@@ -221,13 +221,6 @@ class OdometryFrame:
         return self._features is not None
 
 
-@dataclass
-class _Key:
-    stamp: float
-    frame: OdometryFrame
-    matched: int = 0  # frames registered to it so far
-
-
 class KeyframeOdometry:
     """Frames in, odometry out. A frame that follows the last one closely enough in time
     (``config.flow_max_interval_s``) is registered by the optical flow of the flow keyframe's
@@ -241,9 +234,8 @@ class KeyframeOdometry:
         self.pipeline = pipeline
         self.tracker = OdometryTracker(config)
         self.equalize = equalize
-        self._keyframe: _Key | None = None
-        self._previous: _Key | None = None
-        self._flow: tuple[_Key, FlowTracks] | None = None
+        self._keys: KeyframeTrack[OdometryFrame] = KeyframeTrack(self.tracker.config.keyframes)
+        self._flow: tuple[Keyframe[OdometryFrame], FlowTracks] | None = None
         self._last_stamp: float | None = None
 
     def frame(self, image: np.ndarray) -> OdometryFrame:
@@ -267,18 +259,17 @@ class KeyframeOdometry:
         frame = self.frame(image) if frame is None else frame
         interval = math.inf if self._last_stamp is None else stamp - self._last_stamp
         self._last_stamp = stamp
-        if self._keyframe is None:
+        if self._keys.keyframe is None:
             return self._new_track(stamp, frame, height, R_map_body, "first frame: a new track")
         if self._flow is not None and interval <= self.tracker.config.flow_max_interval_s:
             step = self._follow(stamp, frame, K, height)
             if step.registered:
                 return step
-        key = self._keyframe
+        key = self._keys.keyframe
         result, step = self._register(stamp, key, frame, K, height)
-        previous = self._previous
-        if not step.registered and previous is not None and previous.stamp != key.stamp:
-            # the aircraft moved on faster than the keyframe policy expected: try the last registered frame
-            key = _Key(previous.stamp, previous.frame)
+        fallback = self._keys.fallback()
+        if not step.registered and fallback is not None:
+            key = fallback
             result, step = self._register(stamp, key, frame, K, height)
         if not step.registered:
             lost = self._new_track(stamp, frame, height, R_map_body, "")
@@ -286,11 +277,7 @@ class KeyframeOdometry:
             return OdometryStep(
                 stamp, False, reason, lost.track, num_inliers=step.num_inliers, origin=lost.origin
             )
-        self._previous = _Key(stamp, frame)
-        decision = self.tracker.config.keyframes.decide(
-            result.geometry, key.frame.size, frame.size, key.matched + 1
-        )
-        self._keyframe = _Key(stamp, frame) if decision.replace else replace(key, matched=key.matched + 1)
+        self._keys.registered(stamp, frame, key, result.geometry, (key.frame.size, frame.size))
         self._start_flow(stamp, frame)
         return step
 
@@ -310,21 +297,17 @@ class KeyframeOdometry:
         if not step.registered:
             self._flow = None  # the descriptors take over; the flow restarts where they register
             return step
-        self._previous = _Key(stamp, frame)
-        decision = self.tracker.config.keyframes.decide(geometry, key.frame.size, frame.size, key.matched + 1)
-        if decision.replace:
-            self._keyframe = _Key(stamp, frame)
+        sizes = (key.frame.size, frame.size)
+        if self._keys.registered(stamp, frame, key, geometry, sizes, adopt=False).replace:
             self._start_flow(stamp, frame)
-        else:
-            key.matched += 1
         return step
 
     def _start_flow(self, stamp: float, frame: OdometryFrame) -> None:
         flow = self.tracker.config.flow
-        self._flow = None if flow is None else (_Key(stamp, frame), FlowTracks(frame.image, flow))
+        self._flow = None if flow is None else (Keyframe(stamp, frame), FlowTracks(frame.image, flow))
 
     def _register(
-        self, stamp: float, key: _Key, frame: OdometryFrame, K: np.ndarray, height: float
+        self, stamp: float, key: Keyframe[OdometryFrame], frame: OdometryFrame, K: np.ndarray, height: float
     ) -> tuple[MatchResult, OdometryStep]:
         result = self.pipeline.match(key.frame.features, frame.features, geometry="Homography")
         m = result.matches
@@ -342,7 +325,6 @@ class KeyframeOdometry:
         reason: str,
     ) -> OdometryStep:
         self.tracker.anchor(stamp, height, R_map_body)
-        self._keyframe = _Key(stamp, frame)
-        self._previous = _Key(stamp, frame)
+        self._keys.restart(stamp, frame)
         self._start_flow(stamp, frame)
         return OdometryStep(stamp, False, reason, self.tracker.track, origin=self.tracker.origin(stamp))

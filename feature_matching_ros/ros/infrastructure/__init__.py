@@ -1,2 +1,2 @@
-"""What every node stands on: parameters and their checks, diagnostics, topics, QoS/DDS, synchronisation,
-workers."""
+"""What every node stands on: diagnostics, topics, QoS/DDS, synchronisation, workers (the parameters are
+in ``ros.params``)."""

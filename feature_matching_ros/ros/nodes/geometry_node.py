@@ -38,6 +38,7 @@ from feature_matching_ros.core.matching.visualize import draw_overlay
 from feature_matching_ros.core.navigation.fix import FixGate, MapFix, estimate_fix
 from feature_matching_ros.msg import GeometryEstimate, MatchArray
 
+from .. import params
 from ..conversions.aids import NavigationAids, stamp_seconds
 from ..conversions.camera import CameraModel, camera_from_info
 from ..conversions.images import array_to_image, image_to_core
@@ -51,9 +52,9 @@ from ..conversions.messages import (
     stamped_pose,
 )
 from ..conversions.pose_check import MAX_HEIGHT_M, MAX_MAP_DISTANCE_M, MAX_RELATIVE_TRANSLATION, pose_problem
-from ..infrastructure import params, topics
+from ..infrastructure import topics
 from ..infrastructure.diagnostics import Monitor, ThrottledLog, steady_timer, to_status
-from ..infrastructure.param_checks import map_image_problem
+from ..params.checks import map_image_problem
 from .odometry_mode import OdometryMode
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)

@@ -24,8 +24,9 @@ from feature_matching_ros.core.matching.pipeline import Pipeline
 from feature_matching_ros.core.navigation.search import MapMatch, MapSearch, Prior
 from feature_matching_ros.msg import GeometryEstimate
 
+from .. import params
 from ..conversions.aids import NavigationAids, height_problem, stamp_seconds
-from ..infrastructure import params, topics
+from ..infrastructure import topics
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 # An external position prior replaces the search's own (the last fix) only when this much newer, s.

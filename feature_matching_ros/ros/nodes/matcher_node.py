@@ -27,23 +27,23 @@ from feature_matching_ros.core.errors import FeatureMatchingError
 from feature_matching_ros.core.image import load_image
 from feature_matching_ros.core.maps.georef import find_georeference
 from feature_matching_ros.core.matching import inference, registry
-from feature_matching_ros.core.matching.pipeline import Pipeline
+from feature_matching_ros.core.matching.pipeline import MatchResult, Pipeline
 from feature_matching_ros.core.matching.types import Features
 from feature_matching_ros.core.matching.zoo import load_zoo
-from feature_matching_ros.core.odometry.keyframe import KeyframePolicy
-from feature_matching_ros.core.simulation.synthetic import procedural_texture
+from feature_matching_ros.core.odometry.keyframe import Keyframe, KeyframePolicy, KeyframeTrack
 from feature_matching_ros.msg import GeometryEstimate, MatchArray
 
+from .. import params
 from ..conversions.aids import stamp_seconds
 from ..conversions.camera import camera_from_info
 from ..conversions.frame_size import decode_frame, fit_frame, to_frame_pixels
 from ..conversions.images import compressed_to_array, image_to_core
 from ..conversions.messages import ReferenceInfo, map_match_array, match_array
-from ..infrastructure import params, topics
+from ..infrastructure import topics
 from ..infrastructure.diagnostics import Monitor, ThrottledLog, steady_timer, to_status
 from ..infrastructure.latest import LatestWorker
-from ..infrastructure.param_checks import change_problem
 from ..infrastructure.sync import PairingWatch, watched_camera
+from ..params.checks import change_problem
 from .debug_matches import DebugMatches
 from .map_inputs import MapInputs
 
@@ -89,7 +89,6 @@ class Reference:
     info: ReferenceInfo
     image: np.ndarray
     features: Features | None  # None for a georeferenced map: its MapSearch holds the features
-    frames_matched: int = 0
 
 
 class FeatureMatcherNode(Node):
@@ -104,8 +103,8 @@ class FeatureMatcherNode(Node):
         self._dirty_reference = True
         self._pending_reference: Image | CompressedImage | None = None
         self._pipeline: Pipeline | None = None
-        self._reference: Reference | None = None
-        self._previous: Reference | None = None  # keyframe mode: the last frame matched
+        self._reference: Reference | None = None  # a map or a topic's image
+        self._keyframes: KeyframeTrack[Reference] = KeyframeTrack(KeyframePolicy())
         self._pairing: PairingWatch | None = None
 
         threads = self.get_parameter("num_threads").value
@@ -225,37 +224,37 @@ class FeatureMatcherNode(Node):
             self._error("bad image", str(exc))
             return
         header = frame.image.header
-        keyframe = self.get_parameter("reference_mode").value == "keyframe"
-        if self._reference is None:
-            if keyframe:
-                self._reference = self._make_reference(image, header.stamp, header.frame_id, "keyframe")
-                self.monitor.done((time.monotonic() - frame.received) * 1e3)
-            else:
-                self.monitor.drop()
-                self.monitor.failure("no reference image yet")
+        keyframe_mode = self.get_parameter("reference_mode").value == "keyframe"
+        if keyframe_mode and self._keyframes.keyframe is None:
+            first = self._make_reference(image, header.stamp, header.frame_id, "keyframe")
+            self._keyframes.restart(stamp_seconds(header.stamp), first)
+            self.monitor.done((time.monotonic() - frame.received) * 1e3)
+            return
+        if not keyframe_mode and self._reference is None:
+            self.monitor.drop()
+            self.monitor.failure("no reference image yet")
             return
         try:
-            self._match(frame, image, self._reference, keyframe)
+            self._match(frame, image, None if keyframe_mode else self._reference)
         except FeatureMatchingError as exc:
             self.monitor.drop()
             self._error("frame not matched", str(exc))
 
-    def _match(self, frame: Frame, image: np.ndarray, reference: Reference, keyframe: bool) -> None:
+    def _match(self, frame: Frame, image: np.ndarray, reference: Reference | None) -> None:
+        """Match ``frame`` to the map or topic ``reference``, or (None) to the keyframe."""
         header = frame.image.header
         query_size = (image.shape[1], image.shape[0])
-        if self.map_inputs.search is not None:
+        if reference is not None and self.map_inputs.search is not None:
             self._process_on_map(frame, image, reference)
             return
         start = time.perf_counter()
-        result = self._pipeline.match(reference.features, image, geometry="Homography" if keyframe else None)
-        previous = self._previous
-        if keyframe and previous is not None and result.num_inliers < self._policy().min_inliers:
-            # the keyframe slipped away faster than the policy expected: try the last frame instead
-            retry = self._pipeline.match(previous.features, result.features1, geometry="Homography")
-            if retry.num_inliers > result.num_inliers:
-                result, reference = retry, previous
+        key = None
+        if reference is None:
+            result, key = self._match_keyframe(image)
+            reference = key.frame
+        else:
+            result = self._pipeline.match(reference.features, image, geometry=None)
         total_ms = (time.perf_counter() - start) * 1e3
-        reference.frames_matched += 1
         msg = match_array(result, header, reference.info, query_size, total_ms)
         self.matches_pub.publish(msg)
         self.monitor.done((time.monotonic() - frame.received) * 1e3)
@@ -266,24 +265,31 @@ class FeatureMatcherNode(Node):
             self.debug.remember(
                 header.stamp, image, reference.image, reference.info.frame_id, m.points0, m.points1
             )
-        if keyframe:
-            self._previous = Reference(
-                ReferenceInfo("keyframe", header.stamp, header.frame_id, query_size), image, result.features1
-            )
-            decision = self._policy().decide(
-                result.geometry, reference.info.size, query_size, reference.frames_matched
-            )
+        if key is not None:
+            info = ReferenceInfo("keyframe", header.stamp, header.frame_id, query_size)
+            current = Reference(info, image, result.features1)
+            sizes = (reference.info.size, query_size)
+            stamp = stamp_seconds(header.stamp)
+            decision = self._keyframes.registered(stamp, current, key, result.geometry, sizes)
             if decision.replace:
                 self.get_logger().info(
                     f"new keyframe at {header.stamp.sec}.{header.stamp.nanosec:09d}: {decision.reason}"
                 )
-                self._reference = Reference(
-                    ReferenceInfo("keyframe", header.stamp, header.frame_id, query_size),
-                    image,
-                    result.features1,
-                )
-            else:
-                self._reference = reference  # the last frame, when it stood in for a lost keyframe
+
+    def _match_keyframe(self, image: np.ndarray) -> tuple[MatchResult, Keyframe[Reference]]:
+        """``image`` matched to the keyframe; or to the last frame, when the keyframe gives fewer
+        inliers than the policy wants and the last frame more (the keyframe slipped away faster
+        than the policy expected)."""
+        keyframes = self._keyframes
+        keyframes.policy = self._policy()
+        key = keyframes.keyframe
+        result = self._pipeline.match(key.frame.features, image, geometry="Homography")
+        fallback = keyframes.fallback()
+        if fallback is not None and result.num_inliers < keyframes.policy.min_inliers:
+            retry = self._pipeline.match(fallback.frame.features, result.features1, geometry="Homography")
+            if retry.num_inliers > result.num_inliers:
+                return retry, fallback
+        return result, key
 
     def _process_on_map(self, frame: Frame, image: np.ndarray, reference: Reference) -> None:
         """Georeferenced map: search around the prior, match, publish map <-> frame points."""
@@ -355,8 +361,7 @@ class FeatureMatcherNode(Node):
             kept = f"; still running {self._pipeline.name!r}" if self._pipeline is not None else ""
             self._error("matcher", reason + kept, persistent=self._pipeline is None)
             return
-        warm_up = procedural_texture(320, 240)
-        pipeline.match(warm_up, warm_up, geometry=None)  # first torch calls are several times slower
+        pipeline.warm_up()
         self._pipeline = pipeline
         self.monitor.set_persistent_error(None)
         if inference.status(pipeline):
@@ -377,7 +382,7 @@ class FeatureMatcherNode(Node):
     def _load_reference(self, pending: Image | CompressedImage | None) -> None:
         mode = self.get_parameter("reference_mode").value
         self._reference = None
-        self._previous = None
+        self._keyframes.clear()
         self.map_inputs.search = None
         try:
             if mode == "map":
@@ -441,7 +446,8 @@ class FeatureMatcherNode(Node):
         report = self.monitor.report()
         active = self._pipeline.name if self._pipeline is not None else "none"
         report.values["matcher"] = active
-        reference = self._reference
+        keyframe = self._keyframes.keyframe
+        reference = self._reference if keyframe is None else keyframe.frame
         report.values["reference"] = reference.info.id if reference is not None else "none"
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()

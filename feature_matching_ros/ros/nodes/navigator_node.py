@@ -39,19 +39,16 @@ from feature_matching_ros.core.errors import FeatureMatchingError
 from feature_matching_ros.core.maps.georef import GeoReference, load_map
 from feature_matching_ros.core.matching import inference, registry
 from feature_matching_ros.core.matching.zoo import load_zoo
+from feature_matching_ros.core.navigation.background import NOT_SEARCHED
+from feature_matching_ros.core.navigation.config import NavigatorConfig
 from feature_matching_ros.core.navigation.fix import FixGate, MapFix
-from feature_matching_ros.core.navigation.navigator import (
-    NOT_SEARCHED,
-    NavigationState,
-    Navigator,
-    NavigatorConfig,
-)
+from feature_matching_ros.core.navigation.navigator import NavigationState, Navigator
 from feature_matching_ros.core.navigation.revisit import RevisitConfig
 from feature_matching_ros.core.navigation.search import SearchConfig
 from feature_matching_ros.core.navigation.velocity import SolutionVelocity, VelocityConfig
-from feature_matching_ros.core.simulation.synthetic import procedural_texture
 from feature_matching_ros.msg import GeometryEstimate
 
+from .. import params
 from ..conversions.aids import NavigationAids, stamp_seconds
 from ..conversions.camera import CameraInfoError, CameraModel, camera_from_info
 from ..conversions.frame_size import decode_frame, fit_frame
@@ -65,11 +62,11 @@ from ..conversions.messages import (
     velocity_message,
 )
 from ..conversions.pose_check import MAX_HEIGHT_M, MAX_MAP_DISTANCE_M, pose_problem
-from ..infrastructure import params, topics
+from ..infrastructure import topics
 from ..infrastructure.diagnostics import Monitor, ThrottledLog, steady_timer, to_status
 from ..infrastructure.latest import LatestWorker
-from ..infrastructure.param_checks import change_problem
 from ..infrastructure.sync import watched_camera
+from ..params.checks import change_problem
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 # Variance (rad^2) of the rotation part of a pose that is not a fix: the attitude is then the
@@ -388,8 +385,7 @@ class NavigatorNode(Node):
             }
             overrides = {"max_keypoints": value("max_keypoints")} if value("max_keypoints") else {}
             pipeline = registry.build(name, overrides, **options)
-            warm_up = procedural_texture(320, 240)
-            pipeline.match(warm_up, warm_up, geometry=None)  # first torch calls are several times slower
+            pipeline.warm_up()
             odometry_pipeline = None
             if value("odometry") and (value("odometry_keypoints") or value("background_search")):
                 # with the search on a thread of its own, the odometry gets a pipeline of its own

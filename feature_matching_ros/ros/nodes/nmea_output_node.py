@@ -41,8 +41,8 @@ from feature_matching_ros.core.autopilot.nmea import NmeaConfig, NmeaError, Nmea
 from feature_matching_ros.core.errors import ConfigError
 from feature_matching_ros.core.navigation.velocity import SolutionVelocity, VelocityConfig
 
+from .. import params
 from ..conversions.aids import stamp_seconds
-from ..infrastructure import params
 from ..infrastructure.diagnostics import steady_timer
 from .output_node import REOPEN_PERIOD_S, Held, OutputNode, fix_state, horizontal_sigma, odometry_twist
 

@@ -24,7 +24,8 @@ from sensor_msgs.msg import NavSatFix
 
 from feature_matching_ros.core.geometry.pose import matrix_from_quaternion
 
-from ..infrastructure import params, topics
+from .. import params
+from ..infrastructure import topics
 from ..infrastructure.diagnostics import Monitor, ThrottledLog, steady_timer, to_status
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)

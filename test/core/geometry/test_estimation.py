@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from feature_matching_ros.core.errors import ConfigError
-from feature_matching_ros.core.geometry.estimation import (
+from feature_matching_ros.core.geometry import (
     MIN_MATCHES,
     MODEL_TYPES,
     ROBUST_METHODS,
@@ -392,10 +392,6 @@ def test_too_few_matches(model_type: str, method: str) -> None:
     assert_failure(result, f"{noun[model_type]} needs at least {MIN_MATCHES[model_type]} matches, got {n}", n)
 
 
-def test_minimum_match_counts() -> None:
-    assert dict(MIN_MATCHES) == {"Homography": 4, "Fundamental": 8, "Essential": 5, "PnP": 4}
-
-
 @pytest.mark.parametrize("model_type", MODEL_TYPES)
 def test_empty_input(model_type: str) -> None:
     empty = np.zeros((0, 2))
@@ -559,56 +555,6 @@ def test_estimate_rejects_configuration_mistakes() -> None:
         estimate("Essential", pts, pts)
 
 
-def test_method_support_table() -> None:
-    unsupported = {(m, t) for m in ROBUST_METHODS for t in (*MODEL_TYPES, "PnP") if not method_supports(m, t)}
-    assert unsupported == {("CV2_USAC_FM_8PTS", "Homography"), ("CV2_USAC_FM_8PTS", "PnP")}
-    assert not method_supports("NOPE", "Homography")
-    assert not method_supports("POSELIB", "Affine")
-
-
-def test_robust_methods() -> None:
-    assert ROBUST_METHODS[0] == RobustParams().method == "CV2_USAC_MAGSAC"
-    assert set(ROBUST_METHODS) == {
-        "CV2_USAC_MAGSAC", "CV2_RANSAC", "CV2_USAC_DEFAULT", "CV2_USAC_FM_8PTS", "CV2_USAC_PROSAC",
-        "CV2_USAC_FAST", "CV2_USAC_ACCURATE", "CV2_USAC_PARALLEL", "POSELIB",
-    }  # fmt: skip
-
-
-def test_robust_params_defaults() -> None:
-    params = RobustParams()
-    assert (params.method, params.reproj_threshold, params.confidence, params.max_iter) == (
-        "CV2_USAC_MAGSAC",
-        8.0,
-        0.9999,
-        10000,
-    )
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        (
-            {"method": "MAGSAC"},
-            r"unknown robust method 'MAGSAC'; valid: CV2_USAC_MAGSAC, CV2_RANSAC, .*POSELIB",
-        ),
-        ({"reproj_threshold": 0.0}, "reproj_threshold must be a positive number of pixels, got 0.0"),
-        ({"reproj_threshold": -1.0}, "reproj_threshold must be a positive"),
-        ({"reproj_threshold": math.nan}, "reproj_threshold must be a positive"),
-        ({"reproj_threshold": math.inf}, "reproj_threshold must be a positive"),
-        ({"reproj_threshold": "8"}, "reproj_threshold must be a positive"),
-        ({"confidence": 0.0}, r"confidence must be strictly between 0 and 1, got 0.0"),
-        ({"confidence": 1.0}, "confidence must be strictly between 0 and 1"),
-        ({"confidence": 1.5}, "confidence must be strictly between 0 and 1"),
-        ({"max_iter": 0}, "max_iter must be an integer >= 1, got 0"),
-        ({"max_iter": 10.5}, "max_iter must be an integer >= 1"),
-        ({"max_iter": True}, "max_iter must be an integer >= 1"),
-    ],
-)
-def test_robust_params_validation(kwargs: dict, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
-        RobustParams(**kwargs)
-
-
 @pytest.mark.parametrize("method", ROBUST_METHODS)
 def test_a_single_iteration_gives_a_well_formed_result(method: str) -> None:
     _, pts0, pts1, _ = two_view_case(0)
@@ -620,29 +566,6 @@ def test_a_single_iteration_gives_a_well_formed_result(method: str) -> None:
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def test_corner_error_of_a_known_shift() -> None:
-    shift = np.array([[1.0, 0.0, 3.0], [0.0, 1.0, 4.0], [0.0, 0.0, 1.0]])
-    assert corner_error(np.eye(3), shift, WIDTH, HEIGHT) == pytest.approx(5.0)
-    assert corner_error(shift, shift, WIDTH, HEIGHT) == 0.0
-    # Scaling by 2 about the origin moves the corners (0,0), (639,0), (639,479), (0,479) by their own length.
-    scale = np.diag([2.0, 2.0, 1.0])
-    expected = (0.0 + 639.0 + math.hypot(639.0, 479.0) + 479.0) / 4.0
-    assert corner_error(scale, np.eye(3), WIDTH, HEIGHT) == pytest.approx(expected)
-
-
-def test_corner_error_is_infinite_when_a_corner_goes_to_infinity() -> None:
-    to_infinity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
-    assert corner_error(to_infinity, np.eye(3), WIDTH, HEIGHT) == math.inf
-
-
-def test_warp_points() -> None:
-    H = np.array([[2.0, 0.0, 1.0], [0.0, 3.0, -1.0], [0.0, 0.0, 1.0]])
-    np.testing.assert_allclose(warp_points(H, np.array([[1.0, 1.0], [0.0, 2.0]])), [[3.0, 2.0], [1.0, 5.0]])
-    perspective = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.0, 1.0]])
-    np.testing.assert_allclose(warp_points(perspective, np.array([[2.0, 4.0]])), [[1.0, 2.0]])
-    assert warp_points(np.eye(3), np.zeros((0, 2))).shape == (0, 2)
 
 
 def test_failure_constructor() -> None:

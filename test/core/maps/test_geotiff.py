@@ -194,7 +194,7 @@ def test_a_yaml_beside_a_geotiff_sets_the_origin_or_replaces_its_georeference(tm
 
 
 def test_a_geotiff_is_a_map_image_the_nodes_accept(tmp_path):
-    from feature_matching_ros.ros.infrastructure.param_checks import map_image_problem
+    from feature_matching_ros.ros.params.checks import map_image_problem
 
     e0, n0 = utm_of(LAT, LON)
     path = write_geotiff(tmp_path / "m.tif", texture(32, 32), Affine(1.0, 0, e0, 0, -1.0, n0), UTM17N)

@@ -172,7 +172,7 @@ def test_missing_backend_falls_back_to_torch(monkeypatch, image: np.ndarray, cap
 
 
 def test_backend_names_and_unsupported_extractors() -> None:
-    from feature_matching_ros.ros.infrastructure import params
+    from feature_matching_ros.ros import params
 
     assert params.BACKENDS == inference.BACKENDS
     for node in (params.MATCHER_NODE, params.NAVIGATOR_NODE):

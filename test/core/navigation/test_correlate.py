@@ -15,10 +15,11 @@ from feature_matching_ros.core.geometry.frames import camera_rotation, rotation_
 from feature_matching_ros.core.image import load_image
 from feature_matching_ros.core.maps.georef import load_map
 from feature_matching_ros.core.matching.registry import build
+from feature_matching_ros.core.navigation.config import NavigatorConfig
 from feature_matching_ros.core.navigation.correlate import Acquisition, place
 from feature_matching_ros.core.navigation.fix import FixGate, Prediction, estimate_fix
 from feature_matching_ros.core.navigation.localizer import MapLocalizer
-from feature_matching_ros.core.navigation.navigator import Navigator, NavigatorConfig
+from feature_matching_ros.core.navigation.navigator import Navigator
 from feature_matching_ros.core.navigation.rectify import rectify
 from feature_matching_ros.core.navigation.search import MapSearch, Prior, SearchConfig
 

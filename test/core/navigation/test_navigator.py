@@ -17,8 +17,9 @@ from feature_matching_ros.core.evaluation.flight_log import read_gps_csv
 from feature_matching_ros.core.image import load_image
 from feature_matching_ros.core.maps.georef import load_map
 from feature_matching_ros.core.matching.registry import build
+from feature_matching_ros.core.navigation.config import NavigatorConfig
 from feature_matching_ros.core.navigation.fix import Prediction
-from feature_matching_ros.core.navigation.navigator import Navigator, NavigatorConfig
+from feature_matching_ros.core.navigation.navigator import Navigator
 
 from ...conftest import require_file
 

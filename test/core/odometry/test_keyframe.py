@@ -3,7 +3,7 @@ import pytest
 
 from feature_matching_ros.core.errors import ConfigError
 from feature_matching_ros.core.geometry import estimate
-from feature_matching_ros.core.odometry.keyframe import KeyframePolicy, overlap_fraction
+from feature_matching_ros.core.odometry.keyframe import KeyframePolicy, KeyframeTrack, overlap_fraction
 
 
 def test_overlap_of_simple_warps():
@@ -48,3 +48,51 @@ def test_policy_keeps_a_good_keyframe_and_renews_on_each_condition():
 def test_policy_rejects_bad_settings(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         KeyframePolicy(**kwargs)
+
+
+SIZES = ((640, 480), (640, 480))
+
+
+def test_track_keeps_its_keyframe_counts_frames_and_renews_it_by_the_policy():
+    track = KeyframeTrack(KeyframePolicy(min_inliers=50, min_overlap=0.6, max_frames=3))
+    track.restart(0.0, "frame 0")
+    assert track.keyframe.frame == track.previous.frame == "frame 0"
+    assert track.fallback() is None  # the last registered frame is the keyframe
+    for i in (1, 2):
+        decision = track.registered(float(i), f"frame {i}", track.keyframe, _geometry(10), SIZES)
+        assert not decision.replace
+        assert (track.keyframe.frame, track.keyframe.matched) == ("frame 0", i)
+        assert track.previous.frame == f"frame {i}"
+    decision = track.registered(3.0, "frame 3", track.keyframe, _geometry(10), SIZES)
+    assert decision.replace and "3 frames" in decision.reason
+    assert (track.keyframe.stamp, track.keyframe.frame, track.keyframe.matched) == (3.0, "frame 3", 0)
+    lost = track.registered(4.0, "frame 4", track.keyframe, _geometry(320), SIZES)
+    assert lost.replace and track.keyframe.frame == "frame 4"
+
+
+def test_the_last_frame_stands_in_for_a_keyframe_that_slipped_away():
+    track = KeyframeTrack(KeyframePolicy(min_inliers=50, min_overlap=0.6))
+    track.restart(0.0, "keyframe")
+    track.registered(1.0, "frame 1", track.keyframe, _geometry(10), SIZES)
+    fallback = track.fallback()
+    assert (fallback.stamp, fallback.frame, fallback.matched) == (1.0, "frame 1", 0)
+    assert track.keyframe.frame == "keyframe"  # offering the fallback changes nothing
+    decision = track.registered(2.0, "frame 2", fallback, _geometry(10), SIZES)
+    assert not decision.replace
+    assert (track.keyframe.frame, track.keyframe.matched, track.previous.frame) == ("frame 1", 1, "frame 2")
+
+
+def test_a_registration_against_another_key_need_not_adopt_it():
+    """The optical flow's keyframe: a frame registered against it moves the last frame on and renews
+    the keyframe by the policy, but does not make the flow's keyframe the track's keyframe."""
+    track = KeyframeTrack(KeyframePolicy(min_inliers=50, min_overlap=0.6))
+    track.restart(0.0, "keyframe")
+    track.registered(1.0, "frame 1", track.keyframe, _geometry(10), SIZES)
+    flow_key = track.fallback()
+    decision = track.registered(2.0, "frame 2", flow_key, _geometry(10), SIZES, adopt=False)
+    assert not decision.replace and flow_key.matched == 1
+    assert track.keyframe.frame == "keyframe" and track.previous.frame == "frame 2"
+    assert track.registered(3.0, "frame 3", flow_key, _geometry(320), SIZES, adopt=False).replace
+    assert track.keyframe.frame == "frame 3"
+    track.clear()
+    assert track.keyframe is None and track.previous is None and track.fallback() is None

@@ -130,7 +130,7 @@ def test_replay_publishes_every_message_in_order_with_clock(ros_context, tmp_pat
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import String
 
-    from feature_matching_ros.ros.bags.bag import BagPlayer
+    from feature_matching_ros.ros.bags.player import BagPlayer
 
     messages = bag_messages(frames)
     bag = write_bag(tmp_path / "bag", storage, messages, {})
@@ -160,7 +160,7 @@ def test_replay_topics_remap_offset_and_recorded_qos(ros_context, tmp_path, fram
     from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
     from std_msgs.msg import String
 
-    from feature_matching_ros.ros.bags.bag import BagPlayer
+    from feature_matching_ros.ros.bags.player import BagPlayer
 
     offers = {
         IMAGE_TOPIC: [offer(QosReliability.BEST_EFFORT)],
@@ -192,7 +192,8 @@ def test_replay_topics_remap_offset_and_recorded_qos(ros_context, tmp_path, fram
 def test_replay_skips_unimportable_types_and_stop_ends_a_loop(ros_context, tmp_path):
     import rclpy
 
-    from feature_matching_ros.ros.bags.bag import BagError, BagPlayer
+    from feature_matching_ros.ros.bags.bag import BagError
+    from feature_matching_ros.ros.bags.player import BagPlayer
 
     path = tmp_path / "bag"
     with Writer(path, version=Writer.VERSION_LATEST) as writer:
@@ -224,7 +225,7 @@ def test_replay_skips_unimportable_types_and_stop_ends_a_loop(ros_context, tmp_p
 def test_a_recorded_clock_replaces_the_generated_one(ros_context, tmp_path):
     import rclpy
 
-    from feature_matching_ros.ros.bags.bag import BagPlayer
+    from feature_matching_ros.ros.bags.player import BagPlayer
 
     kind = "rosgraph_msgs/msg/Clock"
     with Writer(tmp_path / "bag", version=Writer.VERSION_LATEST) as writer:
@@ -286,7 +287,7 @@ def test_record_stores_what_was_published(ros_context, tmp_path, frames, storage
     from rclpy.serialization import deserialize_message
     from sensor_msgs.msg import Image
 
-    from feature_matching_ros.ros.bags.bag import BagRecorder, typestore_for
+    from feature_matching_ros.ros.bags.recorder import BagRecorder, typestore_for
 
     source = rclpy.create_node("source", context=ros_context)
     publishers = {
@@ -336,7 +337,8 @@ def test_record_stores_what_was_published(ros_context, tmp_path, frames, storage
 def test_recorder_names_missing_topics_and_refuses_existing_paths(ros_context, tmp_path):
     import rclpy
 
-    from feature_matching_ros.ros.bags.bag import BagError, BagRecorder
+    from feature_matching_ros.ros.bags.bag import BagError
+    from feature_matching_ros.ros.bags.recorder import BagRecorder
 
     node = rclpy.create_node("rec", context=ros_context)
     with pytest.raises(BagError, match="no publisher after 0.3 s on: /nobody_here"):

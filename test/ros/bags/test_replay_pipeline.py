@@ -56,7 +56,7 @@ def write_flight_bag(path: Path, frames: list[np.ndarray], storage: str) -> Path
 def test_replayed_flight_through_the_pipeline(storage, running, ros_context, shared_data, tmp_path):
     import rclpy
 
-    from feature_matching_ros.ros.bags.bag import BagPlayer
+    from feature_matching_ros.ros.bags.player import BagPlayer
 
     frames = seneca_frames(shared_data, 4)
     bag = write_flight_bag(tmp_path / "flight", frames, storage)

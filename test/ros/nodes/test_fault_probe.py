@@ -107,8 +107,8 @@ def test_compressed_frames_declaring_huge_sizes_are_refused_before_decoding(runn
 
 
 def test_default_max_image_edge_bounds_large_frames(running, graf):
-    from feature_matching_ros.ros.infrastructure.params import MAX_IMAGE_EDGE
     from feature_matching_ros.ros.nodes.navigator_node import NavigatorNode
+    from feature_matching_ros.ros.params import MAX_IMAGE_EDGE
 
     assert MAX_IMAGE_EDGE.default == 1024 and "4000x3000" in MAX_IMAGE_EDGE.description
     harness, executor, nodes = running(matcher={"reference_mode": "keyframe", "matcher": "sift"})

@@ -2,7 +2,7 @@
 SEKD and ALIKE, written from their papers with the tensor names and shapes of the authors' weight
 files as the loading contract. Each ``forward`` computes dense maps only; keypoint selection and
 descriptor sampling are the plain helpers of ``keypoints.py``. No module here reads or downloads
-weights: ``weights.py`` verifies the files and the extractors load them.
+weights: ``weights/`` verifies the files and the extractors load them.
 """
 
 from .alike import ALIKE
