@@ -48,7 +48,7 @@ setup(
         "pymavlink>=2.4.40",  # mavlink_bridge: GPS_INPUT, ODOMETRY (MAVLink 2)
     ],
     extras_require={
-        # inference backends of the dense networks (core/matching/inference.py): the dynamo ONNX export needs
+        # inference backends of the dense networks (core/matching/inference/): the dynamo ONNX export needs
         # onnx and onnxscript; tensorrt runs through an onnxruntime-gpu built with TensorRT
         "backends": ["onnx>=1.16", "onnxscript>=0.5", "onnxruntime>=1.20", "openvino>=2024.4"],
     },

@@ -99,7 +99,7 @@ def run_phase(args: argparse.Namespace) -> dict:
     from feature_matching_ros.core.maps.raster import open_map
     from feature_matching_ros.core.matching.registry import build
     from feature_matching_ros.core.navigation.localizer import MapLocalizer
-    from feature_matching_ros.core.navigation.search import Prior
+    from feature_matching_ros.core.navigation.search_types import Prior
     from feature_matching_ros.core.simulation.flight_sim import Appearance, CameraSpec, FlightState, render
 
     torch.set_num_threads(2)

@@ -4,7 +4,7 @@ The nodes and tools export on first use; this does it beforehand, on the ground,
 sizes the aircraft will see (the extractor's network, and for LightGlue entries each transformer
 layer), so the first frames in the air do not pay for it. Each export
 is compared with torch on a real image (``--image``; default a procedural aerial-like texture) and
-cached (``core/matching/inference.py``): a second run finds the files and only loads them.
+cached (``core/matching/inference/``): a second run finds the files and only loads them.
 """
 
 from __future__ import annotations

@@ -69,9 +69,8 @@ def make_overlay(root: Path) -> str:
     lib.mkdir(parents=True, exist_ok=True)
     for executable, module in EXECUTABLES.items():
         script = lib / executable
-        script.write_text(
-            f"#!{sys.executable}\nimport sys\nfrom {PACKAGE}.ros.{module} import main\nsys.exit(main())\n"
-        )
+        entry = f"from {PACKAGE}.ros.nodes.{module} import main"
+        script.write_text(f"#!{sys.executable}\nimport sys\n{entry}\nsys.exit(main())\n")
         script.chmod(0o755)
     base = os.environ.get("AMENT_PREFIX_PATH") or sys.prefix
     return f"{root}{os.pathsep}{base}"

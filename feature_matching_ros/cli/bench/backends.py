@@ -1,6 +1,6 @@
 """``--backend torch openvino ...``: the matcher built once per inference backend.
 
-The backends (``core/matching/inference.py``) run interleaved on the same frames (the order rotating
+The backends (``core/matching/inference/``) run interleaved on the same frames (the order rotating
 per frame): median/p90 ms, the ratio to torch, and the agreement with torch: keypoints of the
 reference, matches, inliers and corner error on the frames and on the real graf pair with its
 ground truth.

@@ -95,7 +95,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--backend",
         nargs="+",
         choices=inference.BACKENDS,
-        help="compare these inference backends with torch, interleaved (core/matching/inference.py)",
+        help="compare these inference backends with torch, interleaved (core/matching/inference/)",
     )
     parser.add_argument(
         "--pairs",

@@ -11,7 +11,7 @@ ROS-free: each function returns the keyword arguments of pymavlink's ``<message>
 - Accuracies are 1-sigma: ``horiz_accuracy`` is the standard deviation along the worst horizontal
   axis (square root of the larger eigenvalue of the east/north covariance block),
   ``vert_accuracy`` the up standard deviation, ``speed_accuracy`` the velocity's horizontal
-  standard error (``core.solution_velocity``). HDOP/VDOP are those deviations over ``uere_m``.
+  standard error (``core.navigation.velocity``). HDOP/VDOP are those deviations over ``uere_m``.
 - GPS_INPUT ``alt`` is above mean sea level: the WGS84 ellipsoidal height minus
   ``geoid_separation_m`` (0 by default: the ellipsoidal height is sent).
 - GPS time: UTC + ``leap_seconds`` (18 since 2017-01-01) from the GPS epoch 1980-01-06.

@@ -172,7 +172,7 @@ def build(
 
     ``overrides`` takes the zoo's ``defaults`` keys plus ``max_image_edge``, and the nested
     dicts ``feature_conf`` / ``matcher_conf`` for extractor- and matcher-specific keys.
-    ``backend`` runs the extractor's dense network in an inference backend (``inference.py``;
+    ``backend`` runs the extractor's dense network in an inference backend (``inference/``;
     extractors without one, such as SIFT, ignore it); ``inference.status(pipeline.extractor)``
     says when torch runs instead.
     """

@@ -14,7 +14,7 @@ from ..geometry import GeometryResult
 from ..odometry.keyframe_odometry import OdometryFrame, OdometryStep
 from .fix import MapFix
 from .localizer import Localization
-from .search import MapMatch
+from .search_types import MapMatch
 from .solution import Solution
 
 NOT_SEARCHED = ("pending", "busy")  # MapFix.failed of a frame whose search runs in the background, or none

@@ -20,7 +20,8 @@ from ..maps.features import MapFeatures
 from ..maps.georef import GeoMap
 from ..matching.pipeline import Pipeline
 from .fix import FixGate, MapFix, Prediction, estimate_fix
-from .search import MapMatch, MapSearch, Prior, SearchConfig
+from .search import MapSearch
+from .search_types import MapMatch, Prior, SearchConfig
 
 
 @dataclass(frozen=True, eq=False)

@@ -43,7 +43,7 @@ from .config import NavigatorConfig
 from .fix import FixGate, MapFix, Prediction
 from .localizer import Localization, MapLocalizer
 from .revisit import FrameMemory, Revisit
-from .search import Prior, SearchConfig
+from .search_types import Prior, SearchConfig
 from .solution import Solution, SolutionFilter
 
 

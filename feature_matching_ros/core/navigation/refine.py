@@ -9,12 +9,15 @@ backwards) on locally normalised images, so gain, contrast and colour changes do
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
-from ..geometry import warp_points
+from ..geometry import RobustParams, estimate, warp_points
 from ..image import as_gray
 from ..maps.features import Window
+from ..maps.georef import GeoMap, GeoReference
 
 WINDOW = 21
 MAX_CORNERS = 500
@@ -81,3 +84,28 @@ def refine_on_map(
     view_points = start.reshape(-1, 2)[keep].astype(np.float64)
     map_points = warp_points(np.linalg.inv(H), view_points)
     return map_points, ahead.reshape(-1, 2)[keep].astype(np.float64)
+
+
+def refine_matches(
+    geomap: GeoMap,
+    image: np.ndarray,
+    K: np.ndarray,
+    height: float,
+    map_points: np.ndarray,
+    image_points: np.ndarray,
+    min_matches: int,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The matches replaced by direct alignment on the map through their homography; None when
+    fewer than ``min_matches`` survive (or there is no homography)."""
+    coarse = estimate("Homography", map_points, image_points, RobustParams())
+    if not coarse.success:
+        return None
+    blur = frame_blur(geomap.georef, K, height)
+    refined = refine_on_map(geomap.image, geomap.valid, image, coarse.model, blur_frame=blur)
+    return refined if len(refined[0]) >= min_matches else None
+
+
+def frame_blur(georef: GeoReference, K: np.ndarray, height: float) -> float:
+    """Gaussian sigma (frame pixels) that brings the frame down to the map's resolution."""
+    ratio = georef.ground_sample_distance / (height / float(K[0, 0]))
+    return 0.5 * math.sqrt(ratio * ratio - 1.0) if ratio > 1.0 else 0.0

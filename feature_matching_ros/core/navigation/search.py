@@ -23,135 +23,23 @@ import itertools
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
-import torch
 
 from ..errors import FeatureMatchingError
-from ..geometry import RobustParams, estimate
 from ..geometry.frames import camera_rotation, euler_from_rotation, rotation_from_euler
 from ..image import equalized
 from ..maps.feature_cache import FeatureCache
 from ..maps.features import MapFeatures, Window
 from ..maps.georef import GeoMap, GeoReference
 from ..matching.pipeline import Pipeline
-from ..matching.types import Features
-from . import guided
 from .correlate import Acquisition, place, place_anywhere
 from .rectify import Rectified, rectify
-from .refine import refine_on_map
-from .verify import Agreement, check_agreement
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    """margin_m: search radius around a fresh prior; max_speed: m/s, grows the radius with time;
-    widen: factor per failed frame; heading_hypotheses: headings tried without a usable attitude;
-    default_height: metres above ground when neither a measurement nor a prior gives one (0: none);
-    height_hypotheses: heights tried when not even ``default_height`` is set (the fix then measures
-    the height itself); map_upsample: search-grid pixels per map pixel (1: match at map resolution;
-    0: chosen per frame by ``MapSearch.grid_scale`` from the camera's ground sample distance);
-    sweep_overlap: fraction by which windows of the global sweep overlap; refine: replace the
-    feature matches by sub-pixel direct alignment (``map_refine``) once they give a homography;
-    equalize: stretch the frame's local contrast (CLAHE) before extraction, so haze, dusk or
-    overexposure leave the detector enough contrast to find keypoints; guided: around a prior with
-    a heading and at most ``guided_max_sigma_m``, match each frame keypoint only to map keypoints within three
-    sigma plus ``guided_margin_m`` (unknown tilt and heading) of where the prior puts it (``guided``
-    module; float descriptors with a nearest-neighbour matcher only); verify: drop the matches
-    unless the map seen through their homography correlates with the whole frame at least
-    ``min_agreement`` and ``min_peak`` times better than a few metres off (``map_verify``): the
-    inliers of a wrong match agree with each other by construction, the rest of the frame does not;
-    correlate: when keypoints find too little around a prior with a heading and at most
-    ``correlate_max_sigma_m``, place the frame by gradient correlation (``map_correlate``, at least
-    ``correlate_min_ratio`` times better than ``correlate_exclusion_m`` away) and take the
-    correspondences from direct alignment; only where the caller asks for it, since such a match
-    must be confirmed by a navigation prediction (``MapMatch.from_prior``); acquire: without a
-    prior, with a measured attitude and a known height, where the keypoint sweep finds nothing,
-    place the frame by gradient correlation over the whole map (maps up to ``acquire_max_mpx``
-    megapixels), at least ``acquire_min_ratio`` times better than anywhere else, and match there
-    once the next frame's placement confirms it (``map_correlate.Acquisition``); tilted_retry: where
-    the search used only the prior's heading and the prior carries a tilt (a fix's, carried by
-    odometry), one more candidate: the frame rectified by that tilt (see ``candidates``)."""
-
-    margin_m: float = 40.0
-    max_speed: float = 40.0
-    widen: float = 2.0
-    heading_hypotheses: int = 4
-    default_height: float = 0.0
-    height_hypotheses: tuple[float, ...] = (60.0, 150.0, 400.0)
-    map_upsample: float = 0.0
-    sweep_overlap: float = 0.5
-    min_matches: int = 12
-    refine: bool = True
-    equalize: bool = True
-    guided: bool = True
-    guided_margin_m: float = 25.0
-    guided_max_sigma_m: float = 30.0
-    verify: bool = True
-    min_agreement: float = 0.2
-    min_peak: float = 1.1
-    correlate: bool = True
-    correlate_max_sigma_m: float = 10.0
-    correlate_min_ratio: float = 1.5
-    correlate_exclusion_m: float = 8.0
-    acquire: bool = True
-    acquire_min_ratio: float = 2.0
-    acquire_max_mpx: float = 4.0
-    tilted_retry: bool = True
-
-
-@dataclass(frozen=True)
-class Prior:
-    """A horizontal position (map metres) known at ``stamp`` (s) with ``sigma`` (m) uncertainty,
-    optionally with attitude (R_map_body; its heading a mere guess unless ``heading_known``) and
-    height above ground (m)."""
-
-    stamp: float
-    position: np.ndarray
-    sigma: float = 0.0
-    R_map_body: np.ndarray | None = None
-    height: float | None = None
-    heading_known: bool = True  # False: R_map_body's heading is only a guess (after a turn)
-
-    def __post_init__(self) -> None:
-        position = np.asarray(self.position, np.float64).reshape(-1)
-        if position.size < 2 or not np.isfinite(position[:2]).all():
-            raise ValueError(f"a position prior needs a finite horizontal position, got {self.position}")
-        if not (math.isfinite(self.sigma) and self.sigma >= 0.0) or not math.isfinite(self.stamp):
-            raise ValueError(f"a position prior needs a finite stamp and sigma >= 0, got {self.sigma}")
-        if self.R_map_body is not None and not np.isfinite(self.R_map_body).all():
-            raise ValueError("a position prior's attitude must be finite")
-        if self.height is not None and not (math.isfinite(self.height) and self.height > 0):
-            raise ValueError(f"a position prior's height must be positive, got {self.height}")
-        object.__setattr__(self, "position", position[:2].copy())
-
-
-@dataclass(frozen=True, eq=False)
-class MapMatch:
-    """Correspondences between the map and one frame.
-
-    map_points: [M x 2] map pixels; image_points: [M x 2] pixels of the original frame;
-    scores: [M]; window: the map box searched (the best one of a sweep); strategy: "prior",
-    "sweep" or the reason nothing was matched when ``map_points`` is empty; from_prior: the
-    correspondences were placed by correlation around the prior, not matched (a fix built on them
-    is no evidence independent of the prior).
-    """
-
-    map_points: np.ndarray
-    image_points: np.ndarray
-    scores: np.ndarray
-    window: Window | None
-    strategy: str
-    num_map_keypoints: int = 0
-    num_frame_keypoints: int = 0
-    times_ms: dict[str, float] = field(default_factory=dict)
-    support: int = 0  # inliers of a quick homography: how hypotheses and windows are ranked
-    agreement: Agreement | None = None  # the map seen through the matches vs the frame (map_verify)
-    from_prior: bool = False
-
-    def __len__(self) -> int:
-        return len(self.map_points)
+from .refine import frame_blur, refine_matches, refine_on_map
+from .search_types import MapMatch, Prior, SearchConfig
+from .verify import Agreement, verify_matches
+from .windows import match_window, sweep
 
 
 class MapSearch:
@@ -367,13 +255,15 @@ class MapSearch:
         H_map_to_frame = np.linalg.inv(shift @ view.H)
         start = time.perf_counter()
         map_points, image_points = refine_on_map(
-            geomap.image, geomap.valid, image, H_map_to_frame, blur_frame=self._frame_blur(K, height)
+            geomap.image, geomap.valid, image, H_map_to_frame, blur_frame=frame_blur(georef, K, height)
         )
         times["refine"] = (time.perf_counter() - start) * 1e3
         if len(map_points) < c.min_matches:
             return None
         start = time.perf_counter()
-        agreement, why = self._verify(image, K, height, map_points, image_points)
+        agreement, why = verify_matches(
+            geomap, image, K, height, map_points, image_points, c.min_agreement, c.min_peak
+        )
         times["verify"] = (time.perf_counter() - start) * 1e3
         if why:
             return None
@@ -448,11 +338,13 @@ class MapSearch:
             strategy = "prior"
             guide = self._guide(centre, view)
         else:
-            windows = self._sweep(half, size)
+            windows = sweep(half, size, self.config.sweep_overlap)
             strategy = "sweep"
         best = None
         for window in windows:
-            found = self._match_window(query, view, window, strategy, guide)
+            found = match_window(
+                self.pipeline, self.features, self.config.min_matches, query, view, window, strategy, guide
+            )
             if found is not None and (best is None or found.support > best.support):
                 best = found
         times["match"] = (time.perf_counter() - start) * 1e3
@@ -463,7 +355,9 @@ class MapSearch:
         map_points, image_points, scores = result.map_points, result.image_points, result.scores
         if self.config.refine and len(map_points) >= 4:
             start = time.perf_counter()
-            refined = self._refine(image, K, height, map_points, image_points)
+            refined = refine_matches(
+                self.features.geomap, image, K, height, map_points, image_points, self.config.min_matches
+            )
             times["refine"] = (time.perf_counter() - start) * 1e3
             if refined is not None:
                 map_points, image_points = refined
@@ -472,7 +366,10 @@ class MapSearch:
         agreement = None
         if self.config.verify and len(map_points) >= 4:
             start = time.perf_counter()
-            agreement, why = self._verify(image, K, height, map_points, image_points)
+            c = self.config
+            agreement, why = verify_matches(
+                self.features.geomap, image, K, height, map_points, image_points, c.min_agreement, c.min_peak
+            )
             times["verify"] = (time.perf_counter() - start) * 1e3
             if why:
                 return _nothing(why, times, agreement)
@@ -489,53 +386,6 @@ class MapSearch:
             agreement,
         )
 
-    def _verify(
-        self,
-        image: np.ndarray,
-        K: np.ndarray,
-        height: float,
-        map_points: np.ndarray,
-        image_points: np.ndarray,
-    ) -> tuple[Agreement | None, str]:
-        """Whether the map seen through the matches' homography looks like the whole frame."""
-        model = estimate("Homography", map_points, image_points, RobustParams())
-        if not model.success:
-            return None, ""  # too few consistent points: the fix's own checks will say so
-        geomap, c = self.features.geomap, self.config
-        resolution = height / float(K[0, 0]) / self.georef.ground_sample_distance
-        return check_agreement(
-            geomap.image, geomap.valid, image, model.model, resolution, c.min_agreement, c.min_peak
-        )
-
-    def _refine(
-        self,
-        image: np.ndarray,
-        K: np.ndarray,
-        height: float,
-        map_points: np.ndarray,
-        image_points: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        coarse = estimate("Homography", map_points, image_points, RobustParams())
-        if not coarse.success:
-            return None
-        geomap = self.features.geomap
-        blur = self._frame_blur(K, height)
-        refined = refine_on_map(geomap.image, geomap.valid, image, coarse.model, blur_frame=blur)
-        return refined if len(refined[0]) >= self.config.min_matches else None
-
-    def _frame_blur(self, K: np.ndarray, height: float) -> float:
-        """Gaussian sigma (frame pixels) that brings the frame down to the map's resolution."""
-        ratio = self.georef.ground_sample_distance / (height / float(K[0, 0]))
-        return 0.5 * math.sqrt(ratio * ratio - 1.0) if ratio > 1.0 else 0.0
-
-    def _sweep(self, half: np.ndarray, size: tuple[int, int]) -> list[Window]:
-        """Windows twice the footprint, overlapping by ``sweep_overlap``, covering the map."""
-        span = 4 * half
-        step = np.maximum(span * (1.0 - self.config.sweep_overlap), 16)
-        xs = np.arange(span[0] / 2, max(size[0] - span[0] / 2, 0) + step[0], step[0])
-        ys = np.arange(span[1] / 2, max(size[1] - span[1] / 2, 0) + step[1], step[1])
-        return [Window.around(np.array([x, y]), span[0] / 2, span[1] / 2, size) for y in ys for x in xs]
-
     def _guide(self, centre: np.ndarray, view: Rectified) -> tuple[np.ndarray, float] | None:
         """(search-grid offset of rectified pixels, radius in search-grid pixels) for guided matching."""
         c = self.config
@@ -546,41 +396,6 @@ class MapSearch:
             return None  # the rectified frame may be turned any way
         metres = 3.0 * self.prior.sigma + c.guided_margin_m
         return centre - view.nadir, metres / self.georef.ground_sample_distance * self.features.scale
-
-    def _match_window(
-        self,
-        query: Features,
-        view: Rectified,
-        window: Window,
-        strategy: str,
-        guide: tuple[np.ndarray, float] | None = None,
-    ) -> MapMatch | None:
-        reference = self.features.window(window)
-        if len(reference) < self.config.min_matches:
-            return None
-        if guide is not None and guided.supports(reference):
-            offset = torch.as_tensor(guide[0] - window.offset, dtype=torch.float32)
-            expected = query.keypoints.detach().float().cpu() + offset
-            ratio = self.pipeline.matcher.ratio_threshold
-            matches = guided.guided_match(reference, query, expected, guide[1], ratio)
-            strategy += "+guided"
-        else:
-            matches = self.pipeline.match(reference, query, geometry=None).matches
-        grid_points = matches.points0.astype(np.float64) + window.offset
-        support = 0
-        if len(matches) >= 4:
-            # Inlier support of a quick homography ranks windows and hypotheses better than match counts.
-            quick = estimate("Homography", grid_points, matches.points1, RobustParams(max_iter=2000))
-            support = quick.num_inliers if quick.success else 0
-        return MapMatch(
-            self.features.to_map(grid_points),
-            view.to_original(matches.points1),
-            matches.scores,
-            window,
-            strategy,
-            len(reference),
-            support=support,
-        )
 
 
 def _nothing(

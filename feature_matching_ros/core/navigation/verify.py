@@ -17,8 +17,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..geometry import RobustParams, estimate
 from ..image import as_gray
 from ..maps.features import Window
+from ..maps.georef import GeoMap
 
 # Shifts of the map (map pixels) at which the correlation must be clearly lower than at the fix.
 SHIFT_PX = 4.0
@@ -114,3 +116,23 @@ def check_agreement(
     if found.peak < min_peak:
         return found, f"the map agrees as well a few metres off (peak {found.peak:.2f} < {min_peak:g})"
     return found, ""
+
+
+def verify_matches(
+    geomap: GeoMap,
+    image: np.ndarray,
+    K: np.ndarray,
+    height: float,
+    map_points: np.ndarray,
+    image_points: np.ndarray,
+    min_agreement: float,
+    min_peak: float,
+) -> tuple[Agreement | None, str]:
+    """Whether the map seen through the matches' homography looks like the whole frame."""
+    model = estimate("Homography", map_points, image_points, RobustParams())
+    if not model.success:
+        return None, ""  # too few consistent points: the fix's own checks will say so
+    resolution = height / float(K[0, 0]) / geomap.georef.ground_sample_distance
+    return check_agreement(
+        geomap.image, geomap.valid, image, model.model, resolution, min_agreement, min_peak
+    )

@@ -24,7 +24,7 @@ from feature_matching_ros.core.geometry.ground_pose import GroundPose
 from feature_matching_ros.core.geometry.pose import RelativePose, quaternion_from_matrix
 from feature_matching_ros.core.maps.georef import GeoReference
 from feature_matching_ros.core.matching.pipeline import MatchResult
-from feature_matching_ros.core.navigation.search import MapMatch
+from feature_matching_ros.core.navigation.search_types import MapMatch
 from feature_matching_ros.core.navigation.velocity import VelocityFit
 from feature_matching_ros.msg import GeometryEstimate, MatchArray
 

@@ -21,7 +21,8 @@ from feature_matching_ros.core.errors import FeatureMatchingError
 from feature_matching_ros.core.geometry.pose import matrix_from_quaternion
 from feature_matching_ros.core.maps.georef import GeoMap, load_map
 from feature_matching_ros.core.matching.pipeline import Pipeline
-from feature_matching_ros.core.navigation.search import MapMatch, MapSearch, Prior
+from feature_matching_ros.core.navigation.search import MapSearch
+from feature_matching_ros.core.navigation.search_types import MapMatch, Prior
 from feature_matching_ros.msg import GeometryEstimate
 
 from .. import params

@@ -203,6 +203,12 @@ class FeatureMatcherNode(Node):
         return reason is None
 
     @property
+    def reference(self) -> Reference | None:
+        """What frames are matched against now: the map or topic image, or the keyframe."""
+        keyframe = self._keyframes.keyframe
+        return self._reference if keyframe is None else keyframe.frame
+
+    @property
     def ready(self) -> bool:
         """The matcher is built and warmed up (and the map loaded in map mode)."""
         if self._pipeline is None or self._dirty_pipeline:
@@ -446,8 +452,7 @@ class FeatureMatcherNode(Node):
         report = self.monitor.report()
         active = self._pipeline.name if self._pipeline is not None else "none"
         report.values["matcher"] = active
-        keyframe = self._keyframes.keyframe
-        reference = self._reference if keyframe is None else keyframe.frame
+        reference = self.reference
         report.values["reference"] = reference.info.id if reference is not None else "none"
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()

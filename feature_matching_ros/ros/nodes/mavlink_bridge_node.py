@@ -9,14 +9,14 @@ and sends over ``connection`` (a pymavlink connection string: UDP, TCP or a seri
   solution is lost (STATUS_NO_FIX), fix_type 0 with every field flagged ignored.
 - ODOMETRY for every odometry message: pose in MAV_FRAME_LOCAL_FRD (NED axes at the map origin),
   velocity in MAV_FRAME_BODY_FRD, covariances in those frames, ``reset_counter`` stepped after a
-  loss or a jump of more than ``reset_sigma`` sigma (``core.mavlink_out``).
+  loss or a jump of more than ``reset_sigma`` sigma (``core.autopilot.mavlink``).
 - SET_GPS_GLOBAL_ORIGIN: the map origin, derived from the first fix and odometry with the same
   stamp; sent with the next three heartbeats (UDP may lose one; an autopilot keeps the first).
 - HEARTBEAT at 1 Hz as an onboard controller (MAV_TYPE_ONBOARD_CONTROLLER, MAV_AUTOPILOT_INVALID).
 
 Velocity: the navigator's, from the odometry's twist (body frame, rotated into the map with its
 covariance); until the navigator has one, or from an odometry source without a twist, fitted here
-from the odometry positions and stamps with the same estimator (``core.solution_velocity``). Sent
+from the odometry positions and stamps with the same estimator (``core.navigation.velocity``). Sent
 while its horizontal standard error is at most ``velocity_max_sigma``. Bad input (NaN, out of range)
 and link errors (a connection that cannot be opened is retried once a second) are diagnostics
 ERRORs; the node keeps running. pymavlink picks MAVLink 1 or 2 from the MAVLINK20 environment

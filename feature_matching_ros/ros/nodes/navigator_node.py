@@ -1,11 +1,11 @@
 """navigator_node: camera frames in; the continuous navigation solution in the map frame out.
 
-A thin adapter over ``core.navigator.Navigator`` (map fixes carried between them by keyframe
+A thin adapter over ``core.navigation.navigator.Navigator`` (map fixes carried between them by keyframe
 odometry): the callbacks only hand the newest image + camera_info pair to one worker thread, which
 converts it, takes the attitude and altitude aids of its stamp and steps the navigator. A frame
 with a solution publishes ``pose`` (PoseWithCovarianceStamped), ``odometry`` (nav_msgs/Odometry)
 and, when the map's georeference has a geodetic origin, ``fix`` (NavSatFix), all in the map frame;
-once the solutions of ``velocity_window`` seconds give one (``core.solution_velocity``), the velocity
+once the solutions of ``velocity_window`` seconds give one (``core.navigation.velocity``), the velocity
 on ``velocity`` (TwistWithCovarianceStamped, map frame ENU, stamped at the window's mean stamp) and
 in the odometry's twist (child frame: the body, FLU, rotated by the pose's own orientation, so that
 R v_body is the map velocity exactly; REP 103/105). Every processed frame publishes its status on
@@ -16,7 +16,6 @@ published. Bad input and any failure of a frame are a diagnostics ERROR; the nod
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import threading
 import time
@@ -40,11 +39,8 @@ from feature_matching_ros.core.maps.georef import GeoReference, load_map
 from feature_matching_ros.core.matching import inference, registry
 from feature_matching_ros.core.matching.zoo import load_zoo
 from feature_matching_ros.core.navigation.background import NOT_SEARCHED
-from feature_matching_ros.core.navigation.config import NavigatorConfig
-from feature_matching_ros.core.navigation.fix import FixGate, MapFix
+from feature_matching_ros.core.navigation.fix import MapFix
 from feature_matching_ros.core.navigation.navigator import NavigationState, Navigator
-from feature_matching_ros.core.navigation.revisit import RevisitConfig
-from feature_matching_ros.core.navigation.search import SearchConfig
 from feature_matching_ros.core.navigation.velocity import SolutionVelocity, VelocityConfig
 from feature_matching_ros.msg import GeometryEstimate
 
@@ -397,9 +393,9 @@ class NavigatorNode(Node):
             navigator = Navigator(
                 pipeline,
                 geomap,
-                self._navigator_config(),
-                search=self._search_config(),
-                gate=self._gate(),
+                params.navigator_config(self),
+                search=params.navigator_search_config(self),
+                gate=params.navigator_fix_gate(self),
                 odometry_pipeline=odometry_pipeline,
                 fallback_pipeline=fallback,
             )
@@ -414,38 +410,6 @@ class NavigatorNode(Node):
         self.get_logger().info(
             f"navigating on {path} ({geomap.size[0]}x{geomap.size[1]} px, {gsd:.3f} m/px) with {name!r} "
             f"on {value('device')}: ready in {time.perf_counter() - start:.1f} s"
-        )
-
-    def _navigator_config(self) -> NavigatorConfig:
-        value = self.get_parameter
-        revisit = RevisitConfig(
-            capacity=value("revisit_capacity").value, min_sigma_m=value("revisit_min_sigma").value
-        )
-        return NavigatorConfig(
-            odometry=value("odometry").value,
-            coast_speed_sigma=value("coast_speed_sigma").value,
-            map_sigma_m=value("map_sigma_m").value,
-            fix_height_sigma=value("fix_height_sigma").value,
-            whole_map_interval_s=value("whole_map_interval_s").value,
-            whole_map_budget_s=value("whole_map_budget_s").value,
-            background_search=value("background_search").value,
-            max_sigma_m=value("max_sigma_m").value,
-            odometry_min_inliers=value("odometry_min_inliers").value,
-            revisit=revisit if value("revisit").value else None,
-        )
-
-    def _search_config(self) -> SearchConfig:
-        correlate = self.get_parameter("map_correlate").value
-        return dataclasses.replace(params.search_config(self), correlate=correlate)
-
-    def _gate(self) -> FixGate:
-        value = self.get_parameter
-        return dataclasses.replace(
-            params.fix_gate(self),
-            max_innovation=value("fix_max_innovation").value,
-            min_inliers_confirmed=value("fix_min_inliers_confirmed").value,
-            confirm_max_sigma_m=value("fix_confirm_max_sigma").value,
-            confirm_innovation=value("fix_confirm_innovation").value,
         )
 
     def _on_worker_error(self, frame: Frame | None, exc: Exception) -> None:

@@ -3,7 +3,7 @@
 Subscribes to the navigator's ``fix`` (NavSatFix: position and its ENU covariance) and ``odometry``
 (nav_msgs/Odometry in the map frame, east-north-up: velocity and heading), both reliable as the
 navigator publishes them. A steady timer sends, ``rate`` times a second, one group of sentences
-(``core.nmea``: GGA, RMC, VTG, GST, and HDT when a heading is known) to ``udp_host:udp_port``
+(``core.autopilot.nmea``: GGA, RMC, VTG, GST, and HDT when a heading is known) to ``udp_host:udp_port``
 (one datagram per group) or ``serial_device``.
 
 - The last fix is sent for ``max_age`` seconds after it arrived (steady clock), carrying its own
@@ -11,7 +11,7 @@ navigator publishes them. A steady timer sends, ``rate`` times a second, one gro
   (STATUS_NO_FIX), the sentences say no fix (GGA quality 0, RMC status V) at the node's clock time.
 - Velocity: the navigator's, from its Odometry twist (covariance[0] >= 0), rotated from the child
   frame into the map; until it has one (or from an odometry source without a twist) fitted here
-  from the odometry positions and their stamps with the same estimator (``core.solution_velocity``).
+  from the odometry positions and their stamps with the same estimator (``core.navigation.velocity``).
   Speed and course are sent only while the velocity is fresh and its standard error is at most
   ``velocity_max_sigma``.
 - Heading: the odometry's orientation when its yaw standard deviation is at most

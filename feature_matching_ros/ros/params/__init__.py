@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .geometry import GEOMETRY_MODELS, GEOMETRY_MODES, GEOMETRY_NODE
 from .matcher import MATCHER_NODE, PRIOR_INPUTS, REFERENCE_MODES
-from .navigator import NAVIGATOR_NODE
+from .navigator import NAVIGATOR_NODE, navigator_config, navigator_fix_gate, navigator_search_config
 from .outputs import ESTIMATOR_TYPES, MAVLINK_BRIDGE_NODE, NMEA_OUTPUT_NODE, NMEA_OUTPUTS
 from .shared import (
     ATTITUDE_INPUTS,
@@ -67,5 +67,8 @@ __all__ = [
     "check_all",
     "declare",
     "fix_gate",
+    "navigator_config",
+    "navigator_fix_gate",
+    "navigator_search_config",
     "search_config",
 ]

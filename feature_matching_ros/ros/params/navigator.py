@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
 from .shared import (
     BACKENDS,
     DEVICES,
@@ -13,10 +16,17 @@ from .shared import (
     NAVIGATION_INPUTS,
     TRANSPORTS,
     VELOCITY_FIT,
+    fix_gate,
+    search_config,
 )
 from .spec import ParamSpec
 
-# The navigator node: the whole continuous navigation (core.navigator.Navigator) in one node.
+if TYPE_CHECKING:  # the launch files read this module: no torch, no OpenCV at import
+    from feature_matching_ros.core.navigation.config import NavigatorConfig
+    from feature_matching_ros.core.navigation.fix import FixGate
+    from feature_matching_ros.core.navigation.search_types import SearchConfig
+
+# The navigator node: the whole continuous navigation (core.navigation.navigator.Navigator) in one node.
 NAVIGATOR_NODE = (
     ParamSpec(
         "matcher",
@@ -178,3 +188,43 @@ NAVIGATOR_NODE = (
     *VELOCITY_FIT,
     ParamSpec("diagnostics_period", 1.0, "seconds between /diagnostics messages", range=(0.1, 60.0)),
 )
+
+
+def navigator_config(node: Any) -> NavigatorConfig:
+    """The navigator's settings from ``node``'s ``NAVIGATOR_NODE`` parameters."""
+    from feature_matching_ros.core.navigation.config import NavigatorConfig
+    from feature_matching_ros.core.navigation.revisit import RevisitConfig
+
+    value = node.get_parameter
+    revisit = RevisitConfig(
+        capacity=value("revisit_capacity").value, min_sigma_m=value("revisit_min_sigma").value
+    )
+    return NavigatorConfig(
+        odometry=value("odometry").value,
+        coast_speed_sigma=value("coast_speed_sigma").value,
+        map_sigma_m=value("map_sigma_m").value,
+        fix_height_sigma=value("fix_height_sigma").value,
+        whole_map_interval_s=value("whole_map_interval_s").value,
+        whole_map_budget_s=value("whole_map_budget_s").value,
+        background_search=value("background_search").value,
+        max_sigma_m=value("max_sigma_m").value,
+        odometry_min_inliers=value("odometry_min_inliers").value,
+        revisit=revisit if value("revisit").value else None,
+    )
+
+
+def navigator_search_config(node: Any) -> SearchConfig:
+    """The map search settings of the navigator: ``MAP_SEARCH``'s and its ``map_correlate``."""
+    return dataclasses.replace(search_config(node), correlate=node.get_parameter("map_correlate").value)
+
+
+def navigator_fix_gate(node: Any) -> FixGate:
+    """The fix checks of the navigator: ``FIX_GATE``'s and its confirmation by the prediction."""
+    value = node.get_parameter
+    return dataclasses.replace(
+        fix_gate(node),
+        max_innovation=value("fix_max_innovation").value,
+        min_inliers_confirmed=value("fix_min_inliers_confirmed").value,
+        confirm_max_sigma_m=value("fix_confirm_max_sigma").value,
+        confirm_innovation=value("fix_confirm_innovation").value,
+    )

@@ -8,10 +8,10 @@ from .spec import ParamSpec
 
 if TYPE_CHECKING:  # the launch files read this module: no torch, no OpenCV at import
     from feature_matching_ros.core.navigation.fix import FixGate
-    from feature_matching_ros.core.navigation.search import SearchConfig
+    from feature_matching_ros.core.navigation.search_types import SearchConfig
 
 DEVICES = ("cpu", "cuda", "auto")
-BACKENDS = ("torch", "openvino", "onnxruntime", "tensorrt")  # core.inference.BACKENDS
+BACKENDS = ("torch", "openvino", "onnxruntime", "tensorrt")  # core.matching.inference.BACKENDS
 TRANSPORTS = ("raw", "compressed")
 ATTITUDE_INPUTS = ("imu", "quaternion", "none")
 
@@ -38,7 +38,7 @@ NAVIGATION_INPUTS = (
     ),
 )
 
-# The ground's elevation model (core.terrain), read by the geometry node (map mode) and the navigator.
+# The ground's elevation model (core.maps.terrain), read by the geometry node (map mode) and the navigator.
 MAP_TERRAIN = (
     ParamSpec(
         "map_dem",
@@ -78,7 +78,8 @@ COMMON = (
     ParamSpec("diagnostics_period", 1.0, "seconds between /diagnostics messages", range=(0.1, 60.0)),
 )
 
-# The map search (core.map_search.SearchConfig), as the frontend's map mode and the navigator set it.
+# The map search (core.navigation.search_types.SearchConfig), as the frontend's map mode and the
+# navigator set it.
 MAP_SEARCH = (
     ParamSpec(
         "map_upsample",
@@ -118,7 +119,7 @@ MAP_SEARCH = (
     ),
 )
 
-# Acceptance checks of a map fix (core.map_fix.FixGate), the same names in both nodes that make fixes.
+# Acceptance checks of a map fix (core.navigation.fix.FixGate), the same names in both nodes that make fixes.
 FIX_GATE = (
     ParamSpec("fix_min_inliers", 30, "reject a fix with fewer homography inliers", range=(4, 100000)),
     ParamSpec("fix_min_inlier_ratio", 0.25, "reject a fix below this inlier ratio", range=(0.0, 1.0)),
@@ -155,7 +156,7 @@ FIX_GATE = (
     ),
 )
 
-# The velocity fitted to the navigation solution (core.solution_velocity): published by the navigator,
+# The velocity fitted to the navigation solution (core.navigation.velocity): published by the navigator,
 # fitted again by the output nodes from the odometry they receive.
 VELOCITY_FIT = (
     ParamSpec(
@@ -178,7 +179,7 @@ VELOCITY_FIT = (
 
 def search_config(node: Any) -> SearchConfig:
     """The map search settings of ``node``'s ``MAP_SEARCH`` parameters."""
-    from feature_matching_ros.core.navigation.search import SearchConfig
+    from feature_matching_ros.core.navigation.search_types import SearchConfig
 
     value = node.get_parameter
     return SearchConfig(

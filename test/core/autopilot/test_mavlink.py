@@ -1,4 +1,4 @@
-"""core.mavlink_out: every GPS_INPUT / ODOMETRY / SET_GPS_GLOBAL_ORIGIN field, packed and unpacked
+"""core.autopilot.mavlink: every GPS_INPUT / ODOMETRY / SET_GPS_GLOBAL_ORIGIN field, packed and unpacked
 with pymavlink's MAVLink 2 message classes."""
 
 from __future__ import annotations

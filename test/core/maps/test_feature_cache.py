@@ -26,7 +26,8 @@ from feature_matching_ros.core.maps.georef import load_map  # noqa: E402
 from feature_matching_ros.core.maps.raster import open_map  # noqa: E402
 from feature_matching_ros.core.matching.registry import build  # noqa: E402
 from feature_matching_ros.core.navigation.localizer import MapLocalizer  # noqa: E402
-from feature_matching_ros.core.navigation.search import MapSearch, Prior  # noqa: E402
+from feature_matching_ros.core.navigation.search import MapSearch  # noqa: E402
+from feature_matching_ros.core.navigation.search_types import Prior  # noqa: E402
 from feature_matching_ros.core.simulation.aerial_texture import aerial_texture  # noqa: E402
 from feature_matching_ros.core.simulation.flight_sim import Appearance, CameraSpec, FlightState, render  # noqa: E402
 

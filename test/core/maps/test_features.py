@@ -7,7 +7,7 @@ import pytest
 
 from feature_matching_ros.core.maps.features import MapFeatures, Window
 from feature_matching_ros.core.matching.registry import build
-from feature_matching_ros.core.navigation.search import Prior
+from feature_matching_ros.core.navigation.search_types import Prior
 from feature_matching_ros.core.simulation.aerial_texture import procedural_map
 
 

@@ -1,4 +1,4 @@
-"""Inference backends (core/matching/inference.py): exported networks against torch on a real image, the
+"""Inference backends (core/matching/inference/): exported networks against torch on a real image, the
 export cache, the fallback to torch, fm-export. Exports are cached for the whole session."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import torch
 from feature_matching_ros.core import ConfigError, build
 from feature_matching_ros.core.evaluation.homography_suite import fit_to_size
 from feature_matching_ros.core.matching import inference
+from feature_matching_ros.core.matching.inference import backends
 from feature_matching_ros.core.matching.types import Features
 from test.conftest import require_module
 
@@ -159,7 +160,7 @@ def test_missing_backend_falls_back_to_torch(monkeypatch, image: np.ndarray, cap
             raise ImportError("No module named 'openvino'")
         return real_import(name, *args)
 
-    monkeypatch.setattr(inference.importlib, "import_module", without_openvino)
+    monkeypatch.setattr(backends.importlib, "import_module", without_openvino)
     assert "pip install openvino" in inference.backend_problem("openvino")
     with caplog.at_level(logging.WARNING):
         pipeline = build("xfeat(sparse)", backend="openvino")

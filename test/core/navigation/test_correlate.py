@@ -21,7 +21,8 @@ from feature_matching_ros.core.navigation.fix import FixGate, Prediction, estima
 from feature_matching_ros.core.navigation.localizer import MapLocalizer
 from feature_matching_ros.core.navigation.navigator import Navigator
 from feature_matching_ros.core.navigation.rectify import rectify
-from feature_matching_ros.core.navigation.search import MapSearch, Prior, SearchConfig
+from feature_matching_ros.core.navigation.search import MapSearch
+from feature_matching_ros.core.navigation.search_types import Prior, SearchConfig
 
 from ...conftest import require_file
 

@@ -10,7 +10,7 @@ from feature_matching_ros.core.maps.georef import load_map
 from feature_matching_ros.core.matching.registry import build
 from feature_matching_ros.core.navigation.fix import FixGate, Prediction
 from feature_matching_ros.core.navigation.localizer import MapLocalizer
-from feature_matching_ros.core.navigation.search import Prior
+from feature_matching_ros.core.navigation.search_types import Prior
 from feature_matching_ros.core.simulation.aerial_texture import procedural_map
 from feature_matching_ros.core.simulation.flight_sim import (
     APPEARANCES,

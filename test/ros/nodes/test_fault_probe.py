@@ -123,7 +123,7 @@ def test_default_max_image_edge_bounds_large_frames(running, graf):
         navigator.destroy_node()
     large = [cv2.resize(image, (4000, 3000), interpolation=cv2.INTER_LINEAR) for image in graf[:2]]
     harness.publish_frame(large[0], 1.0)
-    spin_until(executor, lambda: matcher._reference is not None, what="the 4000x3000 keyframe")
+    spin_until(executor, lambda: matcher.reference is not None, what="the 4000x3000 keyframe")
     harness.publish_frame(large[1], 2.0)
     matches = _answered(harness, executor, 2.0)
     # matched at 1024 px, reported in the frame's own pixels
@@ -156,7 +156,7 @@ def test_images_without_paired_camera_info_are_reported(running, graf):
     assert "differ by 1.000 s" in status.message and "sync_slop 0.02 s" in status.message
     assert harness.received["matches"] == []
     harness.publish_frame(graf[0], 10.0)
-    spin_until(executor, lambda: nodes["matcher"]._reference is not None, what="the keyframe")
+    spin_until(executor, lambda: nodes["matcher"].reference is not None, what="the keyframe")
     harness.publish_frame(graf[1], 11.0)
     assert len(_answered(harness, executor, 11.0).confidence) > 50
 
@@ -173,7 +173,7 @@ def test_geometry_says_why_no_pose_without_camera_info(running, graf):
         msg.header.stamp = stamp(1.0 + i)
         harness.publish_raw(msg, None)
         if i == 0:
-            spin_until(executor, lambda: nodes["matcher"]._reference is not None, what="the keyframe")
+            spin_until(executor, lambda: nodes["matcher"].reference is not None, what="the keyframe")
         else:
             _answered(harness, executor, 1.0 + i, "geometry")
     status = harness.wait_for_error(executor, "geometry", "no camera_info received")
@@ -373,7 +373,7 @@ def test_shutdown_mid_frame_is_not_an_error(ros_context, graf):
         harness.wait_for_subscribers(executor)
         large = [cv2.resize(image, (4000, 3000), interpolation=cv2.INTER_LINEAR) for image in graf[:2]]
         harness.publish_frame(large[0], 1.0)
-        spin_until(executor, lambda: node._reference is not None, what="the keyframe")
+        spin_until(executor, lambda: node.reference is not None, what="the keyframe")
         harness.publish_frame(large[1], 2.0)
         spin_until(executor, lambda: node.worker.busy(), what="the worker to take the frame")
         # What rclpy's SIGINT handler does while the frame is being matched: the rcl context is shut

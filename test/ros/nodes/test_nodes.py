@@ -84,7 +84,7 @@ def test_keyframe_policy_on_a_real_flight(running, shared_data):
     for i, frame in enumerate(frames):
         harness.publish_frame(frame, 100.0 + 6 * i, fx=557.5)
         if i == 0:
-            spin_until(executor, lambda: nodes["matcher"]._reference is not None, what="the first keyframe")
+            spin_until(executor, lambda: nodes["matcher"].reference is not None, what="the first keyframe")
         else:
             harness.wait_for(executor, "matches", i)
     references = [m.reference_stamp.sec for m in harness.received["matches"]]
