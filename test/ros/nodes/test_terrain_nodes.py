@@ -73,8 +73,8 @@ def test_the_navigator_node_navigates_over_the_dem_and_its_fix_altitude_is_the_t
     from feature_matching_ros.ros.infrastructure.spin import make_executor
     from feature_matching_ros.ros.nodes.navigator_node import NavigatorNode
 
-    from .conftest import spin_until
-    from .nodes.test_navigator_node import Pilot
+    from ..conftest import spin_until
+    from .test_navigator_node import Pilot
 
     overrides = {"map_image": str(hilly_flight / "map.png"), "map_dem": str(hilly_flight / "dem.tif")}
     overrides["background_search"] = False  # every frame searched in its step, however fast they come
