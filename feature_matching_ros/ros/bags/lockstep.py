@@ -18,14 +18,13 @@ from pathlib import Path
 from geometry_msgs.msg import PoseWithCovarianceStamped
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from feature_matching_ros.msg import GeometryEstimate
 
 from ..infrastructure import topics
+from ..infrastructure.qos import RELIABLE
 from .bag import BagError, absolute_topic, import_message_class, open_bag
 
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 FIRST_FRAME_WAIT = 2.0  # s
 
 

@@ -20,7 +20,7 @@ from geometry_msgs.msg import PoseWithCovarianceStamped
 from nav_msgs.msg import Path
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data
 from rclpy.subscription import Subscription
 from sensor_msgs.msg import CameraInfo, Image, NavSatFix
 
@@ -54,10 +54,10 @@ from ..conversions.messages import (
 from ..conversions.pose_check import MAX_HEIGHT_M, MAX_MAP_DISTANCE_M, MAX_RELATIVE_TRANSLATION, pose_problem
 from ..infrastructure import topics
 from ..infrastructure.diagnostics import Monitor, ThrottledLog, steady_timer, to_status
+from ..infrastructure.qos import RELIABLE
 from ..params.checks import map_image_problem
 from .odometry_mode import OdometryMode
 
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 LAZY_CHECK_PERIOD = 0.5  # seconds between checks for overlay subscribers
 # Match messages without any camera_info before that is reported (the first may beat camera_info).
 NO_CAMERA_INFO_AFTER = 3

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from geometry_msgs.msg import PoseWithCovarianceStamped
 from nav_msgs.msg import Odometry
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import NavSatFix
 
 from feature_matching_ros.core.errors import FeatureMatchingError
@@ -28,8 +28,8 @@ from feature_matching_ros.msg import GeometryEstimate
 from .. import params
 from ..conversions.aids import NavigationAids, height_problem, stamp_seconds
 from ..infrastructure import topics
+from ..infrastructure.qos import RELIABLE
 
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 # An external position prior replaces the search's own (the last fix) only when this much newer, s.
 EXTERNAL_PRIOR_AFTER = 1.0
 # How long to wait for a frame's attitude/altitude to arrive after the frame itself, s.

@@ -20,7 +20,6 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from feature_matching_ros.core.errors import FeatureMatchingError
@@ -42,15 +41,13 @@ from ..conversions.messages import ReferenceInfo, map_match_array, match_array
 from ..infrastructure import topics
 from ..infrastructure.diagnostics import Monitor, ThrottledLog, steady_timer, to_status
 from ..infrastructure.latest import LatestWorker
-from ..infrastructure.sync import PairingWatch, watched_camera
+from ..infrastructure.qos import LATCHED, RELIABLE
+from ..infrastructure.sync import PairingWatch
 from ..params.checks import change_problem
+from .camera_input import Frame, subscribe_camera
 from .debug_matches import DebugMatches
 from .map_inputs import MapInputs
 
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-LATCHED = QoSProfile(
-    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-)
 # Settings that need a new pipeline when they change.
 PIPELINE_PARAMS = (
     "matcher",
@@ -75,13 +72,6 @@ REFERENCE_PARAMS = (
     "map_upsample",
     "guided",
 )
-
-
-@dataclass
-class Frame:
-    image: Image | CompressedImage
-    info: CameraInfo | None
-    received: float
 
 
 @dataclass
@@ -118,7 +108,8 @@ class FeatureMatcherNode(Node):
         self.debug = DebugMatches(self, self.debug_pub)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, RELIABLE)
         self.create_subscription(GeometryEstimate, topics.GEOMETRY, self._on_geometry, RELIABLE)
-        self._subscribe_camera()
+        with_info = self.get_parameter("use_camera_info").value
+        self._camera_subs, self._pairing = subscribe_camera(self, self._on_frame, with_info)
         self._reference_sub = None
         self._follow_reference_mode()
         self.map_inputs = MapInputs(self, self._error)
@@ -132,26 +123,6 @@ class FeatureMatcherNode(Node):
             self.worker.submit(None)  # build and warm up the matcher now, not on the first frame
 
     # ---- input -------------------------------------------------------------------------------
-    def _subscribe_camera(self) -> None:
-        compressed = self.get_parameter("image_transport").value == "compressed"
-        image_type, image_topic = (
-            (CompressedImage, topics.CAMERA_IMAGE_COMPRESSED) if compressed else (Image, topics.CAMERA_IMAGE)
-        )
-        if self.get_parameter("use_camera_info").value:
-            self._camera_subs, self._pairing = watched_camera(
-                self,
-                (image_type, image_topic),
-                (CameraInfo, topics.CAMERA_INFO),
-                qos_profile_sensor_data,
-                self.get_parameter("sync_slop").value,
-                self.get_parameter("sync_queue_size").value,
-                self._on_frame,
-            )
-        else:
-            self._camera_subs = [
-                self.create_subscription(image_type, image_topic, self._on_frame, qos_profile_sensor_data)
-            ]
-
     def _on_frame(self, image: Image | CompressedImage, info: CameraInfo | None = None) -> None:
         self.monitor.input()
         if self.worker.submit(Frame(image, info, time.monotonic())):

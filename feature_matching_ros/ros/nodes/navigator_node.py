@@ -20,7 +20,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,7 +29,6 @@ from geometry_msgs.msg import PoseWithCovarianceStamped, TwistWithCovarianceStam
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, NavSatFix
 from std_msgs.msg import Header
 
@@ -61,10 +59,10 @@ from ..conversions.pose_check import MAX_HEIGHT_M, MAX_MAP_DISTANCE_M, pose_prob
 from ..infrastructure import topics
 from ..infrastructure.diagnostics import Monitor, ThrottledLog, steady_timer, to_status
 from ..infrastructure.latest import LatestWorker
-from ..infrastructure.sync import watched_camera
+from ..infrastructure.qos import RELIABLE
 from ..params.checks import change_problem
+from .camera_input import Frame, subscribe_camera
 
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 # Variance (rad^2) of the rotation part of a pose that is not a fix: the attitude is then the
 # attitude input or a level heading estimate, not a measurement of this frame.
 UNKNOWN_ROTATION_VARIANCE = 1.0e3
@@ -77,13 +75,6 @@ NAVIGATOR_PARAMS = tuple(
     for s in params.NAVIGATOR_NODE
     if not s.read_only and s.name not in ("map_frame", "base_frame", "aid_max_age", "diagnostics_period")
 )
-
-
-@dataclass
-class Frame:
-    image: Image | CompressedImage
-    info: CameraInfo
-    received: float
 
 
 class NavigatorNode(Node):
@@ -128,19 +119,7 @@ class NavigatorNode(Node):
             value("aid_max_age").value,
             self._error,
         )
-        compressed = value("image_transport").value == "compressed"
-        image_type, image_topic = (
-            (CompressedImage, topics.CAMERA_IMAGE_COMPRESSED) if compressed else (Image, topics.CAMERA_IMAGE)
-        )
-        self._camera_subs, self._pairing = watched_camera(
-            self,
-            (image_type, image_topic),
-            (CameraInfo, topics.CAMERA_INFO),
-            qos_profile_sensor_data,
-            value("sync_slop").value,
-            value("sync_queue_size").value,
-            self._on_frame,
-        )
+        self._camera_subs, self._pairing = subscribe_camera(self, self._on_frame)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         if hasattr(self, "add_post_set_parameters_callback"):
             self.add_post_set_parameters_callback(self._on_parameters_set)

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 from geometry_msgs.msg import PoseWithCovarianceStamped, TransformStamped
 from nav_msgs.msg import Odometry
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from feature_matching_ros.core.geometry import estimate
 from feature_matching_ros.core.geometry.pose import matrix_from_quaternion, quaternion_from_matrix
@@ -29,8 +28,8 @@ from ..conversions.camera import CameraModel
 from ..conversions.messages import MatchData, geometry_estimate
 from ..conversions.pose_check import MAX_HEIGHT_M, MAX_ODOMETRY_DISTANCE_M, pose_problem
 from ..infrastructure import topics
+from ..infrastructure.qos import RELIABLE
 
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 MAP_FIX = "map_fix"
 MAP_TO_ODOM = "map_to_odom"
 POSES_KEPT = 200

@@ -19,7 +19,6 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import NavSatFix
 
 from feature_matching_ros.core.geometry.pose import matrix_from_quaternion
@@ -27,8 +26,8 @@ from feature_matching_ros.core.geometry.pose import matrix_from_quaternion
 from .. import params
 from ..infrastructure import topics
 from ..infrastructure.diagnostics import Monitor, ThrottledLog, steady_timer, to_status
+from ..infrastructure.qos import RELIABLE
 
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 # A link that cannot be opened (an unplugged serial device, an unknown host) is retried this often, s.
 REOPEN_PERIOD_S = 1.0
 
