@@ -15,7 +15,7 @@ from pathlib import Path
 from builtin_interfaces.msg import Time
 from rclpy.duration import Duration
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosbags.interfaces import (
     Connection,
     Qos,
@@ -23,6 +23,7 @@ from rosbags.interfaces import (
 from rosbags.rosbag2 import Reader
 from rosgraph_msgs.msg import Clock
 
+from ..infrastructure.qos import SENSOR_DATA
 from ..infrastructure.topics import CLOCK
 from .bag import DEFAULT_DEPTH, BagError, absolute_topic, import_message_class, open_bag, qos_from_offers
 
@@ -103,7 +104,7 @@ class BagPlayer:
     @staticmethod
     def _profile(qos: str, offers: Sequence[Qos]) -> QoSProfile:
         if qos == "best-effort":
-            return qos_profile_sensor_data
+            return SENSOR_DATA
         recorded = qos_from_offers(offers) if qos == "recorded" else None
         return recorded or QoSProfile(depth=DEFAULT_DEPTH, reliability=ReliabilityPolicy.RELIABLE)
 

@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 from geometry_msgs.msg import QuaternionStamped
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Imu, Range
 
 from feature_matching_ros.core.errors import FeatureMatchingError
 from feature_matching_ros.core.geometry.pose import matrix_from_quaternion
 
 from ..infrastructure import topics
+from ..infrastructure.qos import SENSOR_DATA
 
 ATTITUDE_INPUTS = ("imu", "quaternion", "none")
 HISTORY = 200
@@ -119,13 +119,11 @@ class NavigationAids:
         self.attitudes = StampedHistory()
         self.heights = StampedHistory()
         if attitude_input == "imu":
-            node.create_subscription(Imu, topics.ATTITUDE, self._on_attitude, qos_profile_sensor_data)
+            node.create_subscription(Imu, topics.ATTITUDE, self._on_attitude, SENSOR_DATA)
         elif attitude_input == "quaternion":
-            node.create_subscription(
-                QuaternionStamped, topics.ATTITUDE, self._on_attitude, qos_profile_sensor_data
-            )
+            node.create_subscription(QuaternionStamped, topics.ATTITUDE, self._on_attitude, SENSOR_DATA)
         if use_altitude:
-            node.create_subscription(Range, topics.ALTITUDE, self._on_height, qos_profile_sensor_data)
+            node.create_subscription(Range, topics.ALTITUDE, self._on_height, SENSOR_DATA)
 
     def _on_attitude(self, msg: Imu | QuaternionStamped) -> None:
         try:

@@ -1,5 +1,6 @@
-"""The QoS the nodes use: camera frames come in as sensor data (best effort, newest wins), and what
-the package publishes goes out reliably; a reference image is latched for late subscribers."""
+"""The QoS the package uses: sensor inputs (camera, IMU, altimeter, priors) come in as sensor data
+(best effort, newest wins), what the nodes publish goes out reliably, and a reference image is
+latched for late subscribers."""
 
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 

@@ -20,7 +20,6 @@ from geometry_msgs.msg import PoseWithCovarianceStamped
 from nav_msgs.msg import Path
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
 from rclpy.subscription import Subscription
 from sensor_msgs.msg import CameraInfo, Image, NavSatFix
 
@@ -54,7 +53,7 @@ from ..conversions.messages import (
 from ..conversions.pose_check import MAX_HEIGHT_M, MAX_MAP_DISTANCE_M, MAX_RELATIVE_TRANSLATION, pose_problem
 from ..infrastructure import topics
 from ..infrastructure.diagnostics import Monitor, ThrottledLog, steady_timer, to_status
-from ..infrastructure.qos import RELIABLE
+from ..infrastructure.qos import RELIABLE, SENSOR_DATA
 from ..params.checks import map_image_problem
 from .odometry_mode import OdometryMode
 
@@ -83,9 +82,7 @@ class GeometryNode(Node):
         self.overlay_pub = self.create_publisher(Image, topics.DEBUG_OVERLAY, RELIABLE)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, RELIABLE)
         self.create_subscription(MatchArray, topics.MATCHES, self._on_matches, RELIABLE)
-        self.create_subscription(
-            CameraInfo, topics.CAMERA_INFO, self._on_camera_info, qos_profile_sensor_data
-        )
+        self.create_subscription(CameraInfo, topics.CAMERA_INFO, self._on_camera_info, SENSOR_DATA)
         self._image_sub: Subscription | None = None
         self.add_on_set_parameters_callback(self._on_set_parameters)
         steady_timer(self, self.get_parameter("diagnostics_period").value, self._publish_diagnostics)
@@ -156,7 +153,7 @@ class GeometryNode(Node):
         wanted = self.get_parameter("publish_debug").value and self.overlay_pub.get_subscription_count() > 0
         if wanted and self._image_sub is None:
             self._image_sub = self.create_subscription(
-                Image, topics.CAMERA_IMAGE, self._on_image, qos_profile_sensor_data
+                Image, topics.CAMERA_IMAGE, self._on_image, SENSOR_DATA
             )
         elif not wanted and self._image_sub is not None:
             self.destroy_subscription(self._image_sub)

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 from geometry_msgs.msg import PoseWithCovarianceStamped
 from nav_msgs.msg import Odometry
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import NavSatFix
 
 from feature_matching_ros.core.errors import FeatureMatchingError
@@ -28,7 +27,7 @@ from feature_matching_ros.msg import GeometryEstimate
 from .. import params
 from ..conversions.aids import NavigationAids, height_problem, stamp_seconds
 from ..infrastructure import topics
-from ..infrastructure.qos import RELIABLE
+from ..infrastructure.qos import RELIABLE, SENSOR_DATA
 
 # An external position prior replaces the search's own (the last fix) only when this much newer, s.
 EXTERNAL_PRIOR_AFTER = 1.0
@@ -55,7 +54,7 @@ class MapInputs:
         if prior == "odometry":
             node.create_subscription(Odometry, topics.PRIOR_ODOMETRY, self._on_prior_odometry, RELIABLE)
         elif prior == "navsatfix":
-            node.create_subscription(NavSatFix, topics.PRIOR_FIX, self._on_prior_fix, qos_profile_sensor_data)
+            node.create_subscription(NavSatFix, topics.PRIOR_FIX, self._on_prior_fix, SENSOR_DATA)
 
     def load(self, pipeline: Pipeline, path: str, node: Any) -> tuple[GeoMap, int, float]:
         """Load the georeferenced map, extract its tile features; (map, tiles, seconds)."""
